@@ -1,0 +1,32 @@
+"""System checks that flag settings which are fine for a laptop but unsafe in production."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Tags, Warning, register
+
+
+@register(Tags.security, deploy=False)
+def check_production_settings(app_configs, **kwargs) -> list[Warning]:
+    if settings.DEBUG:
+        return []
+    from energy_app.settings import DEFAULT_SECRET_KEY
+
+    warnings: list[Warning] = []
+    if settings.SECRET_KEY == DEFAULT_SECRET_KEY:
+        warnings.append(
+            Warning(
+                "DEBUG is off but SECRET_KEY is the development default.",
+                hint="Set the SECRET_KEY environment variable to a long random value.",
+                id="energy_app.W001",
+            )
+        )
+    if not settings.ALLOWED_HOSTS:
+        warnings.append(
+            Warning(
+                "DEBUG is off but ALLOWED_HOSTS is empty: every request will be refused.",
+                hint="Set ALLOWED_HOSTS to a comma-separated list of host names.",
+                id="energy_app.W002",
+            )
+        )
+    return warnings

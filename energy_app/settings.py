@@ -1,0 +1,379 @@
+"""Settings for the P1 energy monitoring server.
+
+Every value comes from the environment through the small helpers below, which raise
+``ImproperlyConfigured`` naming the variable and the expected form. The defaults run a local
+development server on SQLite; ``energy_app.checks`` flags defaults that are unsafe in production.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Development-only key; energy_app.checks warns when it is used with DEBUG off.
+DEFAULT_SECRET_KEY = "dev-insecure-only-for-local-runs-change-me"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {raw!r}")
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    raw = os.environ.get(name, default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name} must be a decimal number such as {default}, got {raw!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name} must be a finite number >= 0, got {raw!r}")
+    return value
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    raw = os.environ.get(name, default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_url_list(name: str, default: str = "") -> list[str]:
+    items = env_list(name, default)
+    for item in items:
+        if not item.startswith(("http://", "https://")):
+            raise ImproperlyConfigured(
+                f"{name} must be a comma-separated list of origins like https://example.org, got {item!r}"
+            )
+    return items
+
+
+def database_from_url(url: str, name: str = "DATABASE_URL") -> dict:
+    """Turn ``sqlite:///path``, ``postgres://...`` or ``mssql://...`` into a Django DATABASES entry."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    options = dict(parse_qsl(parts.query))
+    if scheme == "sqlite":
+        path = unquote(parts.path)
+        if path.startswith("/") and not parts.netloc:
+            path = path[1:] if path.startswith("//") else path
+        if path in ("", "/", ":memory:", "/:memory:"):
+            path = ":memory:"
+        elif not os.path.isabs(path):
+            path = str(BASE_DIR / path)
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+    if scheme in ("postgres", "postgresql", "pgsql"):
+        config = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
+        }
+        if not config["NAME"]:
+            raise ImproperlyConfigured(f"{name} must name a database: postgres://user:pass@host:5432/dbname")
+        return config
+    if scheme in ("mssql", "sqlserver"):
+        mssql_options = {"driver": options.pop("driver", "ODBC Driver 18 for SQL Server")}
+        extra = ";".join(f"{key}={value}" for key, value in options.items())
+        mssql_options["extra_params"] = extra or "Encrypt=yes;TrustServerCertificate=no"
+        config = {
+            "ENGINE": "mssql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or "1433"),
+            "OPTIONS": mssql_options,
+        }
+        if not config["NAME"]:
+            raise ImproperlyConfigured(f"{name} must name a database: mssql://user:pass@host:1433/dbname")
+        return config
+    raise ImproperlyConfigured(
+        f"{name} must start with sqlite:///, postgres:// or mssql://, got scheme {scheme or '(none)'!r}"
+    )
+
+
+SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_url_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "social_django",
+    "axes",
+    "tailwind",
+    "theme",
+    "energy_app.apps.EnergyAppConfig",
+    "users",
+    "meters",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "social_django.middleware.SocialAuthExceptionMiddleware",
+    # Last, as django-axes requires, so it sees the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "energy_app.urls"
+WSGI_APPLICATION = "energy_app.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "social_django.context_processors.backends",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Brussels")
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"TIME_ZONE must be an IANA zone such as Europe/Brussels, got {TIME_ZONE!r}") from None
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            # On in the Docker image, where collectstatic ran at build; off for runserver and tests.
+            if env_bool("STATIC_MANIFEST", False)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+# Without a collected manifest (tests, runserver) whitenoise serves from the finders.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MANIFEST_STRICT = False
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/day/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+# --- e-mail -------------------------------------------------------------------------------------
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+else:
+    EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "P1 Energy <no-reply@localhost>")
+
+# --- security (production) ---------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY", False) else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+X_FRAME_OPTIONS = "DENY"
+
+# --- authentication ----------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # django-axes first so a locked-out account is refused before any password check.
+    "axes.backends.AxesStandaloneBackend",
+    "users.backends.UsernameOrEmailBackend",
+]
+
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "users/locked_out.html"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
+
+# Social login: a provider is offered only when both its key and secret are set.
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_GOOGLE_OAUTH2_KEY = env_str("SOCIAL_AUTH_GOOGLE_OAUTH2_KEY")
+SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET = env_str("SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET")
+SOCIAL_AUTH_GITHUB_KEY = env_str("SOCIAL_AUTH_GITHUB_KEY")
+SOCIAL_AUTH_GITHUB_SECRET = env_str("SOCIAL_AUTH_GITHUB_SECRET")
+SOCIAL_AUTH_GITHUB_SCOPE = ["user:email"]
+SOCIAL_AUTH_AZUREAD_V2_OAUTH2_KEY = env_str("SOCIAL_AUTH_AZUREAD_V2_OAUTH2_KEY")
+SOCIAL_AUTH_AZUREAD_V2_OAUTH2_SECRET = env_str("SOCIAL_AUTH_AZUREAD_V2_OAUTH2_SECRET")
+SOCIAL_PROVIDERS = [
+    (backend, label)
+    for backend, label, key, secret in (
+        ("google-oauth2", "Google", SOCIAL_AUTH_GOOGLE_OAUTH2_KEY, SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET),
+        ("github", "GitHub", SOCIAL_AUTH_GITHUB_KEY, SOCIAL_AUTH_GITHUB_SECRET),
+        ("azuread-v2-oauth2", "Microsoft", SOCIAL_AUTH_AZUREAD_V2_OAUTH2_KEY, SOCIAL_AUTH_AZUREAD_V2_OAUTH2_SECRET),
+    )
+    if key and secret
+]
+_SOCIAL_BACKENDS = {
+    "google-oauth2": "social_core.backends.google.GoogleOAuth2",
+    "github": "social_core.backends.github.GithubOAuth2",
+    "azuread-v2-oauth2": "social_core.backends.azuread_v2.AzureADV2OAuth2",
+}
+AUTHENTICATION_BACKENDS += [_SOCIAL_BACKENDS[backend] for backend, _ in SOCIAL_PROVIDERS]
+# Default pipeline without associate_by_email: an unverified e-mail never links to an existing account.
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+    "social_core.pipeline.user.user_details",
+)
+SOCIAL_AUTH_LOGIN_ERROR_URL = "/login/"
+
+# --- REST API ----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("THROTTLE_TOKEN_RATE", "20/min"),
+        "ingest": env_str("THROTTLE_INGEST_RATE", "600/min"),
+    },
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 5, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
+    "ROTATE_REFRESH_TOKENS": False,
+    "UPDATE_LAST_LOGIN": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "P1 Energy API",
+    "DESCRIPTION": "Ingest and read quarter-hour readings of Fluvius digital meters.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- ingest limits -----------------------------------------------------------------------------
+INGEST_MAX_BATCH = env_int("INGEST_MAX_BATCH", 1000, minimum=1)
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+INGEST_MAX_FUTURE = timedelta(days=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
+
+# --- prices (Flemish defaults, per user editable) ----------------------------------------------
+PRICE_IMPORT_DAY_EUR_KWH = env_decimal("PRICE_IMPORT_DAY_EUR_KWH", "0.30")
+PRICE_IMPORT_NIGHT_EUR_KWH = env_decimal("PRICE_IMPORT_NIGHT_EUR_KWH", "0.25")
+PRICE_EXPORT_EUR_KWH = env_decimal("PRICE_EXPORT_EUR_KWH", "0.04")
+PRICE_CAPACITY_EUR_KW_YEAR = env_decimal("PRICE_CAPACITY_EUR_KW_YEAR", "53.26")
+PRICE_GAS_EUR_M3 = env_decimal("PRICE_GAS_EUR_M3", "1.00")
+CAPACITY_MINIMUM_KW = Decimal("2.5")
+
+# --- Qlik Sense embed (optional) ---------------------------------------------------------------
+QLIK_TENANT_HOST = env_str("QLIK_TENANT_HOST")
+QLIK_WEB_INTEGRATION_ID = env_str("QLIK_WEB_INTEGRATION_ID")
+QLIK_APP_ID = env_str("QLIK_APP_ID")
+QLIK_OBJECT_IDS = env_list("QLIK_OBJECT_IDS")
+QLIK_ENABLED = bool(QLIK_TENANT_HOST and QLIK_WEB_INTEGRATION_ID and QLIK_APP_ID and QLIK_OBJECT_IDS)
+
+# --- theme -------------------------------------------------------------------------------------
+TAILWIND_APP_NAME = "theme"
+NPM_BIN_PATH = env_str("NPM_BIN_PATH", "npm")
+
+# --- logging -----------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {"django": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False}},
+}
