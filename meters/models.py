@@ -1,0 +1,130 @@
+"""Domain model: a Fluvius meter and its quarter-hour readings (see shared DESIGN.md, "Data model")."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+# Field names shared by the model, the /api/v1/ JSON, the CSV export and the edge's spool records.
+REGISTER_FIELDS = ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh")
+POWER_FIELDS = ("power_import_kw", "power_export_kw")
+PHASE_FIELDS = (
+    "l1_import_kw",
+    "l2_import_kw",
+    "l3_import_kw",
+    "l1_export_kw",
+    "l2_export_kw",
+    "l3_export_kw",
+    "l1_voltage_v",
+    "l2_voltage_v",
+    "l3_voltage_v",
+    "l1_current_a",
+    "l2_current_a",
+    "l3_current_a",
+)
+READING_FIELDS = (
+    *REGISTER_FIELDS,
+    "tariff",
+    *POWER_FIELDS,
+    *PHASE_FIELDS,
+    "breaker_state",
+    "avg_demand_kw",
+    "month_peak_kw",
+    "month_peak_at",
+    "gas_m3",
+    "gas_at",
+    "water_m3",
+    "water_at",
+)
+
+
+def _kwh(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=12, decimal_places=3, **kwargs)
+
+
+def _kw(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=8, decimal_places=3, **kwargs)
+
+
+class Meter(models.Model):
+    serial = models.CharField(
+        max_length=32, unique=True, help_text="Decoded equipment id (0-0:96.1.1), e.g. 1SAG1100000292."
+    )
+    name = models.CharField(max_length=100, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="meters",
+        help_text="Empty means unclaimed.",
+    )
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id used in URLs.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "serial"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.serial})" if self.name else self.serial
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.serial
+
+
+class Reading(models.Model):
+    """The meter's state at the start of one quarter-hour slot."""
+
+    class Tariff(models.IntegerChoices):
+        DAY = 1, "day"
+        NIGHT = 2, "night"
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="readings")
+    timestamp = models.DateTimeField(help_text="Start of the quarter-hour slot (UTC).")
+    measured_at = models.DateTimeField(help_text="Meter clock time of the telegram used.")
+
+    import_t1_kwh = _kwh(help_text="1-0:1.8.1 import, day tariff")
+    import_t2_kwh = _kwh(help_text="1-0:1.8.2 import, night tariff")
+    export_t1_kwh = _kwh(help_text="1-0:2.8.1 export, day tariff")
+    export_t2_kwh = _kwh(help_text="1-0:2.8.2 export, night tariff")
+    tariff = models.PositiveSmallIntegerField(choices=Tariff.choices, null=True, blank=True)
+    power_import_kw = _kw(help_text="1-0:1.7.0")
+    power_export_kw = _kw(help_text="1-0:2.7.0")
+
+    l1_import_kw = _kw(null=True, blank=True)
+    l2_import_kw = _kw(null=True, blank=True)
+    l3_import_kw = _kw(null=True, blank=True)
+    l1_export_kw = _kw(null=True, blank=True)
+    l2_export_kw = _kw(null=True, blank=True)
+    l3_export_kw = _kw(null=True, blank=True)
+    l1_voltage_v = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    l2_voltage_v = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    l3_voltage_v = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    l1_current_a = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    l2_current_a = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    l3_current_a = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+
+    breaker_state = models.PositiveSmallIntegerField(null=True, blank=True, help_text="0-0:96.3.10")
+    avg_demand_kw = _kw(null=True, blank=True, help_text="1-0:1.4.0 average import of the running quarter")
+    month_peak_kw = _kw(null=True, blank=True, help_text="1-0:1.6.0 peak quarter of the running month")
+    month_peak_at = models.DateTimeField(null=True, blank=True)
+    gas_m3 = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    gas_at = models.DateTimeField(null=True, blank=True)
+    water_m3 = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    water_at = models.DateTimeField(null=True, blank=True)
+
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["meter", "timestamp"]
+        constraints = [
+            # Also the index that serves "readings of one meter in a time range".
+            models.UniqueConstraint(fields=["meter", "timestamp"], name="reading_unique_meter_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter.serial} @ {self.timestamp.isoformat()}"

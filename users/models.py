@@ -1,0 +1,62 @@
+"""Per-user settings kept beside Django's User: energy prices used for cost figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+
+def _price(help_text: str) -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=8,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=help_text,
+    )
+
+
+@dataclass(frozen=True)
+class Prices:
+    import_day_eur_kwh: Decimal
+    import_night_eur_kwh: Decimal
+    export_eur_kwh: Decimal
+    capacity_eur_kw_year: Decimal
+    gas_eur_m3: Decimal
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    price_import_day = _price("Import, day tariff (EUR/kWh). Empty uses the site default.")
+    price_import_night = _price("Import, night tariff (EUR/kWh). Empty uses the site default.")
+    price_export = _price("Export compensation (EUR/kWh). Empty uses the site default.")
+    price_capacity = _price("Capacity tariff (EUR per kW per year). Empty uses the site default.")
+    price_gas = _price("Gas (EUR/m³). Empty uses the site default.")
+    last_meter_code = models.UUIDField(null=True, blank=True, help_text="Meter last shown on the dashboard.")
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
+
+    def prices(self) -> Prices:
+        """Effective prices: the user's own where set, the site defaults (settings.PRICE_*) elsewhere."""
+        return Prices(
+            import_day_eur_kwh=_or(self.price_import_day, settings.PRICE_IMPORT_DAY_EUR_KWH),
+            import_night_eur_kwh=_or(self.price_import_night, settings.PRICE_IMPORT_NIGHT_EUR_KWH),
+            export_eur_kwh=_or(self.price_export, settings.PRICE_EXPORT_EUR_KWH),
+            capacity_eur_kw_year=_or(self.price_capacity, settings.PRICE_CAPACITY_EUR_KW_YEAR),
+            gas_eur_m3=_or(self.price_gas, settings.PRICE_GAS_EUR_M3),
+        )
+
+
+def _or(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value
+
+
+def profile_for(user) -> Profile:
+    profile, _ = Profile.objects.get_or_create(user=user)
+    return profile
