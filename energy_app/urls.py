@@ -9,5 +9,6 @@ urlpatterns = [
     path("oauth/", include("social_django.urls", namespace="social")),
     path("", include("api.urls")),
     path("", include("meters.urls")),
+    path("", include("meters.dashboard_urls")),
     path("", include("users.urls")),
 ]
