@@ -1,16 +1,32 @@
 """Business logic of the meters app. Views, the API, management commands and the edge call these functions.
 
-Interface (implementation in progress): see each function's docstring.
+One ingest service (``ingest_readings``) serves every entry point; the meter-management functions below
+(``add_meter``, ``claim_meter``, ``rename_meter``, ``release_meter``, ``delete_meter_with_data``) serve the
+pages under /serialNumbers/ and raise the documented exceptions instead of returning error codes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from meters.models import READING_FIELDS, REGISTER_FIELDS, Meter, Reading
 
 logger = logging.getLogger(__name__)
+
+SLOT = timedelta(minutes=15)
+SERIAL_RE = re.compile(r"[A-Za-z0-9]{1,32}")
 
 
 @dataclass(frozen=True)
@@ -35,11 +51,288 @@ class IngestRejected(Exception):
         self.errors = list(errors)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Field rules
+# --------------------------------------------------------------------------------------------------------------
+
+_KWH_MAX = Decimal("999999999.999")
+_KW_MAX = Decimal("1000")
+_V_MAX = Decimal("1000")
+_A_MAX = Decimal("1000")
+
+# field -> (maximum, required); all numeric fields are >= 0. Decimal places come from the model.
+_DECIMAL_RULES: dict[str, tuple[Decimal, bool]] = {
+    **{name: (_KWH_MAX, True) for name in REGISTER_FIELDS},
+    "power_import_kw": (_KW_MAX, True),
+    "power_export_kw": (_KW_MAX, True),
+    **{f"l{n}_{d}_kw": (_KW_MAX, False) for n in (1, 2, 3) for d in ("import", "export")},
+    **{f"l{n}_voltage_v": (_V_MAX, False) for n in (1, 2, 3)},
+    **{f"l{n}_current_a": (_A_MAX, False) for n in (1, 2, 3)},
+    "avg_demand_kw": (_KW_MAX, False),
+    "month_peak_kw": (_KW_MAX, False),
+    "gas_m3": (_KWH_MAX, False),
+    "water_m3": (_KWH_MAX, False),
+}
+_INT_RULES: dict[str, frozenset[int]] = {"tariff": frozenset({1, 2}), "breaker_state": frozenset({0, 1, 2})}
+_DATETIME_FIELDS = ("month_peak_at", "gas_at", "water_at")
+_QUANTUM: dict[str, Decimal] = {
+    name: Decimal(1).scaleb(-Reading._meta.get_field(name).decimal_places) for name in _DECIMAL_RULES
+}
+assert set(_DECIMAL_RULES) | set(_INT_RULES) | set(_DATETIME_FIELDS) == set(READING_FIELDS)
+
+
+class _Invalid(Exception):
+    """One field of one item is invalid; the message is shown to the client."""
+
+
+def _decimal(value: Any, quantum: Decimal, maximum: Decimal) -> Decimal:
+    if isinstance(value, bool):  # bool is an int subclass; True is not a reading
+        raise _Invalid("must be a number")
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Invalid("must be a finite number")
+        number = Decimal(repr(value))  # repr keeps 1.1 as 1.1, not its binary expansion
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise _Invalid("must be a number") from None
+    else:
+        raise _Invalid("must be a number")
+    if not number.is_finite():
+        raise _Invalid("must be a finite number")
+    if number < 0 or number > maximum:
+        raise _Invalid(f"must be between 0 and {maximum}")
+    return number.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def _integer(value: Any, allowed: frozenset[int]) -> int:
+    number = _decimal(value, Decimal("0.001"), Decimal(max(allowed)))
+    if number != number.to_integral_value() or int(number) not in allowed:
+        raise _Invalid("must be one of " + ", ".join(str(v) for v in sorted(allowed)))
+    return int(number)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An aware UTC datetime from an aware/naive datetime or an ISO 8601 string.
+
+    Naive times are Europe/Brussels local time (settings.TIME_ZONE). In the repeated autumn hour a naive time is
+    ambiguous and is read as its first occurrence (summer time, fold=0); senders that care send an offset.
+    Raises ``ValueError`` with a message for the client.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-10-25T02:15:00+01:00") from None
+    else:
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-10-25T02:15:00+01:00")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=ZoneInfo(settings.TIME_ZONE), fold=0)
+    return moment.astimezone(UTC)
+
+
+def slot_start(moment: datetime) -> datetime:
+    """Start (UTC) of the quarter-hour slot holding ``moment`` (an aware datetime)."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class _Item:
+    index: int
+    serial: str
+    slot: datetime
+    values: dict[str, Any]
+
+
+def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[IngestError]) -> _Item | None:
+    if not isinstance(item, Mapping):
+        errors.append(IngestError(index, "non_field_errors", "each reading must be an object"))
+        return None
+    before = len(errors)
+
+    serial = item.get("serial")
+    if not isinstance(serial, str) or not SERIAL_RE.fullmatch(serial):
+        errors.append(IngestError(index, "serial", "must be the meter's equipment id: 1-32 letters or digits"))
+
+    slot = None
+    values: dict[str, Any] = {}
+    for name in ("timestamp", "measured_at"):
+        raw = item.get(name)
+        if raw is None:
+            if name == "timestamp":
+                errors.append(IngestError(index, name, "this field is required"))
+            continue
+        try:
+            moment = parse_timestamp(raw)
+        except ValueError as exc:
+            errors.append(IngestError(index, name, str(exc)))
+            continue
+        if moment > latest_allowed:
+            errors.append(IngestError(index, name, "is too far in the future; check the device clock"))
+            continue
+        values[name] = moment
+    if "timestamp" in values:
+        slot = slot_start(values["timestamp"])
+        values.setdefault("measured_at", values["timestamp"])
+        del values["timestamp"]
+
+    for name, (maximum, required) in _DECIMAL_RULES.items():
+        raw = item.get(name)
+        if raw is None:
+            if required:
+                errors.append(IngestError(index, name, "this field is required"))
+            values[name] = None
+            continue
+        try:
+            values[name] = _decimal(raw, _QUANTUM[name], maximum)
+        except _Invalid as exc:
+            errors.append(IngestError(index, name, str(exc)))
+    for name, allowed in _INT_RULES.items():
+        raw = item.get(name)
+        try:
+            values[name] = None if raw is None else _integer(raw, allowed)
+        except _Invalid as exc:
+            errors.append(IngestError(index, name, str(exc)))
+    for name in _DATETIME_FIELDS:
+        raw = item.get(name)
+        try:
+            values[name] = None if raw is None else parse_timestamp(raw)
+        except ValueError as exc:
+            errors.append(IngestError(index, name, str(exc)))
+
+    if len(errors) > before:
+        return None
+    return _Item(index=index, serial=serial, slot=slot, values=values)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Ingest
+# --------------------------------------------------------------------------------------------------------------
+
+_REFUSED = "you may not write readings for this meter; if it is yours, claim it on the Meters page first"
+
+
+def may_write_any_meter(user) -> bool:
+    """Staff and holders of ``meters.add_reading`` write for any serial (the operator's fleet)."""
+    return bool(user.is_authenticated and user.is_active and (user.is_staff or user.has_perm("meters.add_reading")))
+
+
+class _Retry(Exception):
+    """A concurrent writer changed a meter or slot under us; re-read and try again."""
+
+
 def ingest_readings(user, items: Sequence[Mapping[str, Any]]) -> IngestResult:
     """Validate, authorise and store quarter-hour readings atomically.
 
     ``items`` are plain dicts with ``serial``, ``timestamp`` (aware datetime or ISO 8601 string; naive means
-    Europe/Brussels), optional ``measured_at`` and the DESIGN.md reading fields (numbers, Decimals or numeric
-    strings). Raises ``IngestRejected`` (nothing stored) when any item is invalid or not writable by ``user``.
+    Europe/Brussels), optional ``measured_at`` (default: the timestamp) and the DESIGN.md reading fields
+    (numbers, Decimals or numeric strings; unknown keys are ignored). Each timestamp is snapped to its UTC
+    quarter-hour slot; a slot already stored, or already present earlier in the batch, counts as a duplicate.
+
+    Raises ``IngestRejected`` (nothing stored) listing every invalid item, every item ``user`` may not write, or
+    a batch larger than ``settings.INGEST_MAX_BATCH``.
     """
-    raise NotImplementedError
+    if len(items) > settings.INGEST_MAX_BATCH:
+        raise IngestRejected(
+            [
+                IngestError(
+                    settings.INGEST_MAX_BATCH,
+                    "non_field_errors",
+                    f"too many readings in one batch: at most {settings.INGEST_MAX_BATCH}",
+                )
+            ]
+        )
+    if not items:
+        return IngestResult(created=0, duplicates=0)
+
+    errors: list[IngestError] = []
+    latest_allowed = timezone.now() + settings.INGEST_MAX_FUTURE
+    valid = [_validate(index, item, latest_allowed, errors) for index, item in enumerate(items)]
+    if errors:
+        raise IngestRejected(errors)
+    parsed: list[_Item] = valid  # type: ignore[assignment]  # no errors means every item validated
+
+    try:
+        return _store(user, parsed)
+    except (IntegrityError, _Retry):
+        logger.info("ingest: concurrent write detected, retrying the batch once")
+        return _store(user, parsed)
+
+
+def _store(user, items: list[_Item]) -> IngestResult:
+    privileged = may_write_any_meter(user)
+    serials = sorted({item.serial for item in items})
+    with transaction.atomic():
+        meters = {m.serial: m for m in Meter.objects.filter(serial__in=serials)}
+        unclaimed_ids = [m.pk for m in meters.values() if m.owner_id is None]
+        with_data = (
+            set(Reading.objects.filter(meter_id__in=unclaimed_ids).values_list("meter_id", flat=True).distinct())
+            if unclaimed_ids and not privileged
+            else set()
+        )
+
+        refused: set[str] = set()
+        to_claim: list[Meter] = []
+        to_create: list[str] = []
+        for serial in serials:
+            meter = meters.get(serial)
+            if meter is None:
+                to_create.append(serial)
+            elif privileged or meter.owner_id == user.pk:
+                continue
+            elif meter.owner_id is None and meter.pk not in with_data and user.is_authenticated:
+                to_claim.append(meter)
+            else:
+                refused.add(serial)
+        if not privileged and not user.is_authenticated:
+            refused.update(to_create)
+        if refused:
+            raise IngestRejected(
+                [IngestError(item.index, "serial", _REFUSED) for item in items if item.serial in refused]
+            )
+
+        registered: list[str] = []
+        owner = None if privileged else user
+        for serial in to_create:
+            # A concurrent batch may create the same serial: the IntegrityError triggers the one retry.
+            meters[serial] = Meter.objects.create(serial=serial, owner=owner)
+            if owner is not None:
+                registered.append(serial)
+        for meter in to_claim:
+            if Meter.objects.filter(pk=meter.pk, owner__isnull=True).update(owner=user) != 1:
+                raise _Retry(meter.serial)
+            meter.owner = user
+            registered.append(meter.serial)
+
+        by_meter: dict[int, list[_Item]] = {}
+        for item in items:
+            by_meter.setdefault(meters[item.serial].pk, []).append(item)
+
+        rows: list[Reading] = []
+        duplicates = 0
+        for meter_id, meter_items in by_meter.items():
+            slots = [item.slot for item in meter_items]
+            taken = set(
+                Reading.objects.filter(meter_id=meter_id, timestamp__range=(min(slots), max(slots))).values_list(
+                    "timestamp", flat=True
+                )
+            )
+            for item in meter_items:
+                if item.slot in taken:
+                    duplicates += 1
+                    continue
+                taken.add(item.slot)
+                rows.append(Reading(meter_id=meter_id, timestamp=item.slot, **item.values))
+        Reading.objects.bulk_create(rows, batch_size=500)
+
+    if registered:
+        logger.info("ingest: user %s registered meter(s) %s", user.pk, ", ".join(registered))
+    return IngestResult(created=len(rows), duplicates=duplicates, registered_serials=tuple(registered))
