@@ -10,7 +10,7 @@ class StyledFormMixin:
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():  # type: ignore[attr-defined]
+        for field in self.fields.values():  # type: ignore[attr-defined]
             widget = field.widget
             if isinstance(widget, (forms.CheckboxInput, forms.RadioSelect, forms.CheckboxSelectMultiple)):
                 continue
@@ -23,4 +23,8 @@ class StyledFormMixin:
                 bound = self[name]  # type: ignore[index]
                 attrs = bound.field.widget.attrs
                 attrs["aria-invalid"] = "true"
-                attrs["aria-describedby"] = f"{bound.auto_id}_error"
+                # Error first so screen readers announce it before the (longer) help text.
+                described = [f"{bound.auto_id}_error"]
+                if bound.help_text:
+                    described.append(f"{bound.auto_id}_helptext")
+                attrs["aria-describedby"] = " ".join(described)

@@ -1,0 +1,25 @@
+"""Admin: a user's prices and last shown meter are edited inline on the user page."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+
+from users.models import Profile
+
+User = get_user_model()
+
+
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    can_delete = False
+    extra = 0
+    max_num = 1
+    verbose_name_plural = "Profile (prices)"
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserWithProfileAdmin(UserAdmin):
+    inlines = (*UserAdmin.inlines, ProfileInline)

@@ -1,0 +1,105 @@
+"""Account pages: register, login/logout, profile and prices, help. Password reset/change use Django's views."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from users.forms import AccountForm, LoginForm, PricesForm, RegisterForm
+from users.models import profile_for
+
+logger = logging.getLogger(__name__)
+
+AFTER_REGISTER_URL = "/serialNumbers/"
+# Registration logs in without a password check by a backend, so name the one that owns the account.
+MODEL_BACKEND = "users.backends.UsernameOrEmailBackend"
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """The ?next= target when it stays on this site, else the default landing page."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return settings.LOGIN_REDIRECT_URL
+
+
+@sensitive_post_parameters("password1", "password2")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        profile_for(user)
+        auth_login(request, user, backend=MODEL_BACKEND)
+        logger.info("New account registered: %s", user.username)
+        messages.success(request, f"Welcome, {user.username}! Add your meter to start seeing your consumption.")
+        return redirect(AFTER_REGISTER_URL)
+    return render(request, "users/register.html", {"form": form})
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = _safe_next(request)
+    if request.user.is_authenticated:
+        return redirect(next_url)
+    form = LoginForm(request, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        auth_login(request, form.get_user())
+        return redirect(next_url)
+    context = {
+        "form": form,
+        "next": request.POST.get("next") or request.GET.get("next") or "",
+        "social_providers": settings.SOCIAL_PROVIDERS,
+    }
+    return render(request, "users/login.html", context)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    messages.info(request, "You are logged out.")
+    return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    user_profile = profile_for(request.user)
+    section = request.POST.get("section") if request.method == "POST" else None
+    account_form = AccountForm(request.POST if section == "account" else None, instance=request.user, prefix="account")
+    prices_form = PricesForm(request.POST if section == "prices" else None, instance=user_profile, prefix="prices")
+    if section == "account" and account_form.is_valid():
+        account_form.save()
+        messages.success(request, "Your profile is updated.")
+        return redirect("users:profile")
+    if section == "prices" and prices_form.is_valid():
+        prices_form.save()
+        messages.success(request, "Your prices are saved.")
+        return redirect("users:profile")
+    context = {"account_form": account_form, "prices_form": prices_form, "prices": user_profile.prices()}
+    return render(request, "users/profile.html", context)
+
+
+def help_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "users/help.html", {"capacity_minimum_kw": settings.CAPACITY_MINIMUM_KW})
