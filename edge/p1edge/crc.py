@@ -1,0 +1,51 @@
+"""CRC-16/ARC as used by the P1 port, and the helper that seals a telegram with it.
+
+The parser side checks CRCs through dsmr-parser; this module exists to BUILD telegrams (simulator, tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+HEADER_THREE_PHASE = "/FLU5\\253769484_A"  # literal backslash: "\253" in a non-raw string would be byte 0xAB
+HEADER_SINGLE_PHASE = "/FLU5\\253770234_A"
+
+
+def _table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_TABLE = _table()
+
+
+def crc16_arc(data: bytes) -> int:
+    """CRC-16/ARC: reflected polynomial 0xA001, init 0, no final xor (check value of b"123456789" is 0xBB3D)."""
+    crc = 0
+    for byte in data:
+        crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def seal(body: str, *, crc_digits: int = 4) -> str:
+    """Append `!` + CRC + CRLF to `body` (which runs from `/` up to the CRLF of the last data line).
+
+    `crc_digits` < 4 imitates meters that drop the CRC's leading zeros; it only works when the value fits.
+    """
+    text = body + "!"
+    crc = crc16_arc(text.encode("latin-1"))
+    digits = f"{crc:X}".rjust(crc_digits, "0")
+    if len(digits) > crc_digits:
+        raise ValueError(f"CRC {crc:04X} does not fit in {crc_digits} hex digits")
+    return f"{text}{digits}\r\n"
+
+
+def build_telegram(lines: Iterable[str], *, header: str = HEADER_THREE_PHASE, crc_digits: int = 4) -> str:
+    """A complete telegram from data lines like "1-0:1.8.1(000123.456*kWh)" (no line endings)."""
+    body = header + "\r\n\r\n" + "".join(line + "\r\n" for line in lines)
+    return seal(body, crc_digits=crc_digits)

@@ -1,0 +1,230 @@
+"""parse_telegram on telegrams built by hand, one per pitfall of P1-NOTES.md."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from p1edge.crc import HEADER_SINGLE_PHASE, build_telegram, crc16_arc
+from p1edge.telegram import READING_FIELDS, TelegramError, parse_telegram
+
+from tests.edge.telegrams import SERIAL, base_lines, replace, without
+
+
+def test_it_maps_a_three_phase_telegram_to_the_reading_fields():
+    reading = parse_telegram(build_telegram(base_lines()))
+
+    assert set(reading) == {"serial", "measured_at", *READING_FIELDS}
+    assert reading["serial"] == SERIAL
+    assert reading["measured_at"] == datetime(2025, 3, 14, 9, 15, 3, tzinfo=UTC)
+    assert reading["import_t1_kwh"] == Decimal("4512.345")
+    assert reading["import_t2_kwh"] == Decimal("3987.654")
+    assert reading["export_t1_kwh"] == Decimal("1234.500")
+    assert reading["export_t2_kwh"] == Decimal("321.250")
+    assert reading["tariff"] == 1
+    assert reading["power_import_kw"] == Decimal("1.870")
+    assert reading["l2_import_kw"] == Decimal("0.750")
+    assert reading["l3_voltage_v"] == Decimal("229.8")
+    assert reading["l1_current_a"] == Decimal("2.71")
+    assert reading["breaker_state"] == 1
+    assert reading["avg_demand_kw"] == Decimal("1.234")
+    assert reading["month_peak_kw"] == Decimal("5.678")
+    assert reading["month_peak_at"] == datetime(2025, 3, 3, 17, 45, tzinfo=UTC)
+    assert reading["gas_m3"] is None
+    assert reading["water_m3"] is None
+
+
+def test_it_reads_tariff_0002_as_night():
+    reading = parse_telegram(build_telegram(replace(base_lines(), "0-0:96.14.0", "0-0:96.14.0(0002)")))
+    assert reading["tariff"] == 2
+
+
+def test_it_keeps_only_l1_for_a_single_phase_meter():
+    lines = without(
+        base_lines(),
+        *(
+            "1-0:41.7.0",
+            "1-0:61.7.0",
+            "1-0:42.7.0",
+            "1-0:62.7.0",
+            "1-0:52.7.0",
+            "1-0:72.7.0",
+            "1-0:51.7.0",
+            "1-0:71.7.0",
+        ),
+    )
+    reading = parse_telegram(build_telegram(lines, header=HEADER_SINGLE_PHASE))
+
+    assert reading["l1_import_kw"] == Decimal("0.620")
+    assert reading["l1_voltage_v"] == Decimal("231.2")
+    for phase in ("l2", "l3"):
+        for kind in ("import_kw", "export_kw", "voltage_v", "current_a"):
+            assert reading[f"{phase}_{kind}"] is None, f"{phase}_{kind} must not be invented"
+
+
+def test_it_accepts_a_3x230v_grid_with_zero_l2_voltage_and_power():
+    lines = replace(base_lines(), "1-0:52.7.0", "1-0:52.7.0(000.0*V)")
+    lines = replace(lines, "1-0:41.7.0", "1-0:41.7.0(00.000*kW)")
+    lines = replace(lines, "1-0:51.7.0", "1-0:51.7.0(004.10*A)")
+    reading = parse_telegram(build_telegram(lines))
+
+    assert reading["l2_voltage_v"] == Decimal("0.0")
+    assert reading["l2_import_kw"] == Decimal("0.000")
+    assert reading["l2_current_a"] == Decimal("4.10")
+    # total (1.870) is not the sum of the phases (1.120): accepted as sent
+    assert reading["power_import_kw"] == Decimal("1.870")
+
+
+def test_it_reads_old_firmware_integer_amps_without_phase_power_or_capacity_lines():
+    lines = replace(base_lines(), "0-0:96.1.4", "0-0:96.1.4(50213)")
+    lines = without(
+        lines,
+        *("1-0:21.7.0", "1-0:41.7.0", "1-0:61.7.0", "1-0:22.7.0", "1-0:42.7.0", "1-0:62.7.0"),
+        *("1-0:1.4.0", "1-0:1.6.0", "0-0:98.1.0"),
+    )
+    lines = replace(lines, "1-0:31.7.0", "1-0:31.7.0(002*A)")
+    reading = parse_telegram(build_telegram(lines))
+
+    assert reading["l1_current_a"] == Decimal("2")
+    assert reading["l1_import_kw"] is None
+    assert reading["avg_demand_kw"] is None
+    assert reading["month_peak_kw"] is None
+    assert reading["month_peak_at"] is None
+    assert reading["import_t1_kwh"] == Decimal("4512.345")
+
+
+def test_it_finds_gas_on_channel_2_and_water_on_channel_1_by_device_type():
+    lines = [
+        *base_lines(),
+        "0-1:24.1.0(007)",
+        "0-1:96.1.1(3853455430303030303030303031)",
+        "0-1:24.2.1(250314100000W)(00042.118*m3)",
+        "0-2:24.1.0(003)",
+        "0-2:96.1.1(37464C3030303030303030303032)",
+        "0-2:24.4.0(1)",
+        "0-2:24.2.3(250314101000W)(01234.567*m3)",
+    ]
+    reading = parse_telegram(build_telegram(lines))
+
+    assert reading["gas_m3"] == Decimal("1234.567")
+    assert reading["gas_at"] == datetime(2025, 3, 14, 9, 10, tzinfo=UTC)
+    assert reading["water_m3"] == Decimal("42.118")
+    assert reading["water_at"] == datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
+
+
+def test_it_treats_a_unit_less_placeholder_gas_value_as_no_value():
+    lines = [*base_lines(), "0-1:24.1.0(003)", "0-1:24.2.3(632525252525W)(00000.000)"]
+    reading = parse_telegram(build_telegram(lines))
+    assert reading["gas_m3"] is None
+    assert reading["gas_at"] is None
+
+
+def test_it_takes_the_reporting_gas_meter_when_two_type_003_devices_exist():
+    lines = [
+        *base_lines(),
+        "0-1:24.1.0(003)",
+        "0-1:24.2.3(632525252525S)(00000.000)",
+        "0-3:24.1.0(003)",
+        "0-3:24.2.3(250314101000W)(00777.001*m3)",
+    ]
+    reading = parse_telegram(build_telegram(lines))
+    assert reading["gas_m3"] == Decimal("777.001")
+
+
+@pytest.mark.parametrize("stamp", ["632525252525W", "632525252525S", "000101000000W", "700101010000W"])
+def test_it_treats_placeholder_and_factory_times_as_no_value(stamp):
+    lines = replace(base_lines(), "1-0:1.6.0", f"1-0:1.6.0({stamp})(00.000*kW)")
+    lines += ["0-1:24.1.0(003)", f"0-1:24.2.3({stamp})(00000.000*m3)"]
+    reading = parse_telegram(build_telegram(lines))
+
+    assert reading["month_peak_at"] is None
+    assert reading["month_peak_kw"] is None
+    assert reading["gas_at"] is None
+    assert reading["gas_m3"] is None
+
+
+def test_it_parses_98_1_0_with_zero_entries():
+    lines = replace(base_lines(), "0-0:98.1.0", "0-0:98.1.0(0)(1-0:1.6.0)(1-0:1.6.0)()")
+    reading = parse_telegram(build_telegram(lines))
+    assert reading["import_t1_kwh"] == Decimal("4512.345")
+
+
+def test_it_parses_98_1_0_with_thirteen_entries_including_unset_ones():
+    entries = []
+    for month in range(1, 13):
+        year, nxt = (24, month + 1) if month < 12 else (25, 1)
+        nxt_year = year if month < 12 else 25
+        entries.append(
+            f"({nxt_year:02d}{nxt:02d}01000000W)({year:02d}{month:02d}15183000W)(0{month % 10}.{month:03d}*kW)"
+        )
+    entries.append("(632525252525W)(632525252525W)(00.000*kW)")
+    line = "0-0:98.1.0(13)(1-0:1.6.0)(1-0:1.6.0)" + "".join(entries)
+    assert len(line) > 500
+    reading = parse_telegram(build_telegram(replace(base_lines(), "0-0:98.1.0", line)))
+    assert reading["month_peak_kw"] == Decimal("5.678")
+
+
+def test_it_ignores_unknown_obis_lines():
+    lines = [*base_lines(), "1-0:99.99.9(whatever)", "0-0:96.99.1(ABCDEF)", "1-0:32.32.0(00007)"]
+    assert parse_telegram(build_telegram(lines))["serial"] == SERIAL
+
+
+def _lines_with_short_crc() -> list[str]:
+    # vary the text message until the CRC has a leading zero nibble (about 1 in 16 bodies)
+    for i in range(1000):
+        lines = replace(base_lines(), "0-0:96.13.0", f"0-0:96.13.0({i:04X})")
+        body = "/FLU5\\253769484_A\r\n\r\n" + "".join(x + "\r\n" for x in lines) + "!"
+        if crc16_arc(body.encode()) < 0x1000:
+            return lines
+    raise AssertionError("no short CRC found")
+
+
+def test_it_accepts_a_crc_of_three_digits_when_the_value_matches():
+    telegram = build_telegram(_lines_with_short_crc(), crc_digits=3)
+    assert telegram[-6] == "!"  # "!XYZ\r\n"
+    assert parse_telegram(telegram)["serial"] == SERIAL
+
+
+def test_it_rejects_a_three_digit_crc_that_does_not_match():
+    telegram = build_telegram(_lines_with_short_crc(), crc_digits=3)
+    wrong = f"{(int(telegram[-5:-2], 16) + 1) % 0x1000:03X}"
+    with pytest.raises(TelegramError, match="CRC"):
+        parse_telegram(telegram[:-5] + wrong + "\r\n")
+
+
+def test_it_rejects_a_telegram_whose_crc_does_not_match():
+    # a telegram pasted into a bug report loses its "*" units: the CRC no longer matches
+    telegram = build_telegram(base_lines()).replace("*kWh", "kWh")
+    with pytest.raises(TelegramError, match="CRC mismatch"):
+        parse_telegram(telegram)
+
+
+def test_it_rejects_a_telegram_without_equipment_id():
+    with pytest.raises(TelegramError, match="equipment id"):
+        parse_telegram(build_telegram(without(base_lines(), "0-0:96.1.1")))
+
+
+def test_it_rejects_an_equipment_id_that_is_not_hex():
+    with pytest.raises(TelegramError, match="equipment id"):
+        parse_telegram(build_telegram(base_lines(serial_hex="XXXXREDACTED")))
+
+
+def test_it_rejects_a_telegram_without_the_day_register():
+    with pytest.raises(TelegramError, match=r"1-0:1\.8\.1"):
+        parse_telegram(build_telegram(without(base_lines(), "1-0:1.8.1")))
+
+
+def test_it_rejects_a_meter_clock_that_is_a_factory_default():
+    with pytest.raises(TelegramError, match="meter clock"):
+        parse_telegram(build_telegram(base_lines(clock="000101000012W")))
+
+
+def test_it_rejects_text_that_is_not_a_telegram():
+    with pytest.raises(TelegramError):
+        parse_telegram("hello world")
+
+
+def test_it_tells_the_repeated_autumn_hour_apart_by_its_letter():
+    summer = parse_telegram(build_telegram(base_lines(clock="241027023000S")))
+    winter = parse_telegram(build_telegram(base_lines(clock="241027023000W")))
+    assert summer["measured_at"] == datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
+    assert winter["measured_at"] == datetime(2024, 10, 27, 1, 30, tzinfo=UTC)
