@@ -12,7 +12,8 @@ User = get_user_model()
 class ProfileInline(admin.StackedInline):
     model = Profile
     can_delete = False
-    extra = 0
+    # One empty form when the user has no profile yet (profiles are created lazily by profile_for).
+    extra = 1
     max_num = 1
     verbose_name_plural = "Profile (prices)"
 
