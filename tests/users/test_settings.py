@@ -1,0 +1,224 @@
+"""Settings from the environment: clear errors naming the variable, DATABASE_URL parsing, production checks."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+
+from energy_app import settings as project_settings
+from energy_app.settings import (
+    DEFAULT_SECRET_KEY,
+    database_from_url,
+    env_bool,
+    env_decimal,
+    env_int,
+    env_url_list,
+)
+
+BASE_DIR = Path(project_settings.BASE_DIR)
+
+
+def _load_settings(monkeypatch, **env) -> dict:
+    """Execute energy_app/settings.py afresh with extra environment variables."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_module("energy_app.settings", run_name="settings_under_test")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("yes", True), ("On", True), ("0", False), ("false", False), ("", False)]
+)
+def test_it_reads_booleans(monkeypatch, raw, expected):
+    monkeypatch.setenv("SOME_FLAG", raw)
+    assert env_bool("SOME_FLAG") is expected
+
+
+def test_it_uses_the_default_for_a_missing_boolean(monkeypatch):
+    monkeypatch.delenv("SOME_FLAG", raising=False)
+    assert env_bool("SOME_FLAG", True) is True
+
+
+def test_it_names_the_variable_for_a_bad_boolean(monkeypatch):
+    monkeypatch.setenv("SOME_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match=r"SOME_FLAG must be a boolean.*'maybe'"):
+        env_bool("SOME_FLAG")
+
+
+def test_it_names_the_variable_for_a_bad_integer(monkeypatch):
+    monkeypatch.setenv("SOME_COUNT", "five")
+    with pytest.raises(ImproperlyConfigured, match=r"SOME_COUNT must be a whole number, got 'five'"):
+        env_int("SOME_COUNT", 5)
+
+
+def test_it_enforces_an_integer_minimum(monkeypatch):
+    monkeypatch.setenv("SOME_COUNT", "0")
+    with pytest.raises(ImproperlyConfigured, match=r"SOME_COUNT must be at least 1, got 0"):
+        env_int("SOME_COUNT", 5, minimum=1)
+
+
+def test_it_names_the_variable_for_a_bad_price(monkeypatch):
+    monkeypatch.setenv("SOME_PRICE", "0,30")
+    with pytest.raises(ImproperlyConfigured, match=r"SOME_PRICE must be a decimal number such as 0.30"):
+        env_decimal("SOME_PRICE", "0.30")
+    monkeypatch.setenv("SOME_PRICE", "-0.1")
+    with pytest.raises(ImproperlyConfigured, match=r"SOME_PRICE must be a finite number >= 0"):
+        env_decimal("SOME_PRICE", "0.30")
+    monkeypatch.setenv("SOME_PRICE", "0.2875")
+    assert env_decimal("SOME_PRICE", "0.30") == Decimal("0.2875")
+
+
+def test_it_names_the_variable_for_an_origin_without_scheme(monkeypatch):
+    monkeypatch.setenv("CSRF_TRUSTED_ORIGINS", "https://p1.example.org, p1.example.org")
+    with pytest.raises(ImproperlyConfigured, match=r"CSRF_TRUSTED_ORIGINS must be .*'p1.example.org'"):
+        env_url_list("CSRF_TRUSTED_ORIGINS")
+
+
+# --- the settings module as a whole -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DEBUG", "perhaps", r"DEBUG must be a boolean"),
+        ("AXES_FAILURE_LIMIT", "five", r"AXES_FAILURE_LIMIT must be a whole number"),
+        ("EMAIL_PORT", "smtp", None),  # only read when EMAIL_HOST is set, see below
+        ("DATABASE_URL", "mysql://u:p@db/p1", r"DATABASE_URL must start with sqlite:///, postgres:// or mssql://"),
+        ("TIME_ZONE", "Europe/Gent", r"TIME_ZONE must be an IANA zone such as Europe/Brussels, got 'Europe/Gent'"),
+        ("CSRF_TRUSTED_ORIGINS", "p1.example.org", r"CSRF_TRUSTED_ORIGINS must be a comma-separated list of origins"),
+        ("LOG_LEVEL", "LOUD", r"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"),
+        ("PRICE_GAS_EUR_M3", "cheap", r"PRICE_GAS_EUR_M3 must be a decimal number"),
+    ],
+)
+def test_it_refuses_to_start_with_a_bad_value(monkeypatch, variable, value, message):
+    if message is None:
+        monkeypatch.setenv("EMAIL_HOST", "smtp.example.org")
+        message = r"EMAIL_PORT must be a whole number, got 'smtp'"
+    with pytest.raises(ImproperlyConfigured, match=message):
+        _load_settings(monkeypatch, **{variable: value})
+
+
+def test_it_refuses_tls_and_ssl_together(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on"):
+        _load_settings(monkeypatch, EMAIL_HOST="smtp.example.org", EMAIL_USE_TLS="1", EMAIL_USE_SSL="1")
+
+
+def test_it_switches_to_smtp_when_a_mail_host_is_set(monkeypatch):
+    config = _load_settings(monkeypatch, EMAIL_HOST="smtp.example.org", EMAIL_PORT="465", EMAIL_USE_TLS="0")
+    assert config["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert config["EMAIL_PORT"] == 465
+
+
+def test_it_defaults_to_brussels_time_and_the_console_mailer(monkeypatch):
+    for name in ("TIME_ZONE", "EMAIL_HOST", "EMAIL_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    config = _load_settings(monkeypatch)
+    assert config["TIME_ZONE"] == "Europe/Brussels"
+    assert config["USE_TZ"] is True
+    assert config["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_it_reports_a_bad_value_when_manage_py_starts(tmp_path):
+    env = {**os.environ, "DATABASE_URL": "sqlite:///:memory:", "TIME_ZONE": "Mars/Olympus_Mons"}
+    result = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: TIME_ZONE must be an IANA zone" in result.stderr
+
+
+# --- DATABASE_URL -------------------------------------------------------------------------------
+
+
+def test_it_reads_an_absolute_sqlite_path():
+    config = database_from_url("sqlite:////var/lib/p1/db.sqlite3")
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == "/var/lib/p1/db.sqlite3"
+
+
+def test_it_reads_the_default_sqlite_url_as_the_project_database():
+    assert database_from_url(f"sqlite:///{BASE_DIR / 'db.sqlite3'}")["NAME"] == str(BASE_DIR / "db.sqlite3")
+
+
+def test_it_reads_an_in_memory_sqlite():
+    assert database_from_url("sqlite:///:memory:")["NAME"] == ":memory:"
+
+
+def test_it_reads_a_postgres_url_with_escaped_password_and_options():
+    config = database_from_url("postgres://p1app:s%40cret%2Fx@db.internal:6432/p1energy?sslmode=require")
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["NAME"], config["USER"], config["PASSWORD"]) == ("p1energy", "p1app", "s@cret/x")
+    assert (config["HOST"], config["PORT"]) == ("db.internal", "6432")
+    assert config["OPTIONS"] == {"sslmode": "require"}
+
+
+def test_it_accepts_the_postgresql_spelling():
+    assert database_from_url("postgresql://u@h/p1")["ENGINE"] == "django.db.backends.postgresql"
+
+
+def test_it_reads_an_mssql_url_with_odbc_driver_18():
+    config = database_from_url("mssql://sqladmin:pw@p1-sql.database.windows.net/p1energy")
+    assert config["ENGINE"] == "mssql"
+    assert (config["HOST"], config["PORT"], config["NAME"]) == ("p1-sql.database.windows.net", "1433", "p1energy")
+    assert config["OPTIONS"]["driver"] == "ODBC Driver 18 for SQL Server"
+    assert config["OPTIONS"]["extra_params"] == "Encrypt=yes;TrustServerCertificate=no"
+
+
+def test_it_passes_mssql_query_options_through():
+    config = database_from_url("mssql://u:p@h:14330/db?driver=ODBC+Driver+17+for+SQL+Server&Encrypt=no")
+    assert config["PORT"] == "14330"
+    assert config["OPTIONS"] == {"driver": "ODBC Driver 17 for SQL Server", "extra_params": "Encrypt=no"}
+
+
+@pytest.mark.parametrize("url", ["postgres://u:p@h:5432/", "mssql://u:p@h:1433"])
+def test_it_names_the_variable_when_the_database_name_is_missing(url):
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL must name a database"):
+        database_from_url(url)
+
+
+def test_it_names_the_variable_for_an_unknown_scheme():
+    with pytest.raises(ImproperlyConfigured, match=r"DATABASE_URL must start with .*got scheme 'mysql'"):
+        database_from_url("mysql://u:p@h/db")
+
+
+# --- system check -------------------------------------------------------------------------------
+
+
+def _warning_ids() -> set[str]:
+    return {message.id for message in run_checks()}
+
+
+def test_it_warns_about_the_default_key_and_empty_hosts_with_debug_off(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY = DEFAULT_SECRET_KEY
+    settings.ALLOWED_HOSTS = []
+    assert {"energy_app.W001", "energy_app.W002"} <= _warning_ids()
+
+
+def test_it_does_not_warn_about_a_real_production_setup(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY = "a-long-random-production-key-" + "x" * 40
+    settings.ALLOWED_HOSTS = ["p1.example.org"]
+    assert not {"energy_app.W001", "energy_app.W002"} & _warning_ids()
+
+
+def test_it_does_not_warn_while_debugging(settings):
+    settings.DEBUG = True
+    settings.SECRET_KEY = DEFAULT_SECRET_KEY
+    settings.ALLOWED_HOSTS = []
+    assert not {"energy_app.W001", "energy_app.W002"} & _warning_ids()
