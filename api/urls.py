@@ -1,4 +1,23 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api import views
 
 app_name = "api"
-urlpatterns: list = []
+urlpatterns = [
+    # The prototype's paths, used by devices in the field.
+    path("api-auth/token/", views.TokenObtainPairView.as_view(), name="token"),
+    path("api-auth/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
+    path("api-auth/setData", views.set_data, name="set-data"),
+    path("api-auth/getData/<str:reading_id>", views.get_data, name="get-data"),
+    # Version 1.
+    path("api/v1/token/", views.TokenObtainPairView.as_view(), name="v1-token"),
+    path("api/v1/token/refresh/", views.TokenRefreshView.as_view(), name="v1-token-refresh"),
+    path("api/v1/readings", views.post_readings, name="readings"),
+    path("api/v1/telegrams", views.post_telegrams, name="telegrams"),
+    path("api/v1/meters/", views.MeterListView.as_view(), name="meters"),
+    path("api/v1/meters/<str:code>/readings/", views.ReadingListView.as_view(), name="meter-readings"),
+    # Documentation.
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -1,0 +1,57 @@
+"""Request parsers: JSON with exact decimals, raw P1 telegrams as text, and the ingest body-size limit."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser, JSONParser
+
+from api.exceptions import PayloadTooLarge
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+class DecimalJSONParser(JSONParser):
+    """JSON whose non-integer numbers become ``Decimal`` so 12345.678 kWh is stored exactly, never via a float."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+
+
+class PlainTextParser(BaseParser):
+    """``text/plain`` bodies (raw P1 telegrams) as one ``str``."""
+
+    media_type = "text/plain"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return stream.read().decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"The body is not valid {encoding} text.") from exc
+
+
+def check_body_size(request) -> None:
+    """Refuse an oversized ingest body from its Content-Length, before anything reads or parses it."""
+    limit = settings.INGEST_MAX_BODY_BYTES
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        length = int(raw)
+    except ValueError:
+        raise ParseError("Content-Length must be a whole number of bytes.") from None
+    if length > limit:
+        raise PayloadTooLarge(f"The request body is {length} bytes; the limit is {limit} bytes.")

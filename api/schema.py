@@ -1,0 +1,347 @@
+"""OpenAPI documentation of every endpoint (drf-spectacular), with request and response examples.
+
+Kept apart from the views so they stay short; each name here is a decorator applied to one view.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+
+from api.serializers import (
+    PROTOTYPE_READING_SCHEMA,
+    PROTOTYPE_REQUEST_SCHEMA,
+    READINGS_REQUEST_SCHEMA,
+    DetailSerializer,
+    ErrorListSerializer,
+    IngestResultSerializer,
+    MeterSerializer,
+    ReadingSerializer,
+    SetDataResultSerializer,
+    TelegramResultSerializer,
+)
+
+TAG_TOKENS = "tokens"
+TAG_PROTOTYPE = "prototype (api-auth)"
+TAG_INGEST = "ingest"
+TAG_READ = "meters"
+
+_READING = {
+    "serial": "1SAG1100000292",
+    "timestamp": "2024-03-01T10:15:00+01:00",
+    "measured_at": "2024-03-01T10:15:00+01:00",
+    "import_t1_kwh": 12345.678,
+    "import_t2_kwh": 9876.543,
+    "export_t1_kwh": 1234.5,
+    "export_t2_kwh": 321.0,
+    "tariff": 1,
+    "power_import_kw": 0.512,
+    "power_export_kw": 0.0,
+    "l1_import_kw": 0.512,
+    "l1_export_kw": 0.0,
+    "l1_voltage_v": 231.4,
+    "l1_current_a": 2.31,
+    "breaker_state": 1,
+}
+
+
+def _detail(description: str, text: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        DetailSerializer, description=description, examples=[OpenApiExample(description, value={"detail": text})]
+    )
+
+
+_UNAUTHORISED = _detail("Missing, invalid or expired token", "Authentication credentials were not provided.")
+_THROTTLED = _detail("Too many requests; see Retry-After", "Request was throttled. Expected available in 42 seconds.")
+_TOO_LARGE = _detail("Body or batch over the limit", "1001 readings in one request; the limit is 1000.")
+_BAD_MEDIA = _detail("Wrong Content-Type", 'Unsupported media type "application/xml" in request.')
+_NOT_FOUND = _detail("Unknown, or not yours", "No Meter matches the given query.")
+_PARSE = _detail("Malformed request", "JSON parse error - Expecting value: line 1 column 1 (char 0)")
+_ITEM_ERRORS = OpenApiResponse(
+    ErrorListSerializer,
+    description="Invalid items, each by index and field; nothing was stored",
+    examples=[
+        OpenApiExample(
+            "Invalid item",
+            value={"errors": [{"index": 3, "field": "import_t1_kwh", "message": "This field is required."}]},
+        )
+    ],
+)
+
+token_obtain = extend_schema(
+    tags=[TAG_TOKENS],
+    summary="Get an access and a refresh token",
+    description="Access tokens live 5 minutes, refresh tokens 1 day (settings). Throttled per client IP.",
+    examples=[
+        OpenApiExample("Credentials", value={"username": "alice", "password": "..."}, request_only=True),
+        OpenApiExample("Tokens", value={"access": "eyJhbGciOi...", "refresh": "eyJhbGciOi..."}, response_only=True),
+    ],
+    responses={
+        200: OpenApiResponse(description="Token pair"),
+        400: _PARSE,
+        401: _detail("Wrong username or password", "No active account found with the given credentials"),
+        429: _THROTTLED,
+    },
+)
+
+token_refresh = extend_schema(
+    tags=[TAG_TOKENS],
+    summary="Exchange a refresh token for a new access token",
+    examples=[
+        OpenApiExample("Refresh token", value={"refresh": "eyJhbGciOi..."}, request_only=True),
+        OpenApiExample("New access token", value={"access": "eyJhbGciOi..."}, response_only=True),
+    ],
+    responses={
+        200: OpenApiResponse(description="New access token"),
+        400: _PARSE,
+        401: _detail("Invalid or expired refresh token", "Token is invalid"),
+        429: _THROTTLED,
+    },
+)
+
+set_data = extend_schema(
+    tags=[TAG_PROTOTYPE],
+    summary="Store one reading in the prototype's JSON",
+    description=(
+        "Kept for devices running the student prototype. Values may be numbers or numeric strings; "
+        "`tijdstip` is Europe/Brussels local time (`YYYYMMDDhhmmss`, `YYYY-MM-DD HH:MM:SS`) or ISO 8601 with "
+        "an offset. Unknown keys are ignored. Errors name the prototype's keys."
+    ),
+    request={"application/json": PROTOTYPE_REQUEST_SCHEMA},
+    examples=[
+        OpenApiExample(
+            "As the prototype's reader sent it",
+            request_only=True,
+            value={
+                "tijdstip": "20240301101500",
+                "switch": "1.0",
+                "serialmeter": "1SAG1100000292",
+                "currentrate": "0001",
+                "totaldayconsumption": "12345.678",
+                "totalnightconsumption": "9876.543",
+                "totaldayproduction": "1234.5",
+                "totalnightproduction": "321.0",
+                "l1consumption": "0.512",
+                "currentconsumption": "0.512",
+                "l1production": "0.0",
+                "currentproduction": "0.0",
+                "l1voltage": "231.4",
+                "l1current": "2.31",
+                "Gas consumption": "2345.678",
+            },
+        ),
+    ],
+    responses={
+        201: OpenApiResponse(
+            SetDataResultSerializer,
+            description="Stored",
+            examples=[OpenApiExample("Stored", value={"id": 42, "created": True, "duplicate": False})],
+        ),
+        200: OpenApiResponse(
+            SetDataResultSerializer,
+            description="This quarter-hour was already stored; nothing changed",
+            examples=[OpenApiExample("Duplicate", value={"id": 42, "created": False, "duplicate": True})],
+        ),
+        400: OpenApiResponse(
+            ErrorListSerializer,
+            description="Invalid reading (prototype key names)",
+            examples=[
+                OpenApiExample(
+                    "Missing register",
+                    value={"errors": [{"index": 0, "field": "totaldayconsumption", "message": "Required."}]},
+                )
+            ],
+        ),
+        401: _UNAUTHORISED,
+        413: _TOO_LARGE,
+        415: _BAD_MEDIA,
+        429: _THROTTLED,
+    },
+)
+
+get_data = extend_schema(
+    tags=[TAG_PROTOTYPE],
+    summary="One stored reading in the prototype's JSON",
+    description="Staff see any reading, other users only readings of their own meters (404 otherwise).",
+    parameters=[OpenApiParameter("reading_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Reading id")],
+    responses={
+        200: OpenApiResponse(
+            PROTOTYPE_READING_SCHEMA,
+            description="The reading",
+            examples=[
+                OpenApiExample(
+                    "Reading",
+                    value={
+                        "id": 42,
+                        "tijdstip": "2024-03-01T10:15:00+01:00",
+                        "switch": 1,
+                        "serialmeter": "1SAG1100000292",
+                        "currentrate": 1,
+                        "totaldayconsumption": 12345.678,
+                        "totalnightconsumption": 9876.543,
+                        "totaldayproduction": 1234.5,
+                        "totalnightproduction": 321.0,
+                        "l1consumption": 0.512,
+                        "l2consumption": None,
+                        "l3consumption": None,
+                        "currentconsumption": 0.512,
+                        "l1production": 0.0,
+                        "l2production": None,
+                        "l3production": None,
+                        "currentproduction": 0.0,
+                        "l1voltage": 231.4,
+                        "l2voltage": None,
+                        "l3voltage": None,
+                        "l1current": 2.31,
+                        "l2current": None,
+                        "l3current": None,
+                    },
+                )
+            ],
+        ),
+        401: _UNAUTHORISED,
+        404: _NOT_FOUND,
+    },
+)
+
+post_readings = extend_schema(
+    tags=[TAG_INGEST],
+    summary="Store a batch of quarter-hour readings (atomic, idempotent)",
+    description=(
+        "Up to INGEST_MAX_BATCH (1000) readings and INGEST_MAX_BODY_BYTES per request, else 413. All are stored "
+        "or none: a 400 lists every bad item by index and field. A reading for a slot that is already stored "
+        "counts as a duplicate. Unknown serials are registered to the caller; staff may write any serial."
+    ),
+    request={"application/json": READINGS_REQUEST_SCHEMA},
+    examples=[OpenApiExample("One reading", value={"readings": [_READING]}, request_only=True)],
+    responses={
+        200: OpenApiResponse(
+            IngestResultSerializer,
+            description="Stored",
+            examples=[
+                OpenApiExample(
+                    "Result", value={"created": 95, "duplicates": 1, "registered_serials": ["1SAG1100000292"]}
+                )
+            ],
+        ),
+        400: _ITEM_ERRORS,
+        401: _UNAUTHORISED,
+        413: _TOO_LARGE,
+        415: _BAD_MEDIA,
+        429: _THROTTLED,
+    },
+)
+
+post_telegrams = extend_schema(
+    tags=[TAG_INGEST],
+    summary="Store raw P1 telegrams (text/plain)",
+    description=(
+        "One or more complete telegrams (`/` ... `!CRC`), parsed with the edge's parser (dsmr-parser, "
+        "BELGIUM_FLUVIUS, CRC checked). The first telegram of each quarter-hour per meter becomes a reading. "
+        "A telegram with a bad CRC or no equipment id is reported by its position (from 0); nothing is stored."
+    ),
+    request={"text/plain": {"type": "string"}},
+    examples=[
+        OpenApiExample(
+            "Telegram",
+            request_only=True,
+            media_type="text/plain",
+            value=(
+                "/FLU5\\253769484_A\r\n\r\n0-0:96.1.4(50217)\r\n0-0:96.1.1(3153414731313030303030323932)\r\n"
+                "0-0:1.0.0(240301101500W)\r\n1-0:1.8.1(012345.678*kWh)\r\n1-0:1.8.2(009876.543*kWh)\r\n"
+                "1-0:2.8.1(001234.500*kWh)\r\n1-0:2.8.2(000321.000*kWh)\r\n0-0:96.14.0(0001)\r\n"
+                "1-0:1.7.0(00.512*kW)\r\n1-0:2.7.0(00.000*kW)\r\n!XXXX\r\n"
+            ),
+        )
+    ],
+    responses={
+        200: OpenApiResponse(
+            TelegramResultSerializer,
+            description="Stored",
+            examples=[
+                OpenApiExample(
+                    "Result",
+                    value={"created": 1, "duplicates": 0, "registered_serials": [], "telegrams": 900, "readings": 1},
+                )
+            ],
+        ),
+        400: OpenApiResponse(
+            ErrorListSerializer,
+            description="Telegrams that cannot become readings, by position; nothing was stored",
+            examples=[
+                OpenApiExample(
+                    "Bad CRC", value={"errors": [{"index": 2, "field": "telegram", "message": "CRC mismatch"}]}
+                )
+            ],
+        ),
+        401: _UNAUTHORISED,
+        413: _TOO_LARGE,
+        415: _BAD_MEDIA,
+        429: _THROTTLED,
+    },
+)
+
+meter_list = extend_schema(
+    tags=[TAG_READ],
+    summary="Your meters",
+    responses={
+        200: OpenApiResponse(
+            MeterSerializer(many=True),
+            description="Meters you own",
+            examples=[
+                OpenApiExample(
+                    "Meters",
+                    value=[
+                        {
+                            "code": "3f0c9a8e-5b7d-4c1e-9a51-2d6f1e0b7c44",
+                            "serial": "1SAG1100000292",
+                            "name": "Home",
+                            "reading_count": 35040,
+                            "first_reading_at": "2023-01-01T00:00:00+01:00",
+                            "last_reading_at": "2023-12-31T23:45:00+01:00",
+                        }
+                    ],
+                )
+            ],
+        ),
+        401: _UNAUTHORISED,
+    },
+)
+
+reading_list = extend_schema(
+    tags=[TAG_READ],
+    summary="Readings of one of your meters",
+    description="Ordered by time, cursor-paginated; `from` is inclusive, `to` exclusive. 404 if not your meter.",
+    parameters=[
+        OpenApiParameter("code", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The meter's public code"),
+        OpenApiParameter(
+            "from", OpenApiTypes.DATETIME, description="ISO 8601, e.g. 2024-03-01T00:00:00+01:00 (naive: Brussels)"
+        ),
+        OpenApiParameter("to", OpenApiTypes.DATETIME, description="ISO 8601, exclusive"),
+    ],
+    responses={
+        200: OpenApiResponse(
+            ReadingSerializer(many=True),
+            description="A page of readings",
+            examples=[
+                OpenApiExample(
+                    "Page",
+                    value={
+                        "next": "http://example.org/api/v1/meters/3f0c.../readings/?cursor=cD0yMDI0",
+                        "previous": None,
+                        "results": [
+                            {
+                                key: (str(value) if isinstance(value, float) else value)
+                                for key, value in _READING.items()
+                                if key != "serial"
+                            }
+                        ],
+                    },
+                )
+            ],
+        ),
+        400: _detail("Bad from/to", "'from' must be an ISO 8601 date-time such as 2024-03-01T00:00:00+01:00."),
+        401: _UNAUTHORISED,
+        404: _NOT_FOUND,
+    },
+)

@@ -1,0 +1,147 @@
+"""Serializers for the owner-scoped reads, plus the request/response shapes documented in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from api.prototype import PROTOTYPE_TO_FIELD
+from meters.models import READING_FIELDS, Meter, Reading
+
+
+class MeterSerializer(serializers.ModelSerializer):
+    reading_count = serializers.IntegerField(read_only=True)
+    first_reading_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_reading_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Meter
+        fields = ("code", "serial", "name", "reading_count", "first_reading_at", "last_reading_at")
+        read_only_fields = fields
+
+
+class ReadingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Reading
+        fields = ("timestamp", "measured_at", *READING_FIELDS)
+        read_only_fields = fields
+
+
+# --- shapes used only by the schema (views build these bodies from plain dicts) ------------------
+
+
+class IngestErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item (or telegram) in the request, from 0.")
+    field = serializers.CharField(help_text="Field name as sent, or non_field_errors.")
+    message = serializers.CharField()
+
+
+class ErrorListSerializer(serializers.Serializer):
+    errors = IngestErrorSerializer(many=True)
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class IngestResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField(min_value=0)
+    duplicates = serializers.IntegerField(min_value=0)
+    registered_serials = serializers.ListField(
+        child=serializers.CharField(), help_text="Unknown serials that were registered to you by this request."
+    )
+
+
+class TelegramResultSerializer(IngestResultSerializer):
+    telegrams = serializers.IntegerField(min_value=0, help_text="Telegrams found in the body.")
+    readings = serializers.IntegerField(min_value=0, help_text="Quarter-hour readings taken from them.")
+
+
+class SetDataResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The stored reading's id (see getData).")
+    created = serializers.BooleanField()
+    duplicate = serializers.BooleanField()
+
+
+def _number_or_string(description: str = "") -> dict:
+    schema: dict = {"oneOf": [{"type": "number"}, {"type": "string"}]}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _nullable_number() -> dict:
+    return {"oneOf": [{"type": "number"}, {"type": "string"}], "nullable": True}
+
+
+_REQUIRED_READING_FIELDS = (
+    "import_t1_kwh",
+    "import_t2_kwh",
+    "export_t1_kwh",
+    "export_t2_kwh",
+    "power_import_kw",
+    "power_export_kw",
+)
+_DATETIME_FIELDS = ("month_peak_at", "gas_at", "water_at")
+_INTEGER_FIELDS = ("tariff", "breaker_state")
+
+# Raw OpenAPI schemas: values may be JSON numbers or numeric strings, which a serializer field cannot express.
+READING_ITEM_SCHEMA: dict = {
+    "type": "object",
+    "required": ["serial", "timestamp", *_REQUIRED_READING_FIELDS],
+    "properties": {
+        "serial": {"type": "string", "description": "Decoded equipment id (0-0:96.1.1)."},
+        "timestamp": {"type": "string", "format": "date-time", "description": "ISO 8601; snapped to its slot."},
+        "measured_at": {"type": "string", "format": "date-time", "description": "Meter clock of the telegram."},
+        **{
+            field: (
+                {"type": "string", "format": "date-time", "nullable": True}
+                if field in _DATETIME_FIELDS
+                else {"type": "integer", "nullable": True}
+                if field in _INTEGER_FIELDS
+                else _number_or_string()
+                if field in _REQUIRED_READING_FIELDS
+                else _nullable_number()
+            )
+            for field in READING_FIELDS
+        },
+    },
+}
+READINGS_REQUEST_SCHEMA: dict = {
+    "type": "object",
+    "required": ["readings"],
+    "properties": {"readings": {"type": "array", "items": READING_ITEM_SCHEMA}},
+}
+PROTOTYPE_REQUEST_SCHEMA: dict = {
+    "type": "object",
+    "required": ["tijdstip", "serialmeter"],
+    "additionalProperties": True,
+    "description": "The prototype's reading; unknown keys such as 'Gas consumption' are ignored.",
+    "properties": {
+        key: (
+            {"type": "string", "description": "Europe/Brussels local time: YYYYMMDDhhmmss, YYYY-MM-DD HH:MM:SS or ISO"}
+            if key == "tijdstip"
+            else {"type": "string"}
+            if key == "serialmeter"
+            else _nullable_number()
+        )
+        for key in PROTOTYPE_TO_FIELD
+    },
+}
+PROTOTYPE_READING_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        **{
+            key: (
+                {"type": "string", "format": "date-time"}
+                if key == "tijdstip"
+                else {"type": "string"}
+                if key == "serialmeter"
+                else {"type": "integer", "nullable": True}
+                if key in ("switch", "currentrate")
+                else {"type": "number", "nullable": True}
+            )
+            for key in PROTOTYPE_TO_FIELD
+        },
+    },
+}
