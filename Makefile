@@ -53,6 +53,13 @@ format: $(VENV)/.installed
 css:
 	cd theme/static_src && npm ci --no-audit --no-fund && npm run build
 
+# Vendors the chart library (uPlot, pinned in theme/static_vendor/package-lock.json) into committed static files.
+chart:
+	cd theme/static_vendor && npm ci --no-audit --no-fund
+	mkdir -p theme/static/js/vendor
+	cp theme/static_vendor/node_modules/uplot/dist/uPlot.iife.min.js theme/static_vendor/node_modules/uplot/dist/uPlot.min.css theme/static/js/vendor/
+	cp theme/static_vendor/node_modules/uplot/LICENSE theme/static/js/vendor/uPlot.LICENSE
+
 bench: $(VENV)/.installed
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
