@@ -1,0 +1,528 @@
+"""Reporting views for BI tools (Qlik Sense, Power BI): SQL text per database vendor and the calendar tables.
+
+The views ``bi_quarter_hour``, ``bi_day`` and ``bi_month_peak`` are created by a migration (see docs/bi/README.md
+for their columns). They compute energy from boundary deltas exactly as DESIGN.md prescribes: the energy of a
+quarter-hour is the register at the next slot minus the register at this slot, only when the next reading is exactly
+15 minutes later; otherwise the quarter is NULL and counted as incomplete, never zero.
+
+Local time. SQLite has no time-zone database and SQL Server's ``AT TIME ZONE`` uses Windows zone names that cannot
+be tested here, so local time comes from one source on all three vendors: ``bi_utc_offset``, a table of UTC offset
+periods for Europe/Brussels from 2000 to 2100, filled at migration time from Python's IANA tz database (zoneinfo).
+Periods are split at UTC year boundaries so a reading finds its period with an equality join on the UTC year (a
+handful of rows per year) instead of a range scan over the whole table. ``bi_calendar_day`` holds each local day
+with its UTC bounds and its number of quarter-hours (92, 96 or 100), which gives the completeness of a day and
+doubles as a date dimension for BI tools.
+
+Changing these views later: ``meters/bi.py`` always holds the current SQL. PostgreSQL refuses to alter the type of a
+column a view uses, so a later migration that alters a ``meters_reading`` or ``meters_meter`` column used here must
+wrap its operations with ``RunPython(drop_views, create_views)`` before and ``RunPython(create_views, drop_views)``
+after (see ``recreate_views_operations``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+logger = logging.getLogger(__name__)
+
+BI_TIME_ZONE = "Europe/Brussels"
+CALENDAR_FIRST_YEAR = 2000
+CALENDAR_LAST_YEAR = 2100
+# Flemish capacity tariff: a month counts as at least 2.5 kW (settings.CAPACITY_MINIMUM_KW, fixed by law, not env).
+CAPACITY_MINIMUM_KW = Decimal("2.5")
+
+# Drop order: dependants first.
+VIEW_NAMES = ("bi_month_peak", "bi_day", "bi_quarter_hour")
+TABLE_NAMES = ("bi_calendar_day", "bi_utc_offset")
+SUPPORTED_VENDORS = ("sqlite", "postgresql", "microsoft")
+
+_QUARTER = timedelta(minutes=15)
+_INSERT_BATCH = 100  # rows per INSERT: stays under SQL Server's 2100 parameters and old SQLite's 999
+
+
+class UnsupportedDatabase(Exception):
+    """The database vendor has no BI SQL (only sqlite, postgresql and microsoft are supported)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Calendar tables, computed in Python from the IANA tz database
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OffsetPeriod:
+    utc_year: int
+    utc_start: datetime  # inclusive, aware UTC
+    utc_end: datetime  # exclusive, aware UTC
+    offset_minutes: int  # local = UTC + offset
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    local_date: date
+    utc_start: datetime  # local midnight, aware UTC
+    utc_end: datetime  # next local midnight, aware UTC
+    quarters: int  # 92 on the spring DST day, 100 on the autumn one, else 96
+    year: int
+    month: int
+    day: int
+    iso_year: int
+    iso_week: int
+    weekday: int  # ISO: 1 = Monday
+
+
+def _offset_minutes(tz: ZoneInfo, at: datetime) -> int:
+    offset = at.astimezone(tz).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds() // 60)
+
+
+def utc_offset_periods(
+    tz_name: str = BI_TIME_ZONE, first_year: int = CALENDAR_FIRST_YEAR, last_year: int = CALENDAR_LAST_YEAR
+) -> list[OffsetPeriod]:
+    """Constant-offset periods covering [first_year-01-01, last_year+1-01-01) UTC, split at each UTC new year."""
+    tz = ZoneInfo(tz_name)
+    periods: list[OffsetPeriod] = []
+    for year in range(first_year, last_year + 1):
+        start = datetime(year, 1, 1, tzinfo=UTC)
+        year_end = datetime(year + 1, 1, 1, tzinfo=UTC)
+        current = _offset_minutes(tz, start)
+        day = start
+        while day < year_end:
+            next_day = min(day + timedelta(days=1), year_end)
+            if _offset_minutes(tz, next_day - _QUARTER) != current:
+                # Transitions fall on a quarter-hour in every zone we care about: find it within the day.
+                moment = day
+                while moment < next_day:
+                    offset = _offset_minutes(tz, moment)
+                    if offset != current:
+                        periods.append(OffsetPeriod(year, start, moment, current))
+                        start, current = moment, offset
+                    moment += _QUARTER
+            day = next_day
+        periods.append(OffsetPeriod(year, start, year_end, current))
+    return periods
+
+
+def calendar_days(
+    tz_name: str = BI_TIME_ZONE, first_year: int = CALENDAR_FIRST_YEAR, last_year: int = CALENDAR_LAST_YEAR
+) -> Iterator[CalendarDay]:
+    tz = ZoneInfo(tz_name)
+    day = date(first_year, 1, 1)
+    end = date(last_year + 1, 1, 1)
+    start_utc = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+    while day < end:
+        following = day + timedelta(days=1)
+        end_utc = datetime(following.year, following.month, following.day, tzinfo=tz).astimezone(UTC)
+        iso = day.isocalendar()
+        yield CalendarDay(
+            local_date=day,
+            utc_start=start_utc,
+            utc_end=end_utc,
+            quarters=int((end_utc - start_utc) / _QUARTER),
+            year=day.year,
+            month=day.month,
+            day=day.day,
+            iso_year=iso.year,
+            iso_week=iso.week,
+            weekday=iso.weekday,
+        )
+        day, start_utc = following, end_utc
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SQL per vendor
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few expressions that differ between vendors; everything else in the views is shared standard SQL.
+
+    Placeholders: ``{ts}`` a stored UTC timestamp column, ``{a}``/``{b}`` two of them, ``{utc}`` a naive UTC
+    timestamp expression, ``{minutes}`` an integer expression.
+    """
+
+    vendor: str
+    quote: tuple[str, str]
+    datetime_type: str  # column type of the calendar tables' instants (same kind as Django's DateTimeField)
+    date_type: str
+    utc_naive: str  # stored timestamp -> UTC timestamp without zone (what BI tools display unchanged)
+    utc_year: str  # stored timestamp -> its UTC year as an integer
+    is_next_quarter: str  # {a} is exactly 15 minutes after {b}
+    add_minutes: str  # {utc} + {minutes} minutes
+    to_date: str  # a naive timestamp -> its date
+
+
+SQLITE = Dialect(
+    vendor="sqlite",
+    quote=('"', '"'),
+    datetime_type="datetime",
+    date_type="date",
+    # Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC; datetime() normalises to whole seconds.
+    utc_naive="datetime({ts})",
+    utc_year="CAST(strftime('%Y', {ts}) AS integer)",
+    is_next_quarter="CAST(strftime('%s', {a}) AS integer) - CAST(strftime('%s', {b}) AS integer) = 900",
+    add_minutes="datetime({utc}, printf('%+d minutes', {minutes}))",
+    to_date="date({utc})",
+)
+
+POSTGRESQL = Dialect(
+    vendor="postgresql",
+    quote=('"', '"'),
+    datetime_type="timestamp with time zone",
+    date_type="date",
+    # AT TIME ZONE 'UTC' makes the result independent of the BI client's session time zone.
+    utc_naive="({ts} AT TIME ZONE 'UTC')",
+    utc_year="CAST(EXTRACT(YEAR FROM ({ts} AT TIME ZONE 'UTC')) AS integer)",
+    is_next_quarter="{a} = {b} + INTERVAL '15 minutes'",
+    add_minutes="({utc} + make_interval(mins => {minutes}))",
+    to_date="CAST({utc} AS date)",
+)
+
+# SQL Server / Azure SQL (mssql-django's vendor string is "microsoft"). With USE_TZ, mssql-django stores
+# DateTimeField as datetimeoffset in UTC; SWITCHOFFSET(..., '+00:00') guards against rows written with another
+# offset by other tools. This branch cannot run here (no SQL Server); it is rendered to
+# docs/bi/sqlserver-views.sql for review and a test keeps that file in sync.
+MICROSOFT = Dialect(
+    vendor="microsoft",
+    quote=("[", "]"),
+    datetime_type="datetimeoffset(0)",
+    date_type="date",
+    utc_naive="CAST(SWITCHOFFSET({ts}, '+00:00') AS datetime2(0))",
+    utc_year="DATEPART(year, SWITCHOFFSET({ts}, '+00:00'))",
+    is_next_quarter="{a} = DATEADD(minute, 15, {b})",
+    add_minutes="DATEADD(minute, {minutes}, {utc})",
+    to_date="CAST({utc} AS date)",
+)
+
+DIALECTS = {d.vendor: d for d in (SQLITE, POSTGRESQL, MICROSOFT)}
+
+
+def dialect_for(vendor: str) -> Dialect:
+    try:
+        return DIALECTS[vendor]
+    except KeyError:
+        raise UnsupportedDatabase(
+            f"BI views support {', '.join(SUPPORTED_VENDORS)}; this database's vendor is {vendor!r}"
+        ) from None
+
+
+def _q(d: Dialect, name: str) -> str:
+    return f"{d.quote[0]}{name}{d.quote[1]}"
+
+
+def create_tables_sql(vendor: str) -> list[str]:
+    d = dialect_for(vendor)
+    return [
+        f"CREATE TABLE bi_utc_offset ("
+        f" utc_year integer NOT NULL,"
+        f" utc_start {d.datetime_type} NOT NULL,"
+        f" utc_end {d.datetime_type} NOT NULL,"
+        f" offset_minutes integer NOT NULL,"
+        f" PRIMARY KEY (utc_year, utc_start))",
+        f"CREATE TABLE bi_calendar_day ("
+        f" local_date {d.date_type} NOT NULL PRIMARY KEY,"
+        f" utc_start {d.datetime_type} NOT NULL,"
+        f" utc_end {d.datetime_type} NOT NULL,"
+        f" quarters integer NOT NULL,"
+        f" {_q(d, 'year')} integer NOT NULL,"
+        f" {_q(d, 'month')} integer NOT NULL,"
+        f" {_q(d, 'day')} integer NOT NULL,"
+        f" iso_year integer NOT NULL,"
+        f" iso_week integer NOT NULL,"
+        f" weekday integer NOT NULL)",
+    ]
+
+
+def quarter_hour_view_sql(vendor: str, reading_table: str, meter_table: str, user_table: str) -> str:
+    d = dialect_for(vendor)
+    ts = _q(d, "timestamp")
+
+    def utc(col: str) -> str:
+        return d.utc_naive.format(ts=col)
+
+    registers = ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh", "gas_m3")
+    lead_cols = ",\n        ".join(
+        f"LEAD(r.{col}) OVER (PARTITION BY r.meter_id ORDER BY r.{ts}) AS next_{col}" for col in registers
+    )
+    next_is_quarter = d.is_next_quarter.format(a="x.next_ts", b=f"x.{ts}")
+    drop = " OR ".join(f"x.next_{c} < x.{c}" for c in registers[:4])
+
+    def delta(expr: str) -> str:
+        return f"CASE WHEN y.usable = 1 THEN ROUND({expr}, 3) END"
+
+    imp = "(y.next_import_t1_kwh + y.next_import_t2_kwh) - (y.import_t1_kwh + y.import_t2_kwh)"
+    exp = "(y.next_export_t1_kwh + y.next_export_t2_kwh) - (y.export_t1_kwh + y.export_t2_kwh)"
+    local = d.add_minutes.format(utc=utc(f"y.{ts}"), minutes="o.offset_minutes")
+
+    def phase_w(n: int) -> str:
+        return f"ROUND((y.l{n}_import_kw - y.l{n}_export_kw) * 1000, 1)"
+
+    # S608: identifiers come from model metadata and this module's constants, never from user input.
+    return f"""CREATE VIEW bi_quarter_hour AS
+WITH x AS (
+    SELECT r.*,
+        LEAD(r.{ts}) OVER (PARTITION BY r.meter_id ORDER BY r.{ts}) AS next_ts,
+        {lead_cols}
+    FROM {reading_table} r
+),
+y AS (
+    SELECT x.*,
+        CASE WHEN x.next_ts IS NOT NULL AND {next_is_quarter} THEN 1 ELSE 0 END AS has_next,
+        CASE WHEN x.next_ts IS NOT NULL AND {next_is_quarter} AND ({drop}) THEN 1 ELSE 0 END AS register_drop,
+        CASE WHEN x.next_ts IS NOT NULL AND {next_is_quarter} AND NOT ({drop}) THEN 1 ELSE 0 END AS usable
+    FROM x
+)
+SELECT
+    y.meter_id AS meter_id,
+    m.serial AS meter_serial,
+    m.name AS meter_name,
+    m.owner_id AS owner_id,
+    u.username AS owner_username,
+    {utc(f"y.{ts}")} AS slot_start_utc,
+    {local} AS slot_start_local,
+    o.offset_minutes AS utc_offset_minutes,
+    {d.to_date.format(utc=local)} AS local_date,
+    y.tariff AS tariff,
+    y.usable AS is_complete,
+    y.register_drop AS register_drop,
+    {delta(imp)} AS import_kwh,
+    {delta("y.next_import_t1_kwh - y.import_t1_kwh")} AS import_t1_kwh,
+    {delta("y.next_import_t2_kwh - y.import_t2_kwh")} AS import_t2_kwh,
+    {delta(exp)} AS export_kwh,
+    {delta("y.next_export_t1_kwh - y.export_t1_kwh")} AS export_t1_kwh,
+    {delta("y.next_export_t2_kwh - y.export_t2_kwh")} AS export_t2_kwh,
+    CASE WHEN y.usable = 1 THEN ROUND(({imp}) * 4000, 1) END AS import_avg_w,
+    CASE WHEN y.usable = 1 THEN ROUND(({exp}) * 4000, 1) END AS export_avg_w,
+    ROUND(y.power_import_kw * 1000, 1) AS power_import_w,
+    ROUND(y.power_export_kw * 1000, 1) AS power_export_w,
+    {phase_w(1)} AS l1_w,
+    {phase_w(2)} AS l2_w,
+    {phase_w(3)} AS l3_w,
+    y.l1_voltage_v AS l1_voltage_v,
+    y.l2_voltage_v AS l2_voltage_v,
+    y.l3_voltage_v AS l3_voltage_v,
+    y.l1_current_a AS l1_current_a,
+    y.l2_current_a AS l2_current_a,
+    y.l3_current_a AS l3_current_a,
+    y.avg_demand_kw AS avg_demand_kw,
+    y.month_peak_kw AS month_peak_kw,
+    {utc("y.month_peak_at")} AS month_peak_at_utc,
+    y.gas_m3 AS gas_m3,
+    CASE WHEN y.has_next = 1 AND y.next_gas_m3 >= y.gas_m3 THEN ROUND(y.next_gas_m3 - y.gas_m3, 3) END
+        AS gas_delta_m3
+FROM y
+JOIN {meter_table} m ON m.id = y.meter_id
+LEFT JOIN {user_table} u ON u.id = m.owner_id
+LEFT JOIN bi_utc_offset o
+    ON o.utc_year = {d.utc_year.format(ts=f"y.{ts}")} AND o.utc_start <= y.{ts} AND y.{ts} < o.utc_end"""  # noqa: S608
+
+
+def day_view_sql(vendor: str) -> str:
+    d = dialect_for(vendor)
+    return f"""CREATE VIEW bi_day AS
+WITH ranked AS (
+    SELECT q.meter_id, q.local_date, q.slot_start_utc, q.slot_start_local,
+        ROW_NUMBER() OVER (
+            PARTITION BY q.meter_id, q.local_date ORDER BY q.import_avg_w DESC, q.slot_start_utc
+        ) AS rank_in_day
+    FROM bi_quarter_hour q
+    WHERE q.import_avg_w IS NOT NULL
+),
+totals AS (
+    SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date,
+        COUNT(*) AS quarters_with_reading,
+        SUM(q.is_complete) AS quarters_complete,
+        SUM(q.register_drop) AS register_drops,
+        ROUND(SUM(q.import_kwh), 3) AS import_kwh,
+        ROUND(SUM(q.import_t1_kwh), 3) AS import_day_kwh,
+        ROUND(SUM(q.import_t2_kwh), 3) AS import_night_kwh,
+        ROUND(SUM(q.export_kwh), 3) AS export_kwh,
+        ROUND(SUM(q.export_t1_kwh), 3) AS export_day_kwh,
+        ROUND(SUM(q.export_t2_kwh), 3) AS export_night_kwh,
+        ROUND(SUM(q.gas_delta_m3), 3) AS gas_m3,
+        MAX(q.import_avg_w) AS peak_import_w,
+        MAX(q.export_avg_w) AS peak_export_w
+    FROM bi_quarter_hour q
+    GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date
+)
+SELECT
+    t.meter_id, t.meter_serial, t.meter_name, t.owner_id, t.owner_username, t.local_date,
+    c.{_q(d, "year")} AS {_q(d, "year")}, c.{_q(d, "month")} AS {_q(d, "month")},
+    c.iso_week AS iso_week, c.weekday AS weekday,
+    c.quarters AS quarters_expected,
+    t.quarters_with_reading, t.quarters_complete, t.register_drops,
+    CASE WHEN t.quarters_complete = c.quarters THEN 1 ELSE 0 END AS is_complete,
+    t.import_kwh, t.import_day_kwh, t.import_night_kwh,
+    t.export_kwh, t.export_day_kwh, t.export_night_kwh,
+    t.gas_m3,
+    t.peak_import_w,
+    p.slot_start_utc AS peak_slot_start_utc,
+    p.slot_start_local AS peak_slot_start_local,
+    t.peak_export_w
+FROM totals t
+LEFT JOIN bi_calendar_day c ON c.local_date = t.local_date
+LEFT JOIN ranked p ON p.meter_id = t.meter_id AND p.local_date = t.local_date AND p.rank_in_day = 1"""  # noqa: S608
+
+
+def month_peak_view_sql(vendor: str) -> str:
+    d = dialect_for(vendor)
+    year, month = _q(d, "year"), _q(d, "month")
+    month_start_utc = d.utc_naive.format(ts="c.utc_start")
+    return f"""CREATE VIEW bi_month_peak AS
+WITH months AS (
+    SELECT c.{year} AS local_year, c.{month} AS local_month, MIN(c.local_date) AS month_start,
+        MIN({month_start_utc}) AS utc_start, SUM(c.quarters) AS quarters_expected
+    FROM bi_calendar_day c
+    GROUP BY c.{year}, c.{month}
+),
+quarters AS (
+    SELECT q.*, c.{year} AS local_year, c.{month} AS local_month,
+        ROW_NUMBER() OVER (
+            PARTITION BY q.meter_id, c.{year}, c.{month}
+            ORDER BY CASE WHEN q.import_kwh IS NULL THEN 1 ELSE 0 END, q.import_kwh DESC, q.slot_start_utc
+        ) AS rank_in_month
+    FROM bi_quarter_hour q
+    JOIN bi_calendar_day c ON c.local_date = q.local_date
+),
+totals AS (
+    SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_year, q.local_month,
+        COUNT(*) AS quarters_with_reading,
+        SUM(q.is_complete) AS quarters_complete,
+        ROUND(MAX(q.import_kwh) * 4, 3) AS peak_import_kw,
+        -- The meter's 1-0:1.6.0 restarts each month: a value stamped before the month began is last month's.
+        MAX(CASE WHEN q.month_peak_at_utc IS NULL OR q.month_peak_at_utc >= mo.utc_start THEN q.month_peak_kw END)
+            AS meter_month_peak_kw
+    FROM quarters q
+    JOIN months mo ON mo.local_year = q.local_year AND mo.local_month = q.local_month
+    GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_year, q.local_month
+)
+SELECT
+    t.meter_id, t.meter_serial, t.meter_name, t.owner_id, t.owner_username,
+    t.local_year, t.local_month, mo.month_start,
+    mo.quarters_expected, t.quarters_with_reading, t.quarters_complete,
+    t.peak_import_kw,
+    p.slot_start_utc AS peak_slot_start_utc,
+    p.slot_start_local AS peak_slot_start_local,
+    CASE WHEN t.peak_import_kw IS NULL THEN NULL
+        WHEN t.peak_import_kw < {CAPACITY_MINIMUM_KW} THEN {CAPACITY_MINIMUM_KW}
+        ELSE t.peak_import_kw END AS billed_peak_kw,
+    {CAPACITY_MINIMUM_KW} AS minimum_kw,
+    t.meter_month_peak_kw
+FROM totals t
+JOIN months mo ON mo.local_year = t.local_year AND mo.local_month = t.local_month
+LEFT JOIN quarters p ON p.meter_id = t.meter_id AND p.local_year = t.local_year AND p.local_month = t.local_month
+    AND p.rank_in_month = 1 AND p.import_kwh IS NOT NULL"""  # noqa: S608
+
+
+def create_views_sql(vendor: str, reading_table: str, meter_table: str, user_table: str) -> list[str]:
+    return [
+        quarter_hour_view_sql(vendor, reading_table, meter_table, user_table),
+        day_view_sql(vendor),
+        month_peak_view_sql(vendor),
+    ]
+
+
+def drop_views_sql(vendor: str) -> list[str]:
+    dialect_for(vendor)
+    return [f"DROP VIEW IF EXISTS {name}" for name in VIEW_NAMES]
+
+
+def drop_tables_sql(vendor: str) -> list[str]:
+    dialect_for(vendor)
+    return [f"DROP TABLE IF EXISTS {name}" for name in TABLE_NAMES]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Migration entry points (RunPython functions: apps, schema_editor)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _batched(rows: Sequence[tuple], size: int) -> Iterable[Sequence[tuple]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _insert(schema_editor, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    d = dialect_for(schema_editor.connection.vendor)
+    cols = ", ".join(_q(d, c) for c in columns)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    with schema_editor.connection.cursor() as cursor:
+        for batch in _batched(rows, _INSERT_BATCH):
+            values = ", ".join([one] * len(batch))
+            sql = f"INSERT INTO {table} ({cols}) VALUES {values}"  # noqa: S608 (constant identifiers)
+            cursor.execute(sql, [v for row in batch for v in row])
+
+
+def fill_calendar_tables(schema_editor) -> None:
+    ops = schema_editor.connection.ops
+    instant = ops.adapt_datetimefield_value
+    offsets = [(p.utc_year, instant(p.utc_start), instant(p.utc_end), p.offset_minutes) for p in utc_offset_periods()]
+    _insert(schema_editor, "bi_utc_offset", ("utc_year", "utc_start", "utc_end", "offset_minutes"), offsets)
+    days = [
+        (
+            ops.adapt_datefield_value(c.local_date),
+            instant(c.utc_start),
+            instant(c.utc_end),
+            c.quarters,
+            c.year,
+            c.month,
+            c.day,
+            c.iso_year,
+            c.iso_week,
+            c.weekday,
+        )
+        for c in calendar_days()
+    ]
+    columns = ("local_date", "utc_start", "utc_end", "quarters", "year", "month", "day", "iso_year", "iso_week")
+    _insert(schema_editor, "bi_calendar_day", (*columns, "weekday"), days)
+
+
+def _table_names(apps) -> tuple[str, str, str]:
+    reading = apps.get_model("meters", "Reading")
+    meter = apps.get_model("meters", "Meter")
+    user = meter._meta.get_field("owner").related_model
+    return reading._meta.db_table, meter._meta.db_table, user._meta.db_table
+
+
+def create_views(apps, schema_editor) -> None:
+    vendor = schema_editor.connection.vendor
+    for sql in create_views_sql(vendor, *_table_names(apps)):
+        schema_editor.execute(sql, params=None)
+
+
+def drop_views(apps, schema_editor) -> None:
+    for sql in drop_views_sql(schema_editor.connection.vendor):
+        schema_editor.execute(sql, params=None)
+
+
+def create_schema(apps, schema_editor) -> None:
+    """Forward step of the BI migration: calendar tables, their rows, then the views."""
+    vendor = schema_editor.connection.vendor
+    for sql in create_tables_sql(vendor):
+        schema_editor.execute(sql, params=None)
+    fill_calendar_tables(schema_editor)
+    create_views(apps, schema_editor)
+    logger.info("BI views created on %s", vendor)
+
+
+def drop_schema(apps, schema_editor) -> None:
+    """Reverse step of the BI migration: views first (they depend on the tables), then the tables."""
+    drop_views(apps, schema_editor)
+    for sql in drop_tables_sql(schema_editor.connection.vendor):
+        schema_editor.execute(sql, params=None)
+
+
+def recreate_views_operations() -> tuple[list, list]:
+    """(before, after) operations for a migration that alters columns the views read; see the module docstring."""
+    from django.db import migrations
+
+    before = [migrations.RunPython(drop_views, create_views)]
+    after = [migrations.RunPython(create_views, drop_views)]
+    return before, after
