@@ -1,0 +1,150 @@
+"""Owner-scoped reads: GET /api/v1/meters/ and /api/v1/meters/<code>/readings/ (JWT or session)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from meters.models import Meter, Reading
+
+pytestmark = pytest.mark.django_db
+START = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _fill(meter: Meter, count: int) -> None:
+    Reading.objects.bulk_create(
+        Reading(
+            meter=meter,
+            timestamp=START + timedelta(minutes=15 * n),
+            measured_at=START + timedelta(minutes=15 * n, seconds=1),
+            import_t1_kwh=Decimal("100.000") + n,
+            import_t2_kwh=Decimal("50.000"),
+            export_t1_kwh=Decimal("0.000"),
+            export_t2_kwh=Decimal("0.000"),
+            power_import_kw=Decimal("0.512"),
+            power_export_kw=Decimal("0.000"),
+            tariff=1,
+        )
+        for n in range(count)
+    )
+
+
+@pytest.fixture
+def bobs_meter(bob) -> Meter:
+    meter = Meter.objects.create(serial="1SAG9900000009", name="Bob's", owner=bob)
+    _fill(meter, 3)
+    return meter
+
+
+def _readings_url(meter: Meter) -> str:
+    return f"/api/v1/meters/{meter.code}/readings/"
+
+
+def test_it_lists_only_your_meters_with_their_reading_span(alice_api, alice_meter, bobs_meter):
+    _fill(alice_meter, 10)
+    Meter.objects.create(serial="1SAG9900000010", name="Empty", owner=alice_meter.owner)
+
+    response = alice_api.get("/api/v1/meters/")
+
+    assert response.status_code == 200
+    by_serial = {meter["serial"]: meter for meter in response.json()}
+    assert set(by_serial) == {alice_meter.serial, "1SAG9900000010"}
+    home = by_serial[alice_meter.serial]
+    assert home["code"] == str(alice_meter.code)
+    assert home["name"] == "Home"
+    assert home["reading_count"] == 10
+    assert datetime.fromisoformat(home["first_reading_at"]) == START
+    assert datetime.fromisoformat(home["last_reading_at"]) == START + timedelta(minutes=15 * 9)
+    assert by_serial["1SAG9900000010"]["reading_count"] == 0
+    assert by_serial["1SAG9900000010"]["last_reading_at"] is None
+
+
+def test_it_pages_through_readings_in_time_order(alice_api, alice_meter):
+    _fill(alice_meter, 25)
+    seen: list[dict] = []
+    url = _readings_url(alice_meter) + "?page_size=10"
+    pages = 0
+    while url:
+        page = alice_api.get(url).json()
+        seen += page["results"]
+        url = page["next"]
+        pages += 1
+    assert pages == 3
+    assert [datetime.fromisoformat(r["timestamp"]) for r in seen] == [
+        START + timedelta(minutes=15 * n) for n in range(25)
+    ]
+    first = seen[0]
+    assert first["import_t1_kwh"] == "100.000"
+    assert datetime.fromisoformat(first["measured_at"]) == START + timedelta(seconds=1)
+    assert first["l1_voltage_v"] is None
+    assert "serial" not in first
+    assert "id" not in first
+
+
+def test_it_filters_readings_by_from_inclusive_and_to_exclusive(alice_api, alice_meter):
+    _fill(alice_meter, 20)
+    response = alice_api.get(
+        _readings_url(alice_meter), {"from": "2024-03-01T02:00:00+01:00", "to": "2024-03-01T03:00:00+01:00"}
+    )
+    assert response.status_code == 200
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in response.json()["results"]]
+    assert stamps == [START + timedelta(hours=1, minutes=15 * n) for n in range(4)]
+
+
+def test_it_reads_a_plus_sign_lost_in_an_unencoded_query_string(alice_api, alice_meter):
+    _fill(alice_meter, 8)
+    response = alice_api.get(_readings_url(alice_meter) + "?from=2024-03-01T02:00:00+01:00")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"from": "yesterday"}, {"to": "2024-13-01T00:00:00"}, {"from": "2024-03-02T00:00:00Z", "to": "2024-03-01T00:00Z"}],
+)
+def test_it_explains_a_bad_time_range(alice_api, alice_meter, query):
+    response = alice_api.get(_readings_url(alice_meter), query)
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_it_hides_bobs_meter_from_alice(alice_api, bobs_meter):
+    response = alice_api.get(_readings_url(bobs_meter))
+    assert response.status_code == 404
+    assert "detail" in response.json()
+    assert bobs_meter.serial not in response.content.decode()
+
+
+@pytest.mark.parametrize("code", [str(uuid.uuid4()), "not-a-uuid"])
+def test_it_answers_404_for_unknown_codes(alice_api, code):
+    assert alice_api.get(f"/api/v1/meters/{code}/readings/").status_code == 404
+
+
+def test_it_hides_unclaimed_meters(alice_api):
+    meter = Meter.objects.create(serial="1SAG9900000011")
+    _fill(meter, 2)
+    assert alice_api.get(_readings_url(meter)).status_code == 404
+    assert alice_api.get("/api/v1/meters/").json() == []
+
+
+def test_it_requires_authentication(anon_api, alice_meter):
+    assert anon_api.get("/api/v1/meters/").status_code == 401
+    assert anon_api.get(_readings_url(alice_meter)).status_code == 401
+
+
+def test_it_accepts_the_website_session(alice_client, alice_meter):
+    _fill(alice_meter, 2)
+    assert alice_client.get("/api/v1/meters/").json()[0]["reading_count"] == 2
+    assert len(alice_client.get(_readings_url(alice_meter)).json()["results"]) == 2
+
+
+def test_it_still_needs_csrf_for_session_writes(alice, alice_meter):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post("/api/v1/readings", {"readings": []}, content_type="application/json")
+    assert response.status_code == 403
