@@ -262,7 +262,9 @@ def quarter_hour_view_sql(vendor: str, reading_table: str, meter_table: str, use
     local = d.add_minutes.format(utc=utc(f"y.{ts}"), minutes="o.offset_minutes")
 
     def phase_w(n: int) -> str:
-        return f"ROUND((y.l{n}_import_kw - y.l{n}_export_kw) * 1000, 1)"
+        # Meters send the import and export line of a phase together; a lone import line counts export as 0,
+        # as the dashboards do. No import line (older firmware, single-phase L2/L3) stays NULL.
+        return f"ROUND((y.l{n}_import_kw - COALESCE(y.l{n}_export_kw, 0)) * 1000, 1)"
 
     # S608: identifiers come from model metadata and this module's constants, never from user input.
     return f"""CREATE VIEW bi_quarter_hour AS
