@@ -5,7 +5,9 @@ The parser side checks CRCs through dsmr-parser; this module exists to BUILD tel
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
+from functools import cache
 
 HEADER_THREE_PHASE = "/FLU5\\253769484_A"  # literal backslash: "\253" in a non-raw string would be byte 0xAB
 HEADER_SINGLE_PHASE = "/FLU5\\253770234_A"
@@ -24,9 +26,23 @@ def _table() -> tuple[int, ...]:
 _TABLE = _table()
 
 
+@cache
+def _word_table() -> tuple[int, ...]:
+    # A 16-bit register consumes two bytes at once: the result depends only on (crc ^ little-endian word),
+    # which halves the Python loop (the simulator seals 86,400 telegrams per simulated day).
+    t = _TABLE
+    return tuple(t[((t[x & 0xFF]) ^ (x >> 8)) & 0xFF] ^ (t[x & 0xFF] >> 8) for x in range(65536))
+
+
 def crc16_arc(data: bytes) -> int:
     """CRC-16/ARC: reflected polynomial 0xA001, init 0, no final xor (check value of b"123456789" is 0xBB3D)."""
     crc = 0
+    words = len(data) // 2
+    if words > 16:
+        table16 = _word_table()
+        for word in struct.unpack_from(f"<{words}H", data):
+            crc = table16[crc ^ word]
+        data = data[2 * words :]
     for byte in data:
         crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
     return crc

@@ -23,6 +23,7 @@ class Framer:
 
     def __init__(self, max_chars: int = MAX_TELEGRAM_CHARS) -> None:
         self._buffer = ""
+        self._pos = 0
         self._max = max_chars
         self.skipped_chars = 0
         self.dropped_frames = 0
@@ -31,58 +32,63 @@ class Framer:
         return self.feed_text(data.decode("latin-1"))
 
     def feed_text(self, text: str) -> list[str]:
-        self._buffer += text
+        # Work with a read position and cut the consumed head once per feed: slicing the buffer per frame
+        # would copy a large chunk (a file replay reads 64 KiB at a time) once for every telegram in it.
+        self._buffer = self._buffer[self._pos :] + text if self._pos else self._buffer + text
+        self._pos = 0
         frames: list[str] = []
         while True:
             frame = self._next_frame()
             if frame is None:
-                return frames
+                break
             frames.append(frame)
+        self._buffer = self._buffer[self._pos :]
+        self._pos = 0
+        return frames
 
     @property
     def pending(self) -> str:
         """The incomplete tail kept for the next feed (a partial telegram at end of input)."""
-        return self._buffer
+        return self._buffer[self._pos :]
 
-    def _skip(self, count: int) -> None:
-        self.skipped_chars += count
-        self._buffer = self._buffer[count:]
+    def _skip_to(self, index: int) -> None:
+        self.skipped_chars += index - self._pos
+        self._pos = index
 
     def _next_frame(self) -> str | None:
+        buf = self._buffer
         while True:
-            start = self._buffer.find("/")
+            start = buf.find("/", self._pos)
             if start < 0:
-                self._skip(len(self._buffer))
+                self._skip_to(len(buf))
                 return None
-            if start:
-                self._skip(start)
-            bang = self._buffer.find("!", 1)
-            restart = self._buffer.find("/", 1)
-            if restart >= 0 and (bang < 0 or restart < bang):
+            self._skip_to(start)
+            bang = buf.find("!", start + 1)
+            restart = buf.find("/", start + 1, bang if bang >= 0 else len(buf))
+            if restart >= 0:
                 # A new header began before this telegram ended: the first one is partial.
                 self.dropped_frames += 1
-                self._skip(restart)
+                self._skip_to(restart)
                 continue
             if bang < 0:
-                if len(self._buffer) > self._max:
+                if len(buf) - start > self._max:
                     self.dropped_frames += 1
-                    self._skip(len(self._buffer))
+                    self._skip_to(len(buf))
                 return None
-            match = _TRAILER.match(self._buffer, bang)
+            match = _TRAILER.match(buf, bang)
             if match is None:
-                if len(self._buffer) - bang < _TRAILER_MAX and "\n" not in self._buffer[bang:]:
+                if len(buf) - bang < _TRAILER_MAX and "\n" not in buf[bang:]:
                     return None  # the CRC line is still arriving
                 self.dropped_frames += 1  # `!` followed by something that is not a CRC line
-                self._skip(bang + 1)
+                self._skip_to(bang + 1)
                 continue
             end = match.end()
-            if end > self._max:
+            if end - start > self._max:
                 self.dropped_frames += 1
-                self._skip(end)
+                self._skip_to(end)
                 continue
-            frame = self._buffer[:end]
-            self._buffer = self._buffer[end:]
-            return frame
+            self._pos = end
+            return buf[start:end]
 
 
 def split_telegrams(text: str) -> list[str]:

@@ -1,0 +1,229 @@
+"""`p1edge` command line: read, upload, simulate, status, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from p1edge import __version__
+from p1edge.config import DEFAULT_CONFIG_PATH, READER_KEYS, UPLOADER_KEYS, ConfigError, load_config
+from p1edge.spool import Spool
+from p1edge.state import READER_STATE, UPLOADER_STATE, load_state
+
+logger = logging.getLogger("p1edge")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a duration like 90s, 15m, 6h or 2d, got {text!r}")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _start(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        expected = "an ISO 8601 time like 2025-03-30T00:00:00+01:00"
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"expected a time with its UTC offset (e.g. +01:00 or Z), got {text!r}")
+    return value
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        logger.info("signal %d: stopping after the current step", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _config(args: argparse.Namespace, need: tuple[str, ...]):
+    try:
+        return load_config(args.config, need=need)
+    except ConfigError as exc:
+        print(f"p1edge: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from p1edge.reader import Reader
+
+    config = _config(args, READER_KEYS)
+    assert config.spool_dir is not None
+    reader = Reader(config, Spool(config.spool_dir), stop=_stop_on_signals())
+    return reader.run(once=args.once)
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from p1edge.uploader import Uploader
+
+    config = _config(args, UPLOADER_KEYS)
+    assert config.spool_dir is not None
+    uploader = Uploader(config, Spool(config.spool_dir), stop=_stop_on_signals())
+    return uploader.run(once=args.once)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from p1edge.simulator import SimulatorOptions, open_output, run
+
+    options = SimulatorOptions(
+        start=args.start or datetime.now(UTC).replace(microsecond=0),
+        duration=args.duration,
+        seed=args.seed,
+        serial=args.serial,
+        single_phase=args.single_phase,
+        gas=args.gas,
+    )
+    try:
+        with open_output(args.output) as output:
+            count = run(options, output, speed=args.speed)
+    except BrokenPipeError:
+        return 0
+    logger.info("wrote %d telegrams to %s", count, args.output)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args, ("spool.dir",))
+    assert config.spool_dir is not None
+    if not Path(config.spool_dir).is_dir():
+        print(f"spool directory {config.spool_dir} does not exist yet (the reader creates it)")
+        return 1
+    spool = Spool(config.spool_dir)
+    records, size, oldest = spool.backlog()
+    age = "-"
+    if oldest:
+        seconds = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds()
+        age = f"{oldest} ({seconds / 3600:.1f} h ago)"
+    uploader = load_state(spool.dir, UPLOADER_STATE)
+    reader = load_state(spool.dir, READER_STATE)
+    lines = [
+        f"spool:            {spool.dir}",
+        f"backlog:          {records} readings ({size} bytes)",
+        f"oldest unsent:    {age}",
+        f"last upload:      {uploader.get('last_upload_at', 'never')}",
+        f"uploaded:         {uploader.get('total_sent', 0)} ({uploader.get('total_duplicates', 0)} duplicates)",
+        f"last error:       {uploader.get('last_error') or '-'} {uploader.get('last_error_at', '')}".rstrip(),
+        f"dead letters:     {spool.dead_letter_count()} ({spool.dead_letter_path})",
+        f"reader telegrams: {reader.get('telegrams', 0)} seen, {reader.get('stored', 0)} stored, "
+        f"{reader.get('rejected', 0)} rejected {reader.get('rejected_reasons') or ''}".rstrip(),
+        f"reader last error: {reader.get('last_error') or '-'}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args, tuple(args.need) if args.need else READER_KEYS + UPLOADER_KEYS)
+    print(f"configuration OK (from {config.source})")
+    for key, value in config.effective().items():
+        print(f"  {key} = {value}")
+    return 0
+
+
+def _common(default: object) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=default if default is argparse.SUPPRESS else None,
+        help=f"TOML config file (default {DEFAULT_CONFIG_PATH}; env P1EDGE_* override)",
+    )
+    common.add_argument("--log-level", default=default if default is argparse.SUPPRESS else "INFO", choices=LEVELS)
+    return common
+
+
+LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # the options are accepted before and after the subcommand; SUPPRESS keeps a value given before it
+    common = _common(argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        prog="p1edge", description="Fluvius P1 reader and uploader for the Raspberry Pi.", parents=[_common(None)]
+    )
+    parser.add_argument("--version", action="version", version=f"p1edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    read = sub.add_parser(
+        "read",
+        parents=[common],
+        help="read telegrams from the P1 port into the spool",
+        description="Read the P1 port (device, pyserial URL or file/FIFO), keep the first valid telegram of "
+        "each quarter-hour and append it to the spool. Runs until stopped; reconnects when the port disappears.",
+    )
+    read.add_argument("--once", action="store_true", help="stop when the input ends (file, FIFO, closed port)")
+    read.set_defaults(func=cmd_read)
+
+    upload = sub.add_parser(
+        "upload",
+        parents=[common],
+        help="upload spooled readings to the server",
+        description="Send spooled readings in batches to {api.url}/api/v1/readings with a JWT.",
+    )
+    upload.add_argument(
+        "--once", action="store_true", help="drain until the spool is empty (exit 0) or the server is unreachable (75)"
+    )
+    upload.set_defaults(func=cmd_upload)
+
+    simulate = sub.add_parser(
+        "simulate",
+        parents=[common],
+        help="write realistic Fluvius telegrams (no meter needed)",
+        description="Write one telegram per simulated meter-second, CRC valid, to a file, FIFO, pty or stdout.",
+    )
+    simulate.add_argument("--output", required=True, help="file, FIFO or terminal path, or - for stdout")
+    simulate.add_argument("--start", type=_start, default=None, help="meter time of the first telegram (ISO 8601)")
+    simulate.add_argument("--duration", type=_duration, default=timedelta(hours=6), help="e.g. 90s, 15m, 6h, 2d")
+    simulate.add_argument("--speed", type=float, default=900.0, help="times real time; 0 = as fast as possible")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed (same seed, same telegrams)")
+    simulate.add_argument("--serial", default="1SAG3100716957", help="equipment id to send")
+    simulate.add_argument("--single-phase", action="store_true", help="an S211 single-phase meter (L1 only)")
+    simulate.add_argument("--gas", action="store_true", help="add a gas meter on M-Bus channel 1")
+    simulate.set_defaults(func=cmd_simulate)
+
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="backlog, last upload, last error, dead letters",
+        description="Print the spool backlog (size and age), last upload, last error and dead-letter count.",
+    )
+    status.set_defaults(func=cmd_status)
+
+    check = sub.add_parser(
+        "check-config",
+        parents=[common],
+        help="validate and print the effective configuration",
+        description="Validate the configuration (file + environment) and print it with secrets masked.",
+    )
+    check.add_argument("--need", nargs="*", help=argparse.SUPPRESS)
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""Configuration: one TOML file plus P1EDGE_* environment overrides, validated at start.
+
+[serial]
+port = "/dev/ttyUSB0"        # P1EDGE_SERIAL_PORT: device, pyserial URL (socket://...) or file/FIFO
+baudrate = 115200            # P1EDGE_BAUDRATE
+[spool]
+dir = "/var/lib/p1edge"      # P1EDGE_SPOOL_DIR
+[api]
+url = "https://p1.example.org"   # P1EDGE_API_URL (server base URL)
+username = "pi-kitchen"          # P1EDGE_API_USERNAME
+password = "..."                 # P1EDGE_API_PASSWORD (keep the file mode 0640 root:p1edge)
+timeout = 15                     # seconds, every request
+batch_size = 500                 # readings per request (1..500)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_CONFIG_PATH = "/etc/p1edge/config.toml"
+BAUDRATES = (9600, 19200, 38400, 57600, 115200)
+MAX_BATCH = 500
+
+# key -> (section, name, environment variable)
+_KEYS: dict[str, tuple[str, str, str | None]] = {
+    "serial.port": ("serial", "port", "P1EDGE_SERIAL_PORT"),
+    "serial.baudrate": ("serial", "baudrate", "P1EDGE_BAUDRATE"),
+    "spool.dir": ("spool", "dir", "P1EDGE_SPOOL_DIR"),
+    "api.url": ("api", "url", "P1EDGE_API_URL"),
+    "api.username": ("api", "username", "P1EDGE_API_USERNAME"),
+    "api.password": ("api", "password", "P1EDGE_API_PASSWORD"),
+    "api.timeout": ("api", "timeout", "P1EDGE_API_TIMEOUT"),
+    "api.batch_size": ("api", "batch_size", "P1EDGE_BATCH_SIZE"),
+}
+SECRET_KEYS = frozenset({"api.password"})
+READER_KEYS = ("serial.port", "serial.baudrate", "spool.dir")
+UPLOADER_KEYS = ("spool.dir", "api.url", "api.username", "api.password", "api.timeout", "api.batch_size")
+ALL_KEYS = tuple(_KEYS)
+
+
+class ConfigError(ValueError):
+    """Invalid or missing configuration; `problems` lists one message per key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Config:
+    serial_port: str | None = None
+    baudrate: int = 115200
+    spool_dir: Path | None = None
+    api_url: str | None = None
+    api_username: str | None = None
+    api_password: str | None = None
+    api_timeout: float = 15.0
+    batch_size: int = MAX_BATCH
+    source: str = "defaults"
+
+    def effective(self) -> dict[str, str]:
+        """Key -> printable value, secrets masked (for check-config)."""
+        values = {
+            "serial.port": self.serial_port,
+            "serial.baudrate": self.baudrate,
+            "spool.dir": self.spool_dir,
+            "api.url": self.api_url,
+            "api.username": self.api_username,
+            "api.password": self.api_password,
+            "api.timeout": self.api_timeout,
+            "api.batch_size": self.batch_size,
+        }
+        return {
+            key: ("(not set)" if value is None else "********" if key in SECRET_KEYS else str(value))
+            for key, value in values.items()
+        }
+
+
+def _label(key: str) -> str:
+    env = _KEYS[key][2]
+    return f"{key} (env {env})" if env else key
+
+
+def _raw_values(path: str | None, env: Mapping[str, str]) -> tuple[dict[str, Any], str, list[str]]:
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+    explicit = path is not None
+    file_path = Path(path or env.get("P1EDGE_CONFIG") or DEFAULT_CONFIG_PATH)
+    source = "environment"
+    try:
+        with open(file_path, "rb") as handle:
+            data = tomllib.load(handle)
+        source = str(file_path)
+    except FileNotFoundError:
+        if explicit:
+            problems.append(f"config file {file_path}: not found")
+    except PermissionError:
+        problems.append(f"config file {file_path}: not readable by this user (give the p1edge group read access)")
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"config file {file_path}: not valid TOML ({exc})")
+    values: dict[str, Any] = {}
+    for key, (section, name, env_name) in _KEYS.items():
+        table = data.get(section, {})
+        if isinstance(table, dict) and name in table:
+            values[key] = table[name]
+        if env_name and env.get(env_name, "") != "":
+            values[key] = env[env_name]
+            source = f"{source} + environment" if "environment" not in source else source
+    known_sections = {section for section, _n, _e in _KEYS.values()}
+    for section, table in data.items():
+        if section not in known_sections or not isinstance(table, dict):
+            problems.append(f"{section}: unknown section (expected one of {', '.join(sorted(known_sections))})")
+            continue
+        for name in table:
+            if f"{section}.{name}" not in _KEYS:
+                problems.append(f"{section}.{name}: unknown key")
+    return values, source, problems
+
+
+def _text(values: dict[str, Any], key: str, problems: list[str], required: bool) -> str | None:
+    value = values.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            problems.append(f"{_label(key)}: missing; expected a non-empty string")
+        return None
+    if not isinstance(value, str):
+        problems.append(f"{_label(key)}: expected a string, got {value!r}")
+        return None
+    return value.strip()
+
+
+def _number(values, key, problems, *, kind, minimum, maximum, default):
+    value = values.get(key, default)
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = kind(value)
+        if kind is int and isinstance(value, float):
+            raise ValueError
+    except (TypeError, ValueError):
+        problems.append(f"{_label(key)}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+        return default
+    if not minimum <= number <= maximum:
+        problems.append(f"{_label(key)}: expected a value from {minimum} to {maximum}, got {value!r}")
+        return default
+    return number
+
+
+def load_config(path: str | None = None, env: Mapping[str, str] | None = None, *, need=ALL_KEYS) -> Config:
+    """Read, merge (env wins) and validate; ConfigError lists every problem (key + expected form).
+
+    `need` names the keys the calling service requires (the reader needs no API settings)."""
+    env = os.environ if env is None else env
+    values, source, problems = _raw_values(path, env)
+
+    port = _text(values, "serial.port", problems, "serial.port" in need)
+    baudrate = _number(values, "serial.baudrate", problems, kind=int, minimum=1, maximum=4_000_000, default=115200)
+    if baudrate not in BAUDRATES:
+        allowed = ", ".join(map(str, BAUDRATES))
+        problems.append(f"{_label('serial.baudrate')}: expected one of {allowed}, got {baudrate}")
+    spool = _text(values, "spool.dir", problems, "spool.dir" in need)
+    if spool is not None and not os.path.isabs(spool):
+        problems.append(f"{_label('spool.dir')}: expected an absolute directory path, got {spool!r}")
+    url = _text(values, "api.url", problems, "api.url" in need)
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            expected = "the server base URL like https://p1.example.org"
+            problems.append(f"{_label('api.url')}: expected {expected}, got {url!r}")
+        url = url.rstrip("/")
+    username = _text(values, "api.username", problems, "api.username" in need)
+    password = _text(values, "api.password", problems, "api.password" in need)
+    timeout = _number(values, "api.timeout", problems, kind=float, minimum=1, maximum=300, default=15.0)
+    batch = _number(values, "api.batch_size", problems, kind=int, minimum=1, maximum=MAX_BATCH, default=MAX_BATCH)
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        serial_port=port,
+        baudrate=baudrate,
+        spool_dir=Path(spool) if spool else None,
+        api_url=url,
+        api_username=username,
+        api_password=password,
+        api_timeout=float(timeout),
+        batch_size=batch,
+        source=source,
+    )
