@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/telegrams", views.post_telegrams, name="telegrams"),
     path("api/v1/meters/", views.MeterListView.as_view(), name="meters"),
     path("api/v1/meters/<str:code>/readings/", views.ReadingListView.as_view(), name="meter-readings"),
+    path("api/v1/meters/<str:code>/series/", views.meter_series, name="meter-series"),
     # Documentation.
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -14,6 +14,8 @@ from django.db.models import Count, Max, Min, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.decorators import api_view, parser_classes, throttle_classes
 from rest_framework.exceptions import NotFound, ParseError
@@ -26,10 +28,11 @@ from api import schema
 from api.exceptions import PayloadTooLarge
 from api.parsers import DecimalJSONParser, PlainTextParser, check_body_size
 from api.prototype import item_from_prototype, prototype_field, reading_to_prototype
-from api.serializers import MeterSerializer, ReadingSerializer
+from api.serializers import DetailSerializer, MeterSerializer, ReadingSerializer
 from api.telegrams import telegram_items
 from api.throttling import IngestRateThrottle, TokenRateThrottle
 from meters.models import Meter, Reading
+from meters.series import SERIES_EXAMPLE, SeriesError, build_series, parse_day, series_to_dict
 from meters.services import IngestError, IngestRejected, IngestResult, ingest_readings, parse_timestamp, slot_start
 from meters.views import _get_meter_for_user
 
@@ -206,3 +209,37 @@ class ReadingListView(generics.ListAPIView):
         if end:
             readings = readings.filter(timestamp__lt=end)
         return readings
+
+
+# --- /api/v1/ dashboard series -----------------------------------------------------------------------
+
+
+@extend_schema(
+    tags=["meters"],
+    summary="Day, week or month series of one of your meters (the dashboards' data)",
+    description=(
+        "Buckets at local wall-time boundaries (Europe/Brussels): day = 92/96/100 quarter-hours, week = Monday to "
+        "Sunday in 4-hour buckets, month = local days. Energy per bucket = register at the end boundary minus the "
+        "register at the start boundary; `estimated` buckets were interpolated across missing readings, `null` "
+        "values mean no data on one side; `reset` marks a register that went down. Month adds the capacity peak "
+        "and the 12-month card. 404 for meters that are not yours."
+    ),
+    parameters=[
+        OpenApiParameter("view", str, enum=["day", "week", "month"], default="day"),
+        OpenApiParameter("date", OpenApiTypes.DATE, description="Any day inside the period; today when omitted."),
+    ],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, examples=[OpenApiExample("A day", value=SERIES_EXAMPLE)]),
+        400: OpenApiResponse(DetailSerializer, description="Unknown view or malformed date."),
+        404: OpenApiResponse(DetailSerializer, description="No such meter among yours."),
+    },
+)
+@api_view(["GET"])
+def meter_series(request: Request, code: str) -> Response:
+    meter = _get_meter_for_user(request, code)
+    try:
+        day = parse_day(request.query_params.get("date"))
+        series = build_series(meter, request.query_params.get("view", "day"), day)
+    except SeriesError as exc:
+        raise ParseError(str(exc)) from None
+    return Response(series_to_dict(series))

@@ -1,4 +1,14 @@
-from django.urls import path  # noqa: F401
+"""Dashboard pages at the prototype's paths, and the CSV export."""
+
+from django.urls import path
+
+from meters import dashboard_views
 
 app_name = "dashboard"
-urlpatterns: list = []
+urlpatterns = [
+    path("", dashboard_views.home, name="home"),
+    path("day/", dashboard_views.day, name="day"),
+    path("week/", dashboard_views.week, name="week"),
+    path("month/", dashboard_views.month, name="month"),
+    path("meters/<str:code>/export.csv", dashboard_views.export_csv, name="export-csv"),
+]

@@ -1,0 +1,290 @@
+"""Dashboard pages (/day/, /week/, /month/) and the CSV export of a meter's readings.
+
+The cards are rendered here from ``meters.series``; the charts are drawn in the browser from the JSON of
+``/api/v1/meters/<code>/series/`` (the same service), so page and API can never disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from meters.models import READING_FIELDS, Meter, Reading
+from meters.series import InvalidDate, Series, build_series, parse_day, window_days
+from meters.views import _get_meter_for_user
+from users.models import profile_for
+
+logger = logging.getLogger(__name__)
+
+VIEW_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
+TODAY_LABELS = {"day": "Today", "week": "This week", "month": "This month"}
+BUCKET_LABELS = {"day": "quarter-hour", "week": "4 hours", "month": "day"}
+CSV_HEADER = ("timestamp", "measured_at", *READING_FIELDS)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("/day/")
+
+
+@login_required
+@require_GET
+def day(request: HttpRequest) -> HttpResponse:
+    return _dashboard(request, "day")
+
+
+@login_required
+@require_GET
+def week(request: HttpRequest) -> HttpResponse:
+    return _dashboard(request, "week")
+
+
+@login_required
+@require_GET
+def month(request: HttpRequest) -> HttpResponse:
+    return _dashboard(request, "month")
+
+
+def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
+    code = request.GET.get("meter")
+    chosen = _get_meter_for_user(request, code) if code else None  # a foreign or unknown code is a 404
+    meters = list(Meter.objects.filter(owner=request.user).order_by("name", "serial"))
+    if not meters:
+        messages.info(request, "Add your meter's serial number to see its dashboard.")
+        return redirect("/serialNumbers/")
+    profile = profile_for(request.user)
+    if chosen is None:
+        chosen = next((m for m in meters if m.code == profile.last_meter_code), meters[0])
+    if profile.last_meter_code != chosen.code:
+        profile.last_meter_code = chosen.code
+        profile.save(update_fields=["last_meter_code"])
+
+    try:
+        selected = parse_day(request.GET.get("date"))
+    except InvalidDate as exc:
+        messages.error(request, str(exc))
+        selected = parse_day(None)
+    series = build_series(chosen, view, selected)
+    today = parse_day(None)
+    first, after = window_days(view, selected)
+    context = {
+        "view": view,
+        "view_label": VIEW_LABELS[view],
+        "today_label": TODAY_LABELS[view],
+        "meters": meters,
+        "meter": chosen,
+        "series": series,
+        "period_label": _period_label(view, first, after),
+        "selected": selected,
+        "today": today,
+        "is_current": first <= today < after,
+        "is_future": first > today,
+        "links": {
+            "prev": _url(view, chosen, series.prev_day),
+            "next": _url(view, chosen, series.next_day),
+            "today": _url(view, chosen, None),
+            **{v: _url(v, chosen, selected) for v in VIEW_LABELS},
+        },
+        "series_url": reverse("api:meter-series", args=[chosen.code]) + f"?view={view}&date={selected.isoformat()}",
+        "export_url": reverse("dashboard:export-csv", args=[chosen.code])
+        + f"?from={first.isoformat()}&to={(after - timedelta(days=1)).isoformat()}",
+        "cards": _cards(series),
+        "capacity": _capacity(series),
+        "capacity_months": _capacity_months(series),
+        "bucket_label": BUCKET_LABELS[view],
+        "qlik": _qlik_config(),
+    }
+    return render(request, "meters/dashboard/dashboard.html", context)
+
+
+def _url(view: str, meter: Meter, day: date | None) -> str:
+    query = f"?meter={meter.code}" + (f"&date={day.isoformat()}" if day else "")
+    return f"/{view}/{query}"
+
+
+def _period_label(view: str, first: date, after: date) -> str:
+    if view == "day":
+        return first.strftime("%A %-d %B %Y")
+    if view == "week":
+        last = after - timedelta(days=1)
+        return f"Week {first.isocalendar().week}: {first.strftime('%-d %b')} \u2013 {last.strftime('%-d %b %Y')}"
+    return first.strftime("%B %Y")
+
+
+# --- number formatting (English grouping, units beside the value) ---------------------------------------------
+
+
+def fmt(value: float | Decimal | int | None, decimals: int = 0, unit: str = "") -> str:
+    if value is None:
+        return "\u2013"
+    text = f"{float(value):,.{decimals}f}".replace(",", "\u202f")  # narrow no-break space groups thousands
+    return f"{text}\u00a0{unit}" if unit else text
+
+
+def money(value: Decimal | None) -> str:
+    if value is None:
+        return "\u2013"
+    sign = "\u2212" if value < 0 else ""
+    return f"{sign}€\u00a0{abs(float(value)):,.2f}".replace(",", "\u202f")
+
+
+def _kwh(wh: int | None) -> str:
+    return fmt(None if wh is None else wh / 1000, 3 if wh is not None and abs(wh) < 10_000 else 1, "kWh")
+
+
+def _local(value: datetime | None, tz: str, with_day: bool = True) -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(ZoneInfo(tz))
+    return local.strftime("%a %-d %b %H:%M" if with_day else "%H:%M")
+
+
+def _cards(series: Series) -> list[dict]:
+    t, p = series.totals, series.power
+    cards = [
+        {
+            "title": "Import",
+            "value": _kwh(t.import_wh),
+            "lines": [f"Day tariff {_kwh(t.import_t1_wh)}", f"Night tariff {_kwh(t.import_t2_wh)}"],
+            "id": "import",
+        },
+        {
+            "title": "Export",
+            "value": _kwh(t.export_wh),
+            "lines": [f"Day tariff {_kwh(t.export_t1_wh)}", f"Night tariff {_kwh(t.export_t2_wh)}"],
+            "id": "export",
+        },
+        {
+            "title": "Electricity cost",
+            "value": money(t.electricity_cost_eur),
+            "lines": [f"Import {money(t.import_cost_eur)}", f"Export credit {money(t.export_credit_eur)}"],
+            "id": "cost",
+        },
+        {
+            "title": "Import power",
+            "value": fmt(p.import_avg_w, 0, "W"),
+            "lines": [
+                "average",
+                f"max {fmt(p.import_max_w, 0, 'W')} {_local(p.import_max_at, series.tz, series.view != 'day')}".strip(),
+            ],
+            "id": "power",
+        },
+    ]
+    if series.has_gas:
+        cards.append(
+            {
+                "title": "Gas",
+                "value": fmt(None if t.gas_l is None else t.gas_l / 1000, 3, "m³"),
+                "lines": [f"Cost {money(t.gas_cost_eur)}"],
+                "id": "gas",
+            }
+        )
+    return cards
+
+
+def _capacity(series: Series) -> dict | None:
+    c, year = series.capacity, series.capacity_year
+    if c is None or year is None:
+        return None
+    return {
+        "peak": fmt(None if c.peak_w is None else c.peak_w / 1000, 2, "kW"),
+        "peak_at": _local(c.peak_at, series.tz),
+        "meter_peak": fmt(None if c.meter_peak_w is None else c.meter_peak_w / 1000, 2, "kW"),
+        "billed": fmt(c.billed_kw, 2, "kW"),
+        "minimum": fmt(settings.CAPACITY_MINIMUM_KW, 1, "kW"),
+        "cost": money(c.cost_eur),
+        "mean": fmt(year.mean_kw, 2, "kW"),
+        "yearly": money(year.yearly_cost_eur),
+    }
+
+
+def _capacity_months(series: Series) -> list[dict]:
+    year = series.capacity_year
+    if year is None:
+        return []
+    return [
+        {
+            "label": m.month.strftime("%b %y"),
+            "peak": fmt(None if m.peak_w is None else m.peak_w / 1000, 2),
+            "billed": fmt(m.billed_kw, 2),
+            "has_data": m.billed_kw is not None,
+        }
+        for m in year.months
+    ]
+
+
+def _qlik_config() -> dict | None:
+    if not settings.QLIK_ENABLED:
+        return None
+    return {
+        "host": settings.QLIK_TENANT_HOST,
+        "webIntegrationId": settings.QLIK_WEB_INTEGRATION_ID,
+        "appId": settings.QLIK_APP_ID,
+        "objectIds": list(settings.QLIK_OBJECT_IDS),
+    }
+
+
+# --- CSV export ---------------------------------------------------------------------------------------------------
+
+
+class _Echo:
+    """csv.writer target that hands each formatted line back instead of buffering it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+@login_required
+@require_GET
+def export_csv(request: HttpRequest, code: str) -> HttpResponse:
+    meter = _get_meter_for_user(request, code)
+    zone = ZoneInfo(settings.TIME_ZONE)
+    bounds = {}
+    for name in ("from", "to"):
+        raw = request.GET.get(name) or ""
+        try:
+            bounds[name] = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            return HttpResponseBadRequest(f"'{name}' must be a date in the form YYYY-MM-DD, got {raw!r}.")
+    start, end = bounds["from"], bounds["to"]
+    if start and end and start > end:
+        return HttpResponseBadRequest("'from' must not be after 'to'.")
+
+    readings = Reading.objects.filter(meter=meter).order_by("timestamp")
+    if start:
+        readings = readings.filter(timestamp__gte=datetime(start.year, start.month, start.day, tzinfo=zone))
+    if end:
+        after = end + timedelta(days=1)  # 'to' is inclusive: the whole local day
+        readings = readings.filter(timestamp__lt=datetime(after.year, after.month, after.day, tzinfo=zone))
+    rows = readings.values_list(*CSV_HEADER).iterator(chunk_size=2000)
+
+    def lines() -> Iterator[str]:
+        writer = csv.writer(_Echo())
+        yield writer.writerow(CSV_HEADER)
+        for row in rows:
+            yield writer.writerow([_csv_value(v) for v in row])
+
+    name = f"{meter.serial}_{start or 'first'}_{end or 'last'}.csv"
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
