@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Static-analysis tools whose pins clash with the app's (checkov) live in their own virtualenv.
+TOOLS_VENV := .venv-tools
 # PostgreSQL used by the second test pass; pytest-django creates and drops test_<name> on it.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/p1energy
 # Suites that do not depend on the database vendor run once, on SQLite.
@@ -10,7 +12,7 @@ PG_SUITES ?= tests/users tests/meters tests/api tests/edge tests/bi
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres lint format css chart bench clean
+.PHONY: run test test-sqlite test-postgres tools lint format css chart bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt edge/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=python3.11 make ...)")'
@@ -18,6 +20,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt edge/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+$(TOOLS_VENV)/.installed: requirements-tools.txt
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $@
+
+tools: $(TOOLS_VENV)/.installed
 
 run: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py migrate --no-input
@@ -27,7 +37,7 @@ run: $(VENV)/.installed
 
 test: test-sqlite test-postgres
 
-test-sqlite: $(VENV)/.installed
+test-sqlite: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	@echo "== test suite on SQLite =="
 	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -64,4 +74,4 @@ bench: $(VENV)/.installed
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS_VENV) staticfiles .pytest_cache .ruff_cache
