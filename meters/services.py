@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from meters.models import READING_FIELDS, REGISTER_FIELDS, Meter, Reading
@@ -78,6 +78,9 @@ _DATETIME_FIELDS = ("month_peak_at", "gas_at", "water_at")
 _QUANTUM: dict[str, Decimal] = {
     name: Decimal(1).scaleb(-Reading._meta.get_field(name).decimal_places) for name in _DECIMAL_RULES
 }
+_DECIMAL_SPECS = tuple(
+    (name, _QUANTUM[name], maximum, required) for name, (maximum, required) in _DECIMAL_RULES.items()
+)
 assert set(_DECIMAL_RULES) | set(_INT_RULES) | set(_DATETIME_FIELDS) == set(READING_FIELDS)
 
 
@@ -144,7 +147,7 @@ def slot_start(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Item:
     index: int
     serial: str
@@ -184,15 +187,30 @@ def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[Inge
         values.setdefault("measured_at", values["timestamp"])
         del values["timestamp"]
 
-    for name, (maximum, required) in _DECIMAL_RULES.items():
-        raw = item.get(name)
+    # Inlined fast path for the ~25 numeric fields of every reading; anything unusual goes through _decimal(),
+    # which gives the precise message (this loop dominates ingest time, see bench/ingest.py).
+    get = item.get
+    for name, quantum, maximum, required in _DECIMAL_SPECS:
+        raw = get(name)
         if raw is None:
             if required:
                 errors.append(IngestError(index, name, "this field is required"))
             values[name] = None
             continue
+        kind = type(raw)
+        number = None
+        if kind is str or kind is int or kind is Decimal:
+            try:
+                number = Decimal(raw)
+            except InvalidOperation:
+                pass
+        elif kind is float:
+            number = Decimal(repr(raw))
+        if number is not None and number.is_finite() and 0 <= number <= maximum:
+            values[name] = number.quantize(quantum, ROUND_HALF_UP)
+            continue
         try:
-            values[name] = _decimal(raw, _QUANTUM[name], maximum)
+            values[name] = _decimal(raw, quantum, maximum)
         except _Invalid as exc:
             errors.append(IngestError(index, name, str(exc)))
     for name, allowed in _INT_RULES.items():
@@ -267,10 +285,60 @@ def ingest_readings(user, items: Sequence[Mapping[str, Any]]) -> IngestResult:
         return _store(user, parsed)
 
 
+# Readings are inserted with one parametrised INSERT run through DB-API executemany (SQLite, psycopg and pyodbc
+# all batch it). Measured: Model.objects.bulk_create spent ~100 us per row preparing 33 fields in Django's SQL
+# compiler, capping ingest near 8,000 readings/s; values here are already validated and quantized, so only
+# datetimes need the backend's adapter (Decimals and ints go to the driver as they are on every backend).
+_INSERT_FIELDS = [f for f in Reading._meta.concrete_fields if not f.primary_key]
+_DATETIME_COLUMNS = frozenset(i for i, f in enumerate(_INSERT_FIELDS) if f.get_internal_type() == "DateTimeField")
+
+
+def _row(meter_id: int, item: _Item, received_at: datetime) -> tuple:
+    values = item.values
+    row = []
+    for field in _INSERT_FIELDS:
+        name = field.attname
+        if name == "meter_id":
+            row.append(meter_id)
+        elif name == "timestamp":
+            row.append(item.slot)
+        elif name == "received_at":
+            row.append(received_at)
+        else:
+            row.append(values[name])
+    return tuple(row)
+
+
+def _insert(rows: list[tuple]) -> None:
+    if not rows:
+        return
+    connection = connections[router.db_for_write(Reading)]
+    quote = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    table = quote(Reading._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in _INSERT_FIELDS)
+    placeholders = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
+    datetime_columns = _DATETIME_COLUMNS
+    params = [
+        tuple(adapt(v) if i in datetime_columns and v is not None else v for i, v in enumerate(row)) for row in rows
+    ]
+    sql = f"INSERT INTO {table} ({columns}) VALUES {placeholders}"  # noqa: S608 - model identifiers, values bound
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and hasattr(connection.connection, "pipeline"):
+            # Django's psycopg 3 cursors bind client-side, which makes executemany ~2.5x slower than a
+            # server-side-binding cursor on the same connection and transaction (measured in bench/ingest.py).
+            import psycopg
+
+            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw:
+                raw.executemany(sql, params)
+        else:
+            cursor.executemany(sql, params)
+
+
 def _store(user, items: list[_Item]) -> IngestResult:
     privileged = may_write_any_meter(user)
     serials = sorted({item.serial for item in items})
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(Reading)):
         meters = {m.serial: m for m in Meter.objects.filter(serial__in=serials)}
         unclaimed_ids = [m.pk for m in meters.values() if m.owner_id is None]
         with_data = (
@@ -316,8 +384,9 @@ def _store(user, items: list[_Item]) -> IngestResult:
         for item in items:
             by_meter.setdefault(meters[item.serial].pk, []).append(item)
 
-        rows: list[Reading] = []
+        rows: list[tuple] = []
         duplicates = 0
+        received_at = timezone.now()
         for meter_id, meter_items in by_meter.items():
             slots = [item.slot for item in meter_items]
             taken = set(
@@ -330,8 +399,8 @@ def _store(user, items: list[_Item]) -> IngestResult:
                     duplicates += 1
                     continue
                 taken.add(item.slot)
-                rows.append(Reading(meter_id=meter_id, timestamp=item.slot, **item.values))
-        Reading.objects.bulk_create(rows, batch_size=500)
+                rows.append(_row(meter_id, item, received_at))
+        _insert(rows)
 
     if registered:
         logger.info("ingest: user %s registered meter(s) %s", user.pk, ", ".join(registered))

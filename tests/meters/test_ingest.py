@@ -360,3 +360,26 @@ def test_it_reads_existing_slots_with_one_query_per_meter(staff):
         q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and "meters_reading" in q["sql"]
     ]
     assert len(reading_selects) == 2
+
+
+def test_it_retries_the_batch_once_when_the_insert_hits_the_unique_slot_constraint(alice, alice_meter, monkeypatch):
+    # A concurrent upload that commits the same slot between our read and our insert makes the database raise
+    # its unique-constraint error; the driver's real error is produced here by inserting the rows twice.
+    from meters import services
+
+    real_insert = services._insert
+    calls = []
+
+    def insert_racing_a_concurrent_writer(rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            real_insert(rows)
+        real_insert(rows)
+
+    monkeypatch.setattr(services, "_insert", insert_racing_a_concurrent_writer)
+
+    result = ingest_readings(alice, _quarters(SERIAL, NOW - timedelta(hours=1), 3))
+
+    assert calls == [3, 3]
+    assert (result.created, result.duplicates) == (3, 0)
+    assert alice_meter.readings.count() == 3
