@@ -6,7 +6,13 @@ Kept apart from the views so they stay short; each name here is a decorator appl
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 
 from api.serializers import (
     PROTOTYPE_READING_SCHEMA,
@@ -51,14 +57,28 @@ def _detail(description: str, text: str) -> OpenApiResponse:
     )
 
 
+_FIELD_ERRORS = OpenApiResponse(
+    {
+        "type": "object",
+        "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+    },
+    description="Missing or malformed fields (lists per field), or unreadable JSON (detail)",
+    examples=[OpenApiExample("Missing field", value={"username": ["This field is required."]})],
+)
 _UNAUTHORISED = _detail("Missing, invalid or expired token", "Authentication credentials were not provided.")
 _THROTTLED = _detail("Too many requests; see Retry-After", "Request was throttled. Expected available in 42 seconds.")
 _TOO_LARGE = _detail("Body or batch over the limit", "1001 readings in one request; the limit is 1000.")
 _BAD_MEDIA = _detail("Wrong Content-Type", 'Unsupported media type "application/xml" in request.')
 _NOT_FOUND = _detail("Unknown, or not yours", "No Meter matches the given query.")
 _PARSE = _detail("Malformed request", "JSON parse error - Expecting value: line 1 column 1 (char 0)")
+# A 400 is either the item list ({"errors": [...]}) or a request-level problem ({"detail": ...}).
+_BAD_REQUEST = PolymorphicProxySerializer(
+    component_name="IngestBadRequest",
+    serializers=[ErrorListSerializer, DetailSerializer],
+    resource_type_field_name=None,
+)
 _ITEM_ERRORS = OpenApiResponse(
-    ErrorListSerializer,
+    _BAD_REQUEST,
     description="Invalid items, each by index and field; nothing was stored",
     examples=[
         OpenApiExample(
@@ -78,7 +98,7 @@ token_obtain = extend_schema(
     ],
     responses={
         200: OpenApiResponse(description="Token pair"),
-        400: _PARSE,
+        400: _FIELD_ERRORS,
         401: _detail("Wrong username or password", "No active account found with the given credentials"),
         429: _THROTTLED,
     },
@@ -93,7 +113,7 @@ token_refresh = extend_schema(
     ],
     responses={
         200: OpenApiResponse(description="New access token"),
-        400: _PARSE,
+        400: _FIELD_ERRORS,
         401: _detail("Invalid or expired refresh token", "Token is invalid"),
         429: _THROTTLED,
     },
@@ -143,8 +163,8 @@ set_data = extend_schema(
             examples=[OpenApiExample("Duplicate", value={"id": 42, "created": False, "duplicate": True})],
         ),
         400: OpenApiResponse(
-            ErrorListSerializer,
-            description="Invalid reading (prototype key names)",
+            _BAD_REQUEST,
+            description="Invalid reading (prototype key names), or not one JSON object",
             examples=[
                 OpenApiExample(
                     "Missing register",
@@ -266,7 +286,7 @@ post_telegrams = extend_schema(
             ],
         ),
         400: OpenApiResponse(
-            ErrorListSerializer,
+            _BAD_REQUEST,
             description="Telegrams that cannot become readings, by position; nothing was stored",
             examples=[
                 OpenApiExample(
