@@ -271,6 +271,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "users/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
+# Username in any case and the e-mail all count against one account (see users/lockout.py).
+AXES_USERNAME_CALLABLE = "users.lockout.lockout_username"
 AXES_VERBOSE = False
 
 # Social login: a provider is offered only when both its key and secret are set.

@@ -71,3 +71,20 @@ def test_it_resets_the_count_after_a_success(client, alice, password):
     client.post("/logout/")
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert _fail(client).status_code == 200
+
+
+def test_it_counts_every_spelling_of_the_account_together(client, alice, password):
+    # Username in another case and the e-mail reach the same account, so they share one counter.
+    for typed in ("alice", "ALICE", "Alice", "alice@example.org", "ALICE@EXAMPLE.ORG"):
+        _fail(client, username=typed)
+    for typed in ("alice", "aLiCe", "alice@example.org"):
+        response = client.post("/login/", {"username": typed, "password": password}, REMOTE_ADDR="203.0.113.7")
+        assert response.status_code == 429, typed
+    assert not get_user(client).is_authenticated
+
+
+def test_it_does_not_reveal_the_username_behind_an_email_on_the_lock_page(client, alice):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = _fail(client, username="alice@example.org")
+    assert response.status_code == 429
+    assert "alice</strong>" not in response.content.decode()
