@@ -1,0 +1,219 @@
+"""The uploader against a scripted HTTP server on loopback (the remote server is the boundary mocked here;
+tests/edge/test_e2e.py runs it against the real Django server)."""
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from p1edge.records import encode_record
+from p1edge.spool import Spool
+from p1edge.uploader import EXIT_TEMPFAIL, ApiClient, Uploader, backoff_delay, jwt_expiry
+
+from tests.edge.conftest import make_reading
+
+
+def _jwt(exp: float) -> str:
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256'})}.{part({'exp': int(exp), 'user_id': 1})}.c2ln"
+
+
+class Stub:
+    """Replies from a script: a list of (path, status, body, headers) consumed in order; records requests."""
+
+    def __init__(self):
+        self.script: list[tuple] = []
+        self.requests: list[tuple[str, dict, dict]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                stub.requests.append((self.path, body, dict(self.headers)))
+                path, status, reply, headers = stub.script.pop(0)
+                assert path == self.path, (path, self.path)
+                if status == "hang":
+                    time.sleep(3)
+                    return  # the client has given up by now
+                data = json.dumps(reply(body) if callable(reply) else reply).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def login(self, exp_in=3600):
+        self.script.append(("/api/v1/token/", 200, {"access": _jwt(time.time() + exp_in), "refresh": "r1"}, {}))
+
+    def accept(self):
+        self.script.append(("/api/v1/readings", 200, lambda b: {"created": len(b["readings"]), "duplicates": 0}, {}))
+
+    def paths(self):
+        return [p for p, _b, _h in self.requests]
+
+
+@pytest.fixture
+def stub():
+    server = Stub()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+def uploader(stub, edge_config):
+    def build(count=3, **overrides):
+        config = edge_config(**{"api_url": stub.url, **overrides})
+        spool = Spool(config.spool_dir)
+        spool.append([encode_record(make_reading(i)) for i in range(count)])
+        sleeps = []
+        up = Uploader(config, spool, sleep=sleeps.append)
+        up.sleeps = sleeps
+        return up
+
+    return build
+
+
+def test_it_logs_in_and_sends_the_spool_in_batches(stub, uploader):
+    up = uploader(count=7, batch_size=3)
+    stub.login()
+    for _ in range(3):
+        stub.accept()
+
+    assert up.run(once=True) == 0
+
+    assert stub.paths() == ["/api/v1/token/"] + ["/api/v1/readings"] * 3
+    sizes = [len(body["readings"]) for path, body, _h in stub.requests if path == "/api/v1/readings"]
+    assert sizes == [3, 3, 1]
+    first = stub.requests[1]
+    assert first[2]["Authorization"].startswith("Bearer ")
+    assert first[1]["readings"][0]["timestamp"] == "2025-01-01T00:00:00+00:00"
+    assert first[1]["readings"][0]["import_t1_kwh"] == "100"
+    assert up.spool.backlog()[0] == 0
+
+
+def test_it_refreshes_the_token_before_it_expires(stub, uploader):
+    up = uploader(count=2, batch_size=1)
+    stub.login(exp_in=3600)
+    stub.accept()
+    stub.script.append(("/api/v1/token/refresh/", 200, {"access": _jwt(time.time() + 7200)}, {}))
+    stub.accept()
+    up.client.clock = lambda: time.time() + 3570  # by the second batch the token has 30 s left
+    assert up.run(once=True) == 0
+    assert stub.paths() == ["/api/v1/token/", "/api/v1/readings", "/api/v1/token/refresh/", "/api/v1/readings"]
+    assert stub.requests[2][1] == {"refresh": "r1"}
+
+
+def test_it_logs_in_again_on_401(stub, uploader):
+    up = uploader(count=1)
+    stub.login()
+    stub.script.append(("/api/v1/readings", 401, {"detail": "Token is invalid or expired"}, {}))
+    stub.login()
+    stub.accept()
+    assert up.run(once=True) == 0
+    assert stub.paths() == ["/api/v1/token/", "/api/v1/readings", "/api/v1/token/", "/api/v1/readings"]
+
+
+def test_it_honours_retry_after_on_429(stub, uploader):
+    up = uploader(count=1)
+    stub.login()
+    stub.script.append(("/api/v1/readings", 429, {"detail": "slow down"}, {"Retry-After": "7"}))
+    stub.accept()
+    assert up.run(once=True) == 0
+    assert up.sleeps == [7.0]
+
+
+def test_it_backs_off_on_5xx_in_service_mode_and_keeps_the_backlog(stub, uploader):
+    up = uploader(count=2)
+    stub.login()
+    for _ in range(3):
+        stub.script.append(("/api/v1/readings", 503, {"detail": "down"}, {}))
+    stub.accept()
+    original = up.run
+
+    def run_until_delivered():
+        threading.Timer(5, up.stop.set).start()
+        up.sleep = lambda s: (up.sleeps.append(s), up.stop.set() if not stub.script else None)
+        return original(once=False, idle_seconds=0)
+
+    assert run_until_delivered() == 0
+    assert len(up.sleeps) == 4  # 3 backoffs + the idle wait after the drain
+    assert 0.5 <= up.sleeps[0] <= 1.0
+    assert 1.0 <= up.sleeps[1] <= 2.0
+    assert 2.0 <= up.sleeps[2] <= 4.0
+    assert up.spool.backlog()[0] == 0
+
+
+def test_once_mode_stops_when_the_server_is_unreachable(uploader, edge_config):
+    up = uploader(count=2, api_url="http://127.0.0.1:9")  # discard port: connection refused
+    assert up.run(once=True) == EXIT_TEMPFAIL
+    assert up.spool.backlog()[0] == 2
+    assert "ConnectionError" in json.loads((up.spool.dir / "uploader-state.json").read_text())["last_error"]
+
+
+def test_it_times_out_a_hanging_request(stub, uploader):
+    up = uploader(count=1, api_timeout=1.0)
+    stub.login()
+    stub.script.append(("/api/v1/readings", "hang", {}, {}))
+    started = time.monotonic()
+    assert up.run(once=True) == EXIT_TEMPFAIL
+    assert time.monotonic() - started < 2.9
+
+
+def test_it_dead_letters_the_items_refused_by_index_and_resends_the_rest(stub, uploader):
+    up = uploader(count=3)
+    stub.login()
+    error = {"index": 1, "field": "import_t1_kwh", "message": "A valid number is required."}
+    stub.script.append(("/api/v1/readings", 400, {"errors": [error]}, {}))
+    stub.accept()
+    assert up.run(once=True) == 0
+
+    resent = stub.requests[-1][1]["readings"]
+    assert [r["timestamp"] for r in resent] == ["2025-01-01T00:00:00+00:00", "2025-01-01T00:30:00+00:00"]
+    dead = [json.loads(line) for line in up.spool.dead_letter_path.read_text().splitlines()]
+    assert len(dead) == 1
+    assert dead[0]["record"]["timestamp"] == "2025-01-01T00:15:00+00:00"
+    assert dead[0]["errors"] == [error]
+    assert up.spool.backlog()[0] == 0
+
+
+def test_it_narrows_down_a_400_without_item_indexes(stub, uploader):
+    up = uploader(count=2)
+    stub.login()
+    stub.script.append(("/api/v1/readings", 400, {"detail": "bad batch"}, {}))
+    stub.accept()
+    stub.script.append(("/api/v1/readings", 400, {"detail": "bad item"}, {}))
+    assert up.run(once=True) == 0
+    assert up.spool.dead_letter_count() == 1
+    assert up.spool.backlog()[0] == 0
+
+
+def test_backoff_is_exponential_with_jitter_and_capped():
+    for attempt, ceiling in ((0, 1), (3, 8), (8, 256), (9, 300), (50, 300)):
+        delays = [backoff_delay(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 1
+
+
+def test_it_reads_the_expiry_from_the_jwt_payload():
+    assert jwt_expiry(_jwt(1_900_000_000)) == 1_900_000_000
+    assert jwt_expiry("not-a-jwt") is None
+
+
+def test_the_client_sends_credentials_from_the_config(stub, edge_config):
+    stub.login()
+    client = ApiClient(edge_config(api_url=stub.url))
+    client.ensure_token()
+    assert stub.requests[0][1] == {"username": "pi", "password": "secret-pw"}
