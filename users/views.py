@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
@@ -86,8 +87,11 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     user_profile = profile_for(request.user)
+    # Taken before binding: a ModelForm writes submitted values onto its instance even when they are invalid.
+    prices_in_use = user_profile.prices()
+    account = get_user_model()._default_manager.get(pk=request.user.pk)  # not request.user: the header shows it
     section = request.POST.get("section") if request.method == "POST" else None
-    account_form = AccountForm(request.POST if section == "account" else None, instance=request.user, prefix="account")
+    account_form = AccountForm(request.POST if section == "account" else None, instance=account, prefix="account")
     prices_form = PricesForm(request.POST if section == "prices" else None, instance=user_profile, prefix="prices")
     if section == "account" and account_form.is_valid():
         account_form.save()
@@ -97,7 +101,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         prices_form.save()
         messages.success(request, "Your prices are saved.")
         return redirect("users:profile")
-    context = {"account_form": account_form, "prices_form": prices_form, "prices": user_profile.prices()}
+    context = {"account_form": account_form, "prices_form": prices_form, "prices": prices_in_use}
     return render(request, "users/profile.html", context)
 
 

@@ -113,3 +113,15 @@ def test_it_does_not_touch_the_account_when_saving_prices(alice_client, alice):
     alice.refresh_from_db()
     assert alice.username == "alice"
     assert alice.email == "alice@example.org"
+
+
+def test_it_keeps_showing_the_saved_prices_after_a_rejected_edit(alice_client, alice):
+    _prices(alice_client, price_gas="1.40")
+    html = _prices(alice_client, price_gas="-3").content.decode()
+    assert "€ 1.4000 /m³" in html
+    assert "€ -3" not in html
+
+
+def test_it_keeps_the_header_on_the_saved_username_after_a_rejected_edit(alice_client, alice, bob):
+    html = _account(alice_client, username="bob").content.decode()
+    assert "Signed in as <strong>alice</strong>" in html
