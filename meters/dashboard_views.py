@@ -19,6 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from meters.models import READING_FIELDS, Meter, Reading
@@ -100,6 +101,8 @@ def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
         "series_url": reverse("api:meter-series", args=[chosen.code]) + f"?view={view}&date={selected.isoformat()}",
         "export_url": reverse("dashboard:export-csv", args=[chosen.code])
         + f"?from={first.isoformat()}&to={(after - timedelta(days=1)).isoformat()}",
+        # Buckets already over yet without data (today's running and future buckets are not "missing").
+        "missing_buckets": sum(1 for b in series.buckets if b.import_wh is None and b.end <= timezone.now()),
         "cards": _cards(series),
         "capacity": _capacity(series),
         "capacity_months": _capacity_months(series),
@@ -144,11 +147,14 @@ def _kwh(wh: int | None) -> str:
     return fmt(None if wh is None else wh / 1000, 3 if wh is not None and abs(wh) < 10_000 else 1, "kWh")
 
 
-def _local(value: datetime | None, tz: str, with_day: bool = True) -> str:
+_TIME_FORMATS = {"day": "%H:%M", "week": "%a %-d %b %H:%M", "month": "%a %-d %b"}
+
+
+def _local(value: datetime | None, tz: str, view: str = "week") -> str:
+    """A bucket start as the user reads it: the time on a day page, the date on a month page."""
     if value is None:
         return ""
-    local = value.astimezone(ZoneInfo(tz))
-    return local.strftime("%a %-d %b %H:%M" if with_day else "%H:%M")
+    return value.astimezone(ZoneInfo(tz)).strftime(_TIME_FORMATS[view])
 
 
 def _cards(series: Series) -> list[dict]:
@@ -177,7 +183,7 @@ def _cards(series: Series) -> list[dict]:
             "value": fmt(p.import_avg_w, 0, "W"),
             "lines": [
                 "average",
-                f"max {fmt(p.import_max_w, 0, 'W')} {_local(p.import_max_at, series.tz, series.view != 'day')}".strip(),
+                f"max {fmt(p.import_max_w, 0, 'W')} {_local(p.import_max_at, series.tz, series.view)}".strip(),
             ],
             "id": "power",
         },
@@ -200,7 +206,7 @@ def _capacity(series: Series) -> dict | None:
         return None
     return {
         "peak": fmt(None if c.peak_w is None else c.peak_w / 1000, 2, "kW"),
-        "peak_at": _local(c.peak_at, series.tz),
+        "peak_at": _local(c.peak_at, series.tz, "week"),
         "meter_peak": fmt(None if c.meter_peak_w is None else c.meter_peak_w / 1000, 2, "kW"),
         "billed": fmt(c.billed_kw, 2, "kW"),
         "minimum": fmt(settings.CAPACITY_MINIMUM_KW, 1, "kW"),

@@ -82,6 +82,7 @@ def build(
     reset_at: int | None = None,
     reset_to: tuple[int, int, int, int] = (5, 7, 0, 0),
     month_peak_kw: Decimal | None = None,
+    phase_kw=None,
 ) -> Truth:
     """Readings for every slot in [start, end] (end included) except ``skip`` (epochs).
 
@@ -101,8 +102,13 @@ def build(
         if ep not in skip:
             ts = datetime.fromtimestamp(ep, UTC)
             per_phase = {}
+            if phase_kw is not None:
+                imports, exports = phase_kw(ep)
+                for p in range(1, phases + 1):
+                    per_phase[f"l{p}_import_kw"] = Decimal(imports[p - 1]).quantize(Decimal("0.001"))
+                    per_phase[f"l{p}_export_kw"] = Decimal(exports[p - 1]).quantize(Decimal("0.001"))
             for p in range(1, 4):
-                if p <= phases:
+                if phase_kw is None and p <= phases:
                     per_phase[f"l{p}_import_kw"] = Decimal(((ep // SLOT) * p) % 9) / 10
                     per_phase[f"l{p}_export_kw"] = Decimal("0.100") if p == 1 else Decimal(0)
             readings.append(

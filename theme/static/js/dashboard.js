@@ -49,9 +49,18 @@
       tzDate: tzDate,
       cursor: { points: { show: false } },
       legend: { live: true },
-      scales: { x: { time: true } },
+      scales: {
+        x: { time: true },
+        // Bars and energy start at zero; a net phase load can be negative (export).
+        y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.08 : 1]; } },
+      },
       axes: [
-        { stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" } },
+        {
+          stroke: "#475569",
+          grid: { stroke: "#e2e8f0" },
+          ticks: { stroke: "#cbd5e1" },
+          values: function (u, splits, axisIdx, space, incr) { return splits.map(function (ts) { return axisLabel(ts, incr); }); },
+        },
         {
           stroke: "#475569",
           grid: { stroke: "#e2e8f0" },
@@ -69,6 +78,18 @@
     week: { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" },
     month: { weekday: "short", day: "numeric", month: "short" },
   };
+  var hm = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, hour: "2-digit", minute: "2-digit", hour12: false });
+  var dayShort = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, weekday: "short", day: "numeric" });
+  var dayMonth = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, day: "numeric", month: "short" });
+  // Tick labels in the dashboard's zone, 24-hour clock; midnight ticks of a week show the day instead.
+  function axisLabel(ts, incr) {
+    var d = new Date(ts * 1e3);
+    if (incr >= 86400) return dayMonth.format(d);
+    var time = hm.format(d);
+    if (VIEW !== "day" && time === "00:00") return dayShort.format(d);
+    return time;
+  }
+
   function fmtTime(ts) {
     var opts = Object.assign({ timeZone: TZ, hour12: false }, timeFmt[VIEW] || timeFmt.day);
     return new Date(ts * 1e3).toLocaleString("en-GB", opts);
