@@ -86,10 +86,11 @@ def database_from_url(url: str, name: str = "DATABASE_URL") -> dict:
     scheme = parts.scheme.lower()
     options = dict(parse_qsl(parts.query))
     if scheme == "sqlite":
+        # As in SQLAlchemy and dj-database-url: sqlite:///relative/file, sqlite:////absolute/file.
         path = unquote(parts.path)
-        if path.startswith("/") and not parts.netloc:
-            path = path[1:] if path.startswith("//") else path
-        if path in ("", "/", ":memory:", "/:memory:"):
+        if path.startswith("/"):
+            path = path[1:]
+        if path in ("", ":memory:"):
             path = ":memory:"
         elif not os.path.isabs(path):
             path = str(BASE_DIR / path)

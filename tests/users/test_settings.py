@@ -155,6 +155,10 @@ def test_it_reads_the_default_sqlite_url_as_the_project_database():
     assert database_from_url(f"sqlite:///{BASE_DIR / 'db.sqlite3'}")["NAME"] == str(BASE_DIR / "db.sqlite3")
 
 
+def test_it_reads_a_three_slash_sqlite_path_as_relative_to_the_project():
+    assert database_from_url("sqlite:///data/p1.sqlite3")["NAME"] == str(BASE_DIR / "data" / "p1.sqlite3")
+
+
 def test_it_reads_an_in_memory_sqlite():
     assert database_from_url("sqlite:///:memory:")["NAME"] == ":memory:"
 
