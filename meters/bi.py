@@ -13,10 +13,11 @@ handful of rows per year) instead of a range scan over the whole table. ``bi_cal
 with its UTC bounds and its number of quarter-hours (92, 96 or 100), which gives the completeness of a day and
 doubles as a date dimension for BI tools.
 
-Changing these views later: ``meters/bi.py`` always holds the current SQL. PostgreSQL refuses to alter the type of a
-column a view uses, so a later migration that alters a ``meters_reading`` or ``meters_meter`` column used here must
-wrap its operations with ``RunPython(drop_views, create_views)`` before and ``RunPython(create_views, drop_views)``
-after (see ``recreate_views_operations``).
+Changing these views later: ``meters/bi.py`` always holds the current SQL. The views are dropped before every
+``migrate`` and rebuilt after it (pre_migrate / post_migrate, wired in MetersConfig.ready()), because SQLite cannot
+rebuild ``meters_reading`` for an AlterField while a view names it and PostgreSQL refuses to change the type of a
+column a view reads. So a later migration of the reading table needs no BI step, and editing the SQL here takes
+effect at the next ``migrate``. A migration that removes a column the views read fails loudly at that rebuild.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
+
+from django.apps import apps as global_apps
+from django.db import connections, transaction
+from django.db.models.signals import post_migrate, pre_migrate
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +245,22 @@ def create_tables_sql(vendor: str) -> list[str]:
     ]
 
 
+_READING_COLUMNS = (
+    "import_t1_kwh",
+    "import_t2_kwh",
+    "export_t1_kwh",
+    "export_t2_kwh",
+    "tariff",
+    "power_import_kw",
+    "power_export_kw",
+    *(f"l{n}_{kind}" for kind in ("import_kw", "export_kw", "voltage_v", "current_a") for n in (1, 2, 3)),
+    "avg_demand_kw",
+    "month_peak_kw",
+    "month_peak_at",
+    "gas_m3",
+)
+
+
 def quarter_hour_view_sql(vendor: str, reading_table: str, meter_table: str, user_table: str) -> str:
     d = dialect_for(vendor)
     ts = _q(d, "timestamp")
@@ -267,9 +288,11 @@ def quarter_hour_view_sql(vendor: str, reading_table: str, meter_table: str, use
         return f"ROUND((y.l{n}_import_kw - COALESCE(y.l{n}_export_kw, 0)) * 1000, 1)"
 
     # S608: identifiers come from model metadata and this module's constants, never from user input.
+    # Named columns, not r.*: PostgreSQL would otherwise tie every column of the table to the view.
+    used = ", ".join(f"r.{c}" for c in ("meter_id", ts, *_READING_COLUMNS))
     return f"""CREATE VIEW bi_quarter_hour AS
 WITH x AS (
-    SELECT r.*,
+    SELECT {used},
         LEAD(r.{ts}) OVER (PARTITION BY r.meter_id ORDER BY r.{ts}) AS next_ts,
         {lead_cols}
     FROM {reading_table} r
@@ -521,10 +544,57 @@ def drop_schema(apps, schema_editor) -> None:
         schema_editor.execute(sql, params=None)
 
 
-def recreate_views_operations() -> tuple[list, list]:
-    """(before, after) operations for a migration that alters columns the views read; see the module docstring."""
-    from django.db import migrations
+def _bi_tables_present(connection) -> bool:
+    return "bi_calendar_day" in connection.introspection.table_names()
 
-    before = [migrations.RunPython(drop_views, create_views)]
-    after = [migrations.RunPython(create_views, drop_views)]
-    return before, after
+
+def drop_views_before_migrate(sender, using: str = "default", **kwargs) -> None:
+    """pre_migrate: drop the views so no migration trips over them.
+
+    SQLite rebuilds a table for most AlterField operations and refuses the final rename while a view names the
+    table; PostgreSQL refuses to change the type of a column a view reads. Dropping first keeps every later
+    migration of meters_reading, meters_meter or auth_user free of BI concerns.
+    """
+    connection = connections[using]
+    if connection.vendor not in DIALECTS or not _bi_tables_present(connection):
+        return
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        for sql in drop_views_sql(connection.vendor):
+            cursor.execute(sql)
+
+
+def create_views_after_migrate(sender, using: str = "default", apps=None, **kwargs) -> None:
+    """post_migrate (also sent by flush): rebuild the views from the current SQL, if the BI migration is applied."""
+    connection = connections[using]
+    if connection.vendor not in DIALECTS or not _bi_tables_present(connection):
+        return
+    tables = _table_names(apps or global_apps)
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        for sql in drop_views_sql(connection.vendor):
+            cursor.execute(sql)
+        for sql in create_views_sql(connection.vendor, *tables):
+            cursor.execute(sql)
+
+
+def connect_signals(app_config) -> None:
+    """Called from MetersConfig.ready(): views are dropped before each migrate and rebuilt after it."""
+    pre_migrate.connect(drop_views_before_migrate, sender=app_config, dispatch_uid="meters.bi.drop_views")
+    post_migrate.connect(create_views_after_migrate, sender=app_config, dispatch_uid="meters.bi.create_views")
+
+
+def review_script(vendor: str = "microsoft") -> str:
+    """DDL and view SQL of one vendor as a script for review (docs/bi/sqlserver-views.sql); rows are not included."""
+    separator = "\nGO\n\n" if vendor == "microsoft" else ";\n\n"
+    statements = [
+        *create_tables_sql(vendor),
+        "-- bi_utc_offset and bi_calendar_day rows are inserted by the migration from Python's tz database.",
+        *create_views_sql(vendor, "meters_reading", "meters_meter", "auth_user"),
+    ]
+    header = (
+        f"-- Generated by meters.bi.review_script({vendor!r}); tests/bi keeps this file in sync. Do not edit.\n"
+        "-- The migration meters/0002_bi_views runs these statements (one batch each) on SQL Server / Azure SQL.\n\n"
+    )
+    body = ""
+    for statement in statements:
+        body += statement + ("\n\n" if statement.startswith("--") else separator)
+    return header + body
