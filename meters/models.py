@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 # Field names shared by the model, the /api/v1/ JSON, the CSV export and the edge's spool records.
 REGISTER_FIELDS = ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh")
@@ -128,3 +129,18 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meter.serial} @ {self.timestamp.isoformat()}"
+
+
+class ClaimAttempt(models.Model):
+    """One try at claiming an unclaimed meter with data by typing its day register; wrong ones are rate-limited."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="claim_attempts")
+    serial = models.CharField(max_length=32)
+    succeeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="claimattempt_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.user} -> {self.serial} ({'ok' if self.succeeded else 'wrong'})"

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
-from meters.models import READING_FIELDS, REGISTER_FIELDS, Meter, Reading
+from meters.models import READING_FIELDS, REGISTER_FIELDS, ClaimAttempt, Meter, Reading
 
 logger = logging.getLogger(__name__)
 
@@ -405,3 +405,168 @@ def _store(user, items: list[_Item]) -> IngestResult:
     if registered:
         logger.info("ingest: user %s registered meter(s) %s", user.pk, ", ".join(registered))
     return IngestResult(created=len(rows), duplicates=duplicates, registered_serials=tuple(registered))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Meter management (the pages under /serialNumbers/)
+# --------------------------------------------------------------------------------------------------------------
+
+CLAIM_MAX_WRONG_PER_HOUR = 5
+CLAIM_TOLERANCE_BELOW_KWH = Decimal("1")
+CLAIM_GROWTH_PER_DAY_KWH = Decimal("30")
+
+
+class MeterError(Exception):
+    """A meter action was refused; ``str(exc)`` is a message for the user (never names another account)."""
+
+
+class InvalidSerial(MeterError):
+    pass
+
+
+class MeterAlreadyYours(MeterError):
+    pass
+
+
+class MeterOwnedElsewhere(MeterError):
+    pass
+
+
+class ProofRequired(MeterError):
+    """The meter has data but no owner: the caller must ask for the day register (1.8.1) on its display."""
+
+
+class WrongProof(MeterError):
+    pass
+
+
+class TooManyAttempts(MeterError):
+    pass
+
+
+@dataclass(frozen=True)
+class AddedMeter:
+    meter: Meter
+    has_data: bool
+    first_meter: bool  # the user had no meter before this one
+    claimed_with_proof: bool = False
+
+
+@dataclass(frozen=True)
+class DeletedMeter:
+    serial: str
+    readings_deleted: int
+
+
+def normalise_serial(serial: str) -> str:
+    """The serial as stored, or ``InvalidSerial``: surrounding blanks removed, 1-32 letters or digits."""
+    serial = (serial or "").strip()
+    if not SERIAL_RE.fullmatch(serial):
+        raise InvalidSerial(
+            "A serial number is the meter's equipment id: 1 to 32 letters or digits, e.g. 1SAG1100000292."
+        )
+    return serial
+
+
+def wrong_claim_attempts(user, now: datetime | None = None) -> int:
+    """Wrong claim attempts by ``user`` in the past hour."""
+    since = (now or timezone.now()) - timedelta(hours=1)
+    return ClaimAttempt.objects.filter(user=user, succeeded=False, created_at__gt=since).count()
+
+
+def claim_range(meter: Meter, now: datetime | None = None) -> tuple[Decimal, Decimal] | None:
+    """Accepted day-register (1.8.1) values for claiming ``meter``: from the latest stored value minus 1 kWh to
+    that value plus 30 kWh per day elapsed since it was read. ``None`` when the meter has no readings."""
+    latest = meter.readings.order_by("-timestamp").values("import_t1_kwh", "timestamp").first()
+    if latest is None:
+        return None
+    elapsed_days = max(Decimal(0), Decimal(((now or timezone.now()) - latest["timestamp"]).total_seconds()) / 86400)
+    value = latest["import_t1_kwh"]
+    return value - CLAIM_TOLERANCE_BELOW_KWH, value + CLAIM_GROWTH_PER_DAY_KWH * elapsed_days
+
+
+def claim_meter(user, serial: str, name: str = "", day_register: Decimal | None = None) -> AddedMeter:
+    """Add the meter ``serial`` to ``user``'s account (the "add" form of /serialNumbers/).
+
+    Unknown serial: a new meter owned by ``user``. Unclaimed without data: claimed directly. Unclaimed with
+    data: claimed only when ``day_register`` lies in ``claim_range``; wrong values are recorded and after
+    ``CLAIM_MAX_WRONG_PER_HOUR`` wrong ones in an hour every attempt is refused, even a right one.
+
+    Raises ``InvalidSerial``, ``MeterAlreadyYours``, ``MeterOwnedElsewhere``, ``ProofRequired`` (ask for the
+    register), ``WrongProof`` or ``TooManyAttempts``.
+    """
+    serial = normalise_serial(serial)
+    name = (name or "").strip()[: Meter._meta.get_field("name").max_length]
+    first_meter = not Meter.objects.filter(owner=user).exists()
+    # No transaction around the whole: a wrong attempt must stay recorded when WrongProof is raised.
+    meter = Meter.objects.filter(serial=serial).first()
+    if meter is None:
+        try:
+            with transaction.atomic():
+                meter = Meter.objects.create(serial=serial, name=name, owner=user)
+        except IntegrityError:
+            raise MeterOwnedElsewhere("This meter was registered a moment ago; try again.") from None
+        logger.info("meters: user %s added new meter %s", user.pk, serial)
+        return AddedMeter(meter=meter, has_data=False, first_meter=first_meter)
+    if meter.owner_id == user.pk:
+        raise MeterAlreadyYours("This meter is already in your list.")
+    if meter.owner_id is not None:
+        raise MeterOwnedElsewhere("This meter is registered to another account, so it cannot be added here.")
+
+    has_data = meter.readings.exists()
+    proof = False
+    if has_data:
+        if wrong_claim_attempts(user) >= CLAIM_MAX_WRONG_PER_HOUR:
+            raise TooManyAttempts("Too many wrong attempts. Try again in an hour.")
+        if day_register is None:
+            raise ProofRequired(
+                "This meter already sends data. To prove it is yours, enter the day register 1.8.1 (kWh) "
+                "shown on the meter's display."
+            )
+        low, high = claim_range(meter)  # type: ignore[misc]  # has_data: a range exists
+        if not low <= day_register <= high:
+            ClaimAttempt.objects.create(user=user, serial=serial, succeeded=False)
+            left = CLAIM_MAX_WRONG_PER_HOUR - wrong_claim_attempts(user)
+            logger.warning("meters: wrong claim proof for %s by user %s", serial, user.pk)
+            raise WrongProof(
+                f"That value does not match this meter's day register. {max(left, 0)} attempt(s) left this hour."
+            )
+        ClaimAttempt.objects.create(user=user, serial=serial, succeeded=True)
+        proof = True
+    if Meter.objects.filter(pk=meter.pk, owner__isnull=True).update(owner=user, name=name or meter.name) != 1:
+        raise MeterOwnedElsewhere("This meter is registered to another account, so it cannot be added here.")
+    meter.refresh_from_db()
+    logger.info("meters: user %s claimed meter %s (proof: %s)", user.pk, serial, proof)
+    return AddedMeter(meter=meter, has_data=has_data, first_meter=first_meter, claimed_with_proof=proof)
+
+
+def add_meter(user, serial: str, name: str = "") -> AddedMeter:
+    """``claim_meter`` without a register value (unknown serials and unclaimed meters without data)."""
+    return claim_meter(user, serial, name)
+
+
+def rename_meter(meter: Meter, name: str) -> Meter:
+    """Give ``meter`` a new display name (blank shows the serial). Call with a meter from the owner check."""
+    meter.name = (name or "").strip()[: Meter._meta.get_field("name").max_length]
+    meter.save(update_fields=["name", "updated_at"])
+    return meter
+
+
+def release_meter(meter: Meter) -> Meter:
+    """Take ``meter`` out of its owner's account; its readings stay and it becomes unclaimed (claimable with
+    proof of the register when it has data)."""
+    owner_id = meter.owner_id
+    meter.owner = None
+    meter.save(update_fields=["owner", "updated_at"])
+    logger.info("meters: user %s released meter %s", owner_id, meter.serial)
+    return meter
+
+
+def delete_meter_with_data(meter: Meter) -> DeletedMeter:
+    """Delete ``meter`` and every reading of it (cannot be undone)."""
+    with transaction.atomic():
+        deleted, _ = Reading.objects.filter(meter=meter).delete()
+        serial = meter.serial
+        meter.delete()
+    logger.info("meters: meter %s deleted with %d readings", serial, deleted)
+    return DeletedMeter(serial=serial, readings_deleted=deleted)

@@ -5,12 +5,22 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.http import Http404, HttpRequest
-from django.shortcuts import get_object_or_404
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Max
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
+from meters import services
+from meters.forms import AddMeterForm, DeleteWithDataForm, RenameMeterForm
 from meters.models import Meter
 
 logger = logging.getLogger(__name__)
+
+LIST_URL = "/serialNumbers/"
+FIRST_METER_URL = "/day/"
+NO_DATA_WARNING = "added, but no data yet — check that the device is connected"
 
 
 def _get_meter_for_user(request: HttpRequest, code: str | uuid.UUID) -> Meter:
@@ -20,3 +30,86 @@ def _get_meter_for_user(request: HttpRequest, code: str | uuid.UUID) -> Meter:
     except ValueError:
         raise Http404("No such meter") from None
     return get_object_or_404(Meter, code=code, owner=request.user)
+
+
+@login_required
+def meter_list(request: HttpRequest) -> HttpResponse:
+    """Own meters with their reading count and last reading, and the form that adds or claims a meter."""
+    form = AddMeterForm(request.POST or None)
+    show_register = False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            added = services.claim_meter(request.user, data["serialNumber"], data["name"], data["register"])
+        except (services.ProofRequired, services.WrongProof) as exc:
+            show_register = True
+            form.add_error("register", str(exc))
+        except services.TooManyAttempts as exc:
+            show_register = True
+            form.add_error(None, str(exc))
+        except services.MeterError as exc:
+            form.add_error("serialNumber", str(exc))
+        else:
+            label = added.meter.display_name
+            if added.has_data:
+                messages.success(request, f"Meter {label} added.")
+            else:
+                messages.warning(request, f"Meter {label} {NO_DATA_WARNING}.")
+            return redirect(FIRST_METER_URL if added.first_meter else LIST_URL)
+    elif request.method == "POST":
+        show_register = bool(request.POST.get("register"))
+
+    meters = (
+        Meter.objects.filter(owner=request.user)
+        .annotate(reading_count=Count("readings"), last_reading_at=Max("readings__timestamp"))
+        .order_by("name", "serial")
+    )
+    return render(
+        request,
+        "meters/meter_list.html",
+        {"form": form, "meters": meters, "show_register": show_register},
+        status=200,
+    )
+
+
+@login_required
+@require_POST
+def rename(request: HttpRequest, code: str) -> HttpResponse:
+    meter = _get_meter_for_user(request, code)
+    form = RenameMeterForm(request.POST)
+    if form.is_valid():
+        services.rename_meter(meter, form.cleaned_data["name"])
+        messages.success(request, f"Meter renamed to {meter.display_name}.")
+    else:
+        messages.error(request, "The name was not changed: " + " ".join(form.errors.get("name", [])))
+    return redirect(LIST_URL)
+
+
+@login_required
+@require_POST
+def release(request: HttpRequest, code: str) -> HttpResponse:
+    """The meter leaves this account; its readings are kept and it becomes unclaimed."""
+    meter = _get_meter_for_user(request, code)
+    services.release_meter(meter)
+    messages.success(
+        request,
+        f"Meter {meter.display_name} removed from your account. Its data is kept; add the serial again to get it back.",
+    )
+    return redirect(LIST_URL)
+
+
+@login_required
+@require_POST
+def delete_with_data(request: HttpRequest, code: str) -> HttpResponse:
+    """Deletes the meter and all its readings, only when ``confirm`` repeats the meter's serial."""
+    meter = _get_meter_for_user(request, code)
+    form = DeleteWithDataForm(request.POST)
+    if not form.is_valid() or form.cleaned_data["confirm"].strip() != meter.serial:
+        messages.error(
+            request,
+            f"Nothing was deleted: type the serial number {meter.serial} to confirm deleting the meter and its data.",
+        )
+        return redirect(LIST_URL)
+    deleted = services.delete_meter_with_data(meter)
+    messages.success(request, f"Meter {deleted.serial} and its {deleted.readings_deleted} readings were deleted.")
+    return redirect(LIST_URL)

@@ -1,0 +1,36 @@
+"""Forms of the meter pages; field names follow the prototype (``serialNumber``, ``name``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+
+from theme.forms import StyledFormMixin
+
+
+class AddMeterForm(StyledFormMixin, forms.Form):
+    serialNumber = forms.CharField(  # the prototype's field name, kept for old scripts
+        label="Serial number",
+        max_length=64,
+        help_text="The meter's equipment id (0-0:96.1.1), e.g. 1SAG1100000292. Your P1 device shows it.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    name = forms.CharField(label="Name", max_length=100, required=False, help_text="For example: Home, Garage.")
+    register = forms.DecimalField(
+        label="Day register 1.8.1 (kWh)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=3,
+        help_text="Only asked when the meter already sends data: the value after 1.8.1 on the meter's display.",
+        widget=forms.NumberInput(attrs={"step": "0.001", "inputmode": "decimal"}),
+    )
+
+
+class RenameMeterForm(StyledFormMixin, forms.Form):
+    name = forms.CharField(label="New name", max_length=100, required=False)
+
+
+class DeleteWithDataForm(forms.Form):
+    confirm = forms.CharField(label="Type the serial number to confirm", max_length=64)

@@ -1,0 +1,164 @@
+"""The meter pages under /serialNumbers/: list, add, rename, remove, delete with data; access control."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from meters.models import Meter, Reading
+from meters.services import ingest_readings
+from tests.meters.conftest import reading_item
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SERIAL = "1SAG1100000292"
+
+
+@pytest.fixture(autouse=True)
+def _frozen_now(time_machine):
+    time_machine.move_to(NOW, tick=False)
+
+
+@pytest.fixture
+def alice_meter_with_data(alice, alice_meter):
+    ingest_readings(alice, [reading_item(SERIAL, NOW - timedelta(minutes=15 * n)) for n in range(1, 4)])
+    return alice_meter
+
+
+def _paths(meter: Meter) -> dict[str, str]:
+    return {
+        "rename": f"/serialNumbers/updateMeterName/{meter.code}",
+        "release": f"/serialNumbers/Delete/{meter.code}",
+        "delete": f"/serialNumbers/DeleteWithData/{meter.code}",
+    }
+
+
+def test_it_lists_own_meters_with_reading_count_and_last_reading(alice_client, alice_meter_with_data, bob):
+    Meter.objects.create(serial="1SAG5500000055", name="Bob's shed", owner=bob)
+
+    response = alice_client.get("/serialNumbers/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert SERIAL in page
+    assert "Home" in page
+    assert ">3<" in page  # readings
+    assert "20 Nov 2026 12:45" in page  # last slot 11:45 UTC shown in Brussels time
+    assert "1SAG5500000055" not in page
+    assert 'name="serialNumber"' in page
+    assert 'name="name"' in page
+    assert 'name="register"' not in page
+
+
+def test_it_sends_visitors_who_are_not_logged_in_to_the_login_page(client, alice_meter):
+    for path in ["/serialNumbers/", *_paths(alice_meter).values()]:
+        response = client.post(path) if path != "/serialNumbers/" else client.get(path)
+        assert response.status_code == 302, path
+        assert response["Location"].startswith("/login/?next=/serialNumbers/"), path
+    assert Meter.objects.get(pk=alice_meter.pk).owner is not None
+
+
+def test_it_adds_a_first_meter_and_opens_the_day_dashboard(alice_client):
+    response = alice_client.post("/serialNumbers/", {"serialNumber": " 1SAG2200000022 ", "name": "Home"})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/day/"
+    meter = Meter.objects.get(serial="1SAG2200000022")
+    assert (meter.name, meter.owner.username) == ("Home", "alice")
+
+
+def test_it_warns_when_an_added_meter_has_no_data_yet(alice_client, alice_meter):
+    response = alice_client.post("/serialNumbers/", {"serialNumber": "1SAG2200000022", "name": "Garage"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == "/serialNumbers/"
+    assert "added, but no data yet — check that the device is connected" in response.content.decode()
+
+
+def test_it_refuses_a_meter_owned_by_another_account_without_naming_it(bob_client, alice_meter):
+    response = bob_client.post("/serialNumbers/", {"serialNumber": SERIAL, "name": "Mine"})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "registered to another account" in page
+    assert "alice" not in page.lower()
+    assert Meter.objects.get(serial=SERIAL).owner.username == "alice"
+
+
+def test_it_refuses_a_malformed_serial(alice_client):
+    response = alice_client.post("/serialNumbers/", {"serialNumber": "1SAG 11-00", "name": ""})
+
+    assert response.status_code == 200
+    assert "1 to 32 letters or digits" in response.content.decode()
+    assert not Meter.objects.exists()
+
+
+def test_it_renames_a_meter(alice_client, alice_meter):
+    response = alice_client.post(_paths(alice_meter)["rename"], {"name": "  Attic  "})
+
+    assert response.status_code == 302
+    alice_meter.refresh_from_db()
+    assert alice_meter.name == "Attic"
+
+
+def test_it_removes_a_meter_from_the_account_and_keeps_its_data(alice_client, alice_meter_with_data):
+    response = alice_client.post(_paths(alice_meter_with_data)["release"])
+
+    assert response.status_code == 302
+    meter = Meter.objects.get(serial=SERIAL)
+    assert meter.owner is None
+    assert meter.readings.count() == 3
+
+
+def test_it_deletes_a_meter_with_its_data_only_after_the_serial_is_typed(alice_client, alice_meter_with_data):
+    path = _paths(alice_meter_with_data)["delete"]
+
+    for wrong in ({}, {"confirm": "yes"}, {"confirm": "1SAG1100000293"}):
+        response = alice_client.post(path, wrong, follow=True)
+        assert "Nothing was deleted" in response.content.decode()
+        assert Reading.objects.count() == 3
+
+    response = alice_client.post(path, {"confirm": SERIAL})
+
+    assert response.status_code == 302
+    assert not Meter.objects.filter(serial=SERIAL).exists()
+    assert Reading.objects.count() == 0
+
+
+@pytest.mark.parametrize("action", ["rename", "release", "delete"])
+def test_it_answers_404_when_bob_acts_on_alices_meter(bob_client, alice_meter_with_data, action):
+    response = bob_client.post(_paths(alice_meter_with_data)[action], {"name": "pwned", "confirm": SERIAL})
+
+    assert response.status_code == 404
+    meter = Meter.objects.get(serial=SERIAL)
+    assert (meter.name, meter.owner.username, meter.readings.count()) == ("Home", "alice", 3)
+
+
+@pytest.mark.parametrize("action", ["updateMeterName", "Delete", "DeleteWithData"])
+@pytest.mark.parametrize("code", [str(uuid.uuid4()), "42", "not-a-uuid", "%00"])
+def test_it_answers_404_for_unknown_or_malformed_ids(alice_client, alice_meter, action, code):
+    response = alice_client.post(f"/serialNumbers/{action}/{code}", {"name": "x", "confirm": "x"})
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("action", ["rename", "release", "delete"])
+def test_it_answers_405_to_get_on_post_only_paths(alice_client, alice_meter, action):
+    response = alice_client.get(_paths(alice_meter)[action])
+
+    assert response.status_code == 405
+    assert Meter.objects.get(pk=alice_meter.pk).owner is not None
+
+
+def test_it_requires_the_csrf_token(alice, alice_meter):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+
+    response = client.post(_paths(alice_meter)["release"])
+
+    assert response.status_code == 403
+    assert Meter.objects.get(pk=alice_meter.pk).owner == alice
