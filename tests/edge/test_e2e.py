@@ -1,0 +1,202 @@
+"""The whole chain against the real Django server: simulator -> reader -> spool -> uploader -> /api/v1/readings.
+
+Tests with `live_server` use the test database (SQLite or PostgreSQL); the kill/restart tests run their own
+gunicorn on a temp SQLite file (tests/edge/server.py) so the server can be SIGKILLed and started again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from p1edge import uploader as uploader_module
+from p1edge.config import Config
+from p1edge.reader import Reader
+from p1edge.records import encode_wire
+from p1edge.sampling import first_per_slot
+from p1edge.simulator import SimulatorOptions, telegrams
+from p1edge.spool import Spool
+from p1edge.telegram import READING_FIELDS, parse_telegram
+from p1edge.uploader import Uploader
+
+from tests.edge.server import ROOT, DjangoServer
+
+pytestmark = pytest.mark.slow
+
+DAY = SimulatorOptions(
+    start=datetime(2025, 6, 11, 22, 0, tzinfo=UTC),  # midnight local: one Brussels day of 96 quarters
+    duration=timedelta(hours=24),
+    seed=7,
+    serial="1SAG4400000096",
+    gas=True,
+)
+USER, PASSWORD = "pi-kitchen", "e2e-Pass-7781"
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    """24 h of simulated telegrams (86,400) in a file, and the readings expected from them."""
+    path = tmp_path_factory.mktemp("capture") / "p1.txt"
+    expected = []
+    with open(path, "wb") as handle:
+        for at, text in telegrams(DAY):
+            handle.write(text.encode("ascii"))
+            if at.minute % 15 == 0 and at.second == 0:
+                expected.append(parse_telegram(text))
+    return path, first_per_slot(expected)
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory):
+    server = DjangoServer(tmp_path_factory.mktemp("template"))
+    server.manage("migrate", "--noinput")
+    return server.db
+
+
+def _spooled(capture_path, tmp_path) -> Config:
+    config = Config(
+        serial_port=str(capture_path), spool_dir=tmp_path / "spool", api_username=USER, api_password=PASSWORD
+    )
+    assert Reader(config, Spool(config.spool_dir)).run(once=True) == 0
+    return config
+
+
+def _with_url(config: Config, url: str, **changes) -> Config:
+    return Config(**{**config.__dict__, "api_url": url, **changes})
+
+
+def test_the_edge_reading_fields_are_the_server_model_fields():
+    from meters.models import READING_FIELDS as MODEL_FIELDS
+
+    assert READING_FIELDS == MODEL_FIELDS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_simulated_day_arrives_as_exactly_96_readings(capture, tmp_path, live_server, django_user_model):
+    from meters.models import Reading
+
+    owner = django_user_model.objects.create_user(USER, password=PASSWORD)
+    path, expected = capture
+    config = _with_url(_spooled(path, tmp_path), live_server.url)
+    spool = Spool(config.spool_dir)
+    assert spool.backlog()[0] == 96
+
+    assert Uploader(config, spool).run(once=True) == 0
+
+    stored = list(Reading.objects.filter(meter__serial=DAY.serial).order_by("timestamp"))
+    assert len(stored) == 96
+    assert stored[0].meter.owner == owner
+    for reading, want in zip(stored, expected, strict=True):
+        assert reading.timestamp == want["timestamp"]
+        assert reading.measured_at == want["measured_at"]
+        for field in ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh", "gas_m3", "l2_current_a"):
+            assert getattr(reading, field) == want[field], field
+    assert spool.backlog()[0] == 0
+
+    # the same spool replayed (e.g. ack file lost) only produces duplicates
+    spool.ack_path.unlink()
+    assert Uploader(config, spool).run(once=True) == 0
+    assert Reading.objects.filter(meter__serial=DAY.serial).count() == 96
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_item_goes_to_the_dead_letter_file_and_the_rest_is_stored(
+    capture, tmp_path, live_server, django_user_model
+):
+    from meters.models import Reading
+
+    django_user_model.objects.create_user(USER, password=PASSWORD)
+    config = _with_url(_spooled(capture[0], tmp_path), live_server.url)
+    spool = Spool(config.spool_dir)
+    bad = {**json.loads(spool.read_batch(1).bodies[0]), "timestamp": "2025-06-12T03:07:00+00:00"}
+    bad["import_t1_kwh"] = "12,5"  # a comma: not a number
+    spool.append([encode_wire(bad)])
+
+    assert Uploader(config, spool).run(once=True) == 0
+
+    assert Reading.objects.filter(meter__serial=DAY.serial).count() == 96
+    dead = [json.loads(line) for line in spool.dead_letter_path.read_text().splitlines()]
+    assert len(dead) == 1
+    assert dead[0]["record"]["import_t1_kwh"] == "12,5"
+    assert dead[0]["errors"][0]["field"] == "import_t1_kwh"
+    assert spool.backlog()[0] == 0
+
+
+@pytest.fixture
+def server(tmp_path, migrated):
+    srv = DjangoServer(tmp_path / "server")
+    srv.prepare(USER, PASSWORD, template=migrated)
+    srv.start()
+    yield srv
+    srv.kill()
+
+
+def test_the_server_killed_mid_drain_and_restarted_still_gets_exactly_96(capture, tmp_path, server, monkeypatch):
+    monkeypatch.setattr(uploader_module, "BACKOFF_BASE_SECONDS", 0.2)
+    config = _with_url(_spooled(capture[0], tmp_path), server.url, batch_size=10)
+    spool = Spool(config.spool_dir)
+    up = Uploader(config, spool)
+
+    def chaos():
+        while not spool.ack_path.exists():  # the first batch is acknowledged: we are mid-drain
+            time.sleep(0.005)
+        server.kill()
+        time.sleep(0.5)
+        server.start()
+
+    killer = threading.Thread(target=chaos)
+    killer.start()
+    watchdog = threading.Timer(90, up.stop.set)
+    watchdog.start()
+    up.sleep = lambda seconds: up.stop.wait(seconds) or (spool.backlog()[0] == 0 and up.stop.set())
+    up.run(once=False, idle_seconds=0)
+    killer.join()
+    watchdog.cancel()
+
+    assert up.state.get("last_error")  # it did notice the outage
+    rows = server.readings()
+    assert len(rows) == 96
+    assert len({row[1] for row in rows}) == 96
+    assert spool.backlog()[0] == 0
+
+
+def test_the_uploader_killed_mid_batch_and_restarted_loses_and_doubles_nothing(capture, tmp_path, server):
+    config = _with_url(_spooled(capture[0], tmp_path), server.url, batch_size=5)
+    spool = Spool(config.spool_dir)
+    env = {
+        **os.environ,
+        "P1EDGE_SPOOL_DIR": str(config.spool_dir),
+        "P1EDGE_API_URL": server.url,
+        "P1EDGE_API_USERNAME": USER,
+        "P1EDGE_API_PASSWORD": PASSWORD,
+        "P1EDGE_BATCH_SIZE": "5",
+        "P1EDGE_CONFIG": str(tmp_path / "none.toml"),
+    }
+    command = [sys.executable, "-m", "p1edge.cli", "upload", "--log-level", "WARNING"]
+    for delay in (0.0, 0.05, 0.2):
+        process = subprocess.Popen(command, env=env, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        start_backlog = spool.backlog()[0]
+        while spool.backlog()[0] == start_backlog and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert spool.backlog()[0] > 0, "killed too late to test anything"
+
+    done = subprocess.run([*command, "--once"], env=env, cwd=ROOT, timeout=120)
+
+    assert done.returncode == 0
+    rows = server.readings()
+    assert len(rows) == 96
+    assert len({row[1] for row in rows}) == 96
+    assert sum(Decimal(row[2]) > 0 for row in rows) == 96
+    assert spool.backlog()[0] == 0
