@@ -1,0 +1,73 @@
+"""Django admin for operators: meters with their data volume, readings (read-only registers), claim attempts."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, Max, QuerySet
+from django.http import HttpRequest
+
+from meters.models import READING_FIELDS, ClaimAttempt, Meter, Reading
+
+
+@admin.register(Meter)
+class MeterAdmin(admin.ModelAdmin):
+    list_display = ("serial", "name", "owner", "reading_count", "last_reading_at", "created_at")
+    list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
+    list_select_related = ("owner",)
+    search_fields = ("serial", "name", "owner__username", "owner__email")
+    raw_id_fields = ("owner",)
+    readonly_fields = ("code", "created_at", "updated_at", "reading_count", "last_reading_at")
+    fields = ("serial", "name", "owner", "code", "reading_count", "last_reading_at", "created_at", "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Meter]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_reading_count=Count("readings"), _last_reading_at=Max("readings__timestamp"))
+        )
+
+    @admin.display(description="readings", ordering="_reading_count")
+    def reading_count(self, meter: Meter) -> int:
+        return meter._reading_count
+
+    @admin.display(description="last reading", ordering="_last_reading_at")
+    def last_reading_at(self, meter: Meter):
+        return meter._last_reading_at
+
+
+@admin.register(Reading)
+class ReadingAdmin(admin.ModelAdmin):
+    date_hierarchy = "timestamp"
+    list_display = (
+        "meter",
+        "timestamp",
+        "import_t1_kwh",
+        "import_t2_kwh",
+        "export_t1_kwh",
+        "export_t2_kwh",
+        "tariff",
+        "power_import_kw",
+        "power_export_kw",
+    )
+    list_filter = (("meter", admin.RelatedOnlyFieldListFilter), "tariff")
+    list_select_related = ("meter",)
+    search_fields = ("meter__serial",)
+    # Readings are measurements: they arrive through the ingest service only and are never edited by hand.
+    readonly_fields = ("meter", "timestamp", "measured_at", *READING_FIELDS, "received_at")
+    show_full_result_count = False  # COUNT(*) over millions of readings on every page is slow
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ClaimAttempt)
+class ClaimAttemptAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "serial", "succeeded")
+    list_filter = ("succeeded",)
+    list_select_related = ("user",)
+    search_fields = ("serial", "user__username")
+    readonly_fields = ("user", "serial", "succeeded", "created_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
