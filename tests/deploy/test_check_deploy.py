@@ -52,9 +52,3 @@ def test_it_warns_when_https_settings_are_missing(tmp_path):
     output = result.stdout + result.stderr
     for check_id in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert check_id in output
-
-
-def test_it_warns_about_the_development_secret_key(tmp_path):
-    result = check_deploy(tmp_path, **PRODUCTION)
-
-    assert "energy_app.W001" in result.stdout + result.stderr

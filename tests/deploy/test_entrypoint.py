@@ -92,6 +92,7 @@ def test_it_creates_the_superuser_when_all_three_variables_are_set(db_copy):
     result = run_entrypoint(
         db_copy,
         *MARKER_COMMAND,
+        MIGRATE_ON_START="0",
         DJANGO_SUPERUSER_USERNAME="operator",
         DJANGO_SUPERUSER_PASSWORD=STRONG_PASSWORD,
         DJANGO_SUPERUSER_EMAIL="ops@example.org",
@@ -105,7 +106,11 @@ def test_it_creates_the_superuser_when_all_three_variables_are_set(db_copy):
 
 
 def test_it_leaves_an_existing_superuser_untouched_on_restart(db_copy):
-    first = {"DJANGO_SUPERUSER_USERNAME": "operator", "DJANGO_SUPERUSER_EMAIL": "ops@example.org"}
+    first = {
+        "DJANGO_SUPERUSER_USERNAME": "operator",
+        "DJANGO_SUPERUSER_EMAIL": "ops@example.org",
+        "MIGRATE_ON_START": "0",
+    }
     assert run_entrypoint(db_copy, *MARKER_COMMAND, DJANGO_SUPERUSER_PASSWORD=STRONG_PASSWORD, **first).returncode == 0
 
     again = run_entrypoint(db_copy, *MARKER_COMMAND, DJANGO_SUPERUSER_PASSWORD="Another-Strong-Pass-9931", **first)
@@ -120,6 +125,7 @@ def test_it_refuses_the_prototypes_admin_admin_account(db_copy):
     result = run_entrypoint(
         db_copy,
         *MARKER_COMMAND,
+        MIGRATE_ON_START="0",
         DJANGO_SUPERUSER_USERNAME="admin",
         DJANGO_SUPERUSER_PASSWORD="admin",
         DJANGO_SUPERUSER_EMAIL="admin@example.com",
@@ -132,7 +138,7 @@ def test_it_refuses_the_prototypes_admin_admin_account(db_copy):
 
 
 def test_it_names_the_missing_superuser_variables(db_copy):
-    result = run_entrypoint(db_copy, *MARKER_COMMAND, DJANGO_SUPERUSER_USERNAME="operator")
+    result = run_entrypoint(db_copy, *MARKER_COMMAND, MIGRATE_ON_START="0", DJANGO_SUPERUSER_USERNAME="operator")
 
     assert result.returncode == 2
     assert "DJANGO_SUPERUSER_PASSWORD, DJANGO_SUPERUSER_EMAIL must be set too" in result.stderr
