@@ -9,7 +9,9 @@ from decimal import Decimal
 import hypothesis
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.cache import cache
+from django.db import close_old_connections
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -102,8 +104,20 @@ def _fill(meter) -> list[int]:
     return list(Reading.objects.filter(meter=meter).values_list("pk", flat=True))
 
 
+@pytest.fixture
+def keep_test_connection():
+    """Calling the WSGI app directly fires request_started/finished, whose close_old_connections would close the
+    test's transaction on PostgreSQL; Django's own test client detaches it the same way."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.mark.slow
 @pytest.mark.django_db
+@pytest.mark.usefixtures("keep_test_connection")
 def test_it_answers_generated_requests_as_documented(settings, alice, alice_meter):
     """Positive and negative requests for every operation: no 5xx, and status, headers and bodies as documented.
 
