@@ -1,0 +1,49 @@
+"""Static checks of the systemd units shipped in edge/systemd (no systemd in the test environment)."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+EDGE = Path(__file__).resolve().parents[2] / "edge"
+
+
+def _unit(name: str) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for line in (EDGE / "systemd" / name).read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            values.setdefault(key.strip(), []).append(value.strip())
+    return values
+
+
+@pytest.mark.parametrize(
+    ("name", "command"), [("p1edge-reader.service", "read"), ("p1edge-uploader.service", "upload")]
+)
+def test_units_run_unprivileged_restart_always_and_write_only_the_spool(name, command):
+    unit = _unit(name)
+    spool_dir = tomllib.loads((EDGE / "config.example.toml").read_text())["spool"]["dir"]
+    assert unit["User"] == ["p1edge"]
+    assert unit["Restart"] == ["always"]
+    assert unit["ProtectSystem"] == ["strict"]
+    assert unit["ReadWritePaths"] == [spool_dir]
+    assert unit["NoNewPrivileges"] == ["yes"]
+    assert unit["PrivateTmp"] == ["yes"]
+    assert unit["ProtectHome"] == ["yes"]
+    assert unit["ExecStart"][0].split()[1:3] == [
+        name.split("-")[1].split(".")[0].replace("uploader", "upload"),
+        "--config",
+    ]
+
+
+def test_the_reader_has_no_network_and_the_serial_group():
+    unit = _unit("p1edge-reader.service")
+    assert unit["PrivateNetwork"] == ["yes"]
+    assert unit["SupplementaryGroups"] == ["dialout"]
+    assert "network-online.target" not in " ".join(unit.get("After", []) + unit.get("Wants", []))
+
+
+def test_the_uploader_waits_for_the_network():
+    unit = _unit("p1edge-uploader.service")
+    assert unit["Wants"] == ["network-online.target"]
+    assert unit["After"] == ["network-online.target"]
