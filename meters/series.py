@@ -25,6 +25,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BigIntegerField, Case, F, FloatField, Func, IntegerField, Value, When
 from django.db.models.functions import Cast, Round
@@ -38,6 +39,8 @@ VIEWS = ("day", "week", "month")
 SLOT_SECONDS = 900
 WEEK_BUCKET_HOURS = 4
 PEAK_MISMATCH_RATIO = Decimal("0.02")
+_NO_PEAK = -1  # cached "month has readings but no complete quarter-hour"
+_PEAK_CACHE_SECONDS = 7 * 24 * 3600
 _THOUSAND = Decimal(1000)
 
 
@@ -615,10 +618,10 @@ def _capacity_year(meter: Meter, current: MonthPeak, zone: ZoneInfo, prices) -> 
     """The current month's peak plus the 11 months before it, computed in the database (one query)."""
     firsts = [_add_months(current.month, -i) for i in range(11, 0, -1)]
     edges = [int(datetime(d.year, d.month, 1, tzinfo=zone).timestamp()) for d in [*firsts, current.month]]
-    peaks = _month_peaks_sql(meter, edges)
+    peaks = _previous_peaks(meter, firsts, edges, zone)
     months = []
     for i, first in enumerate(firsts):
-        peak_w = peaks.get(i)
+        peak_w = peaks[i]
         billed = _billed(peak_w)
         months.append(
             MonthPeak(
@@ -641,6 +644,36 @@ def _capacity_year(meter: Meter, current: MonthPeak, zone: ZoneInfo, prices) -> 
         mean_kw=mean,
         yearly_cost_eur=None if mean is None else mean * prices.capacity_eur_kw_year,
     )
+
+
+def _previous_peaks(meter: Meter, firsts: list[date], edges: list[int], zone: ZoneInfo) -> list[int | None]:
+    """Peaks of past months, cached per (meter, month, number of readings in it).
+
+    A month's peak only changes when readings are added to it (ingest never rewrites a stored reading), so the
+    reading count is the cache key's version: a late upload from a device that was offline changes the count and
+    the month is recomputed. Counting is an index-only range scan, far cheaper than the window query.
+    """
+    peaks: list[int | None] = [None] * len(firsts)
+    keys: dict[int, str] = {}
+    for i, first in enumerate(firsts):
+        count = Reading.objects.filter(
+            meter=meter, timestamp__gte=_utc(edges[i]), timestamp__lt=_utc(edges[i + 1])
+        ).count()
+        if count:
+            keys[i] = f"series:peak:{meter.pk}:{first.isoformat()}:{zone.key}:{count}"
+    cached = cache.get_many(list(keys.values()))
+    missing = [i for i, key in keys.items() if key not in cached]
+    if missing:
+        # Only the month's first slot after its end is needed from outside: the window query's span covers it.
+        computed = _month_peaks_sql(meter, edges[min(missing) : max(missing) + 2])
+        cache.set_many(
+            {keys[i]: computed.get(i - min(missing), _NO_PEAK) for i in missing}, timeout=_PEAK_CACHE_SECONDS
+        )
+        cached.update({keys[i]: computed.get(i - min(missing), _NO_PEAK) for i in missing})
+    for i, key in keys.items():
+        value = cached[key]
+        peaks[i] = None if value == _NO_PEAK else value
+    return peaks
 
 
 def _month_peaks_sql(meter: Meter, edges: list[int]) -> dict[int, int]:

@@ -1,0 +1,268 @@
+"""Benchmark of the dashboard series service on a realistic table: 100 meters x 1 year of quarter-hours (3.5M rows).
+
+For SQLite (a temporary file) and PostgreSQL (a scratch database, skipped with a message when unreachable) it
+bulk-loads the readings (executemany / COPY), then times the month, week and day series of one meter (p50/p95
+over N calls) beside a baseline run in the same process: load the period's Reading objects through the ORM and
+bucket them in Python. Goal: month p95 < 50 ms.
+
+    .venv/bin/python bench/series.py                 # both databases, 100 meters, 365 days, 50 calls
+    .venv/bin/python bench/series.py --meters 10     # smaller table
+    BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/p1_bench_series .venv/bin/python bench/series.py
+
+Each database runs in its own child process (Django's settings are read once per process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/p1_bench_series"
+YEAR_START = datetime(2023, 12, 31, 23, 0, tzinfo=UTC)  # 2024-01-01 00:00 in Brussels
+CASES = (("month", date(2024, 10, 15)), ("week", date(2024, 10, 23)), ("day", date(2024, 10, 27)))
+COLUMNS = (
+    "meter_id",
+    "timestamp",
+    "measured_at",
+    "import_t1_kwh",
+    "import_t2_kwh",
+    "export_t1_kwh",
+    "export_t2_kwh",
+    "tariff",
+    "power_import_kw",
+    "power_export_kw",
+    "l1_import_kw",
+    "l2_import_kw",
+    "l3_import_kw",
+    "l1_export_kw",
+    "l2_export_kw",
+    "l3_export_kw",
+    "gas_m3",
+    "received_at",
+)
+
+
+def _rows(meter_id: int, stamps: list, pg: bool):
+    """One meter's year: cumulative registers from pseudo-random quarter energies (deterministic)."""
+    i1 = 1_000_000 + meter_id * 1_000
+    i2 = 2_000_000
+    e1 = e2 = 0
+    gas = 3_000_000
+    for i, ts in enumerate(stamps):
+        q = i % 96
+        day_tariff = 28 <= q < 88 and (i // 96 + 1) % 7 < 5
+        imp = 40 + (i * 37 + meter_id * 11) % 211
+        exp = (i * 13) % 97 if 36 <= q < 68 else 0
+        if pg:
+            fmt = "{:.3f}"
+            yield (
+                meter_id,
+                ts,
+                ts,
+                fmt.format(i1 / 1000),
+                fmt.format(i2 / 1000),
+                fmt.format(e1 / 1000),
+                fmt.format(e2 / 1000),
+                1 if day_tariff else 2,
+                "0.500",
+                "0.000",
+                "0.200",
+                "0.150",
+                "0.100",
+                "0.000",
+                "0.000",
+                "0.000",
+                fmt.format(gas / 1000),
+                ts,
+            )
+        else:
+            yield (
+                meter_id,
+                ts,
+                ts,
+                i1 / 1000,
+                i2 / 1000,
+                e1 / 1000,
+                e2 / 1000,
+                1 if day_tariff else 2,
+                0.5,
+                0.0,
+                0.2,
+                0.15,
+                0.1,
+                0.0,
+                0.0,
+                0.0,
+                gas / 1000,
+                ts,
+            )
+        if day_tariff:
+            i1 += imp
+            e1 += exp
+        else:
+            i2 += imp
+            e2 += exp
+        gas += i % 5
+
+
+def _load(n_meters: int, days: int) -> int:
+    from django.db import connection, transaction
+
+    from meters.models import Meter, Reading
+
+    Meter.objects.bulk_create([Meter(serial=f"1BENCH{i:08d}", name=f"Bench {i}") for i in range(n_meters)])
+    meter_ids = list(Meter.objects.order_by("id").values_list("id", flat=True))
+    slots = days * 96
+    pg = connection.vendor == "postgresql"
+    if pg:
+        stamps = [(YEAR_START + timedelta(minutes=15 * i)).isoformat() for i in range(slots)]
+    else:
+        stamps = [(YEAR_START + timedelta(minutes=15 * i)).strftime("%Y-%m-%d %H:%M:%S") for i in range(slots)]
+    table = Reading._meta.db_table
+    cols = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if pg:
+            raw = cursor.cursor  # psycopg 3 cursor: COPY is the fast path
+            for meter_id in meter_ids:
+                with raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                    for row in _rows(meter_id, stamps, pg=True):
+                        copy.write_row(row)
+            cursor.execute(f"ANALYZE {table}")
+        else:
+            placeholders = ", ".join(["%s"] * len(COLUMNS))
+            sql = f"INSERT INTO {table} ({cols}) VALUES ({placeholders})"  # noqa: S608 - fixed names
+            for meter_id in meter_ids:
+                cursor.executemany(sql, _rows(meter_id, stamps, pg=False))
+            cursor.execute("ANALYZE")
+    rows = Reading.objects.count()
+    print(f"  loaded {rows:,} readings for {len(meter_ids)} meters in {time.perf_counter() - started:.1f} s")
+    return meter_ids[len(meter_ids) // 2]
+
+
+def baseline(meter, view: str, day: date) -> dict:
+    """The straightforward way: Reading objects through the ORM, bucketed in Python with Decimals."""
+    from meters.models import Reading
+    from meters.series import boundaries
+
+    bounds = [datetime.fromtimestamp(b, UTC) for b in boundaries(view, day)]
+    readings = list(
+        Reading.objects.filter(meter=meter, timestamp__gte=bounds[0], timestamp__lte=bounds[-1]).order_by("timestamp")
+    )
+    by_ts = {r.timestamp: r for r in readings}
+    buckets = []
+    for a, b in pairwise(bounds):
+        ra, rb = by_ts.get(a), by_ts.get(b)
+        inside = [r for r in readings if a <= r.timestamp < b]
+        energy = None
+        if ra and rb:
+            energy = (rb.import_t1_kwh + rb.import_t2_kwh) - (ra.import_t1_kwh + ra.import_t2_kwh)
+        loads = [r.l1_import_kw - (r.l1_export_kw or Decimal(0)) for r in inside if r.l1_import_kw is not None]
+        buckets.append((a, energy, sum(loads) / len(loads) if loads else None))
+    total = sum((e for _, e, _ in buckets if e is not None), Decimal(0))
+    return {"buckets": len(buckets), "import_kwh": total}
+
+
+def _time(fn, calls: int) -> tuple[float, float]:
+    fn()  # warm-up (connection, caches)
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, round(0.95 * len(samples)) - 1)]
+
+
+def child(args) -> int:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "energy_app.settings")
+    import django
+
+    django.setup()
+    from django.core.cache import cache
+    from django.core.management import call_command
+
+    from meters.models import Meter
+    from meters.series import build_series
+
+    call_command("migrate", verbosity=0, interactive=False)
+    meter = Meter.objects.get(id=_load(args.meters, args.days))
+    print(f"  {'view':6} {'series p50':>11} {'p95':>8} {'baseline p50':>13} {'p95':>8} {'speed-up p95':>13}")
+    month_p95 = None
+    for view, day in CASES:
+        series = build_series(meter, view, day)
+        base = baseline(meter, view, day)
+        if series.totals.import_wh != int(base["import_kwh"] * 1000) or len(series.buckets) != base["buckets"]:
+            print(f"  MISMATCH on {view}: series {series.totals.import_wh} Wh, baseline {base['import_kwh']} kWh")
+            return 1
+        if view == "month":
+            cold = []
+            for _ in range(5):
+                cache.clear()
+                started = time.perf_counter()
+                build_series(meter, view, day)
+                cold.append((time.perf_counter() - started) * 1000)
+            print(
+                f"  month, cold cache (11 past months' peaks computed in SQL): median {statistics.median(cold):.1f} ms"
+            )
+        s50, s95 = _time(lambda v=view, d=day: build_series(meter, v, d), args.calls)
+        b50, b95 = _time(lambda v=view, d=day: baseline(meter, v, d), args.calls)
+        print(f"  {view:6} {s50:9.1f}ms {s95:6.1f}ms {b50:11.1f}ms {b95:6.1f}ms {b95 / s95:12.1f}x")
+        if view == "month":
+            month_p95 = s95
+    verdict = "met" if month_p95 is not None and month_p95 < 50 else "NOT met"
+    print(f"  goal month p95 < 50 ms (warm cache, 12-month card included): {verdict} ({month_p95:.1f} ms)")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=100)
+    parser.add_argument("--days", type=int, default=366)
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+
+    passthrough = ["--meters", str(args.meters), "--days", str(args.days), "--calls", str(args.calls), "--child"]
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="bench-series-") as tmp:
+        print(f"== SQLite (temporary file), {args.meters} meters x {args.days} days ==")
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3"}
+        status |= subprocess.run([sys.executable, __file__, *passthrough], env=env, check=False).returncode
+
+    pg_url = os.environ.get("BENCH_PG_URL", DEFAULT_PG)
+    print(f"== PostgreSQL ({pg_url}), {args.meters} meters x {args.days} days ==")
+    try:
+        import psycopg
+
+        admin_url, name = pg_url.rsplit("/", 1)
+        with psycopg.connect(f"{admin_url}/postgres", autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any connection problem means "skip PostgreSQL"
+        print(f"  skipped: PostgreSQL unreachable ({exc.__class__.__name__}: {exc})")
+        return status
+    try:
+        env = {**os.environ, "DATABASE_URL": pg_url}
+        status |= subprocess.run([sys.executable, __file__, *passthrough], env=env, check=False).returncode
+    finally:
+        with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
