@@ -30,10 +30,7 @@ def test_units_run_unprivileged_restart_always_and_write_only_the_spool(name, co
     assert unit["NoNewPrivileges"] == ["yes"]
     assert unit["PrivateTmp"] == ["yes"]
     assert unit["ProtectHome"] == ["yes"]
-    assert unit["ExecStart"][0].split()[1:3] == [
-        name.split("-")[1].split(".")[0].replace("uploader", "upload"),
-        "--config",
-    ]
+    assert unit["ExecStart"][0].split()[1:] == [command, "--config", "/etc/p1edge/config.toml"]
 
 
 def test_the_reader_has_no_network_and_the_serial_group():
