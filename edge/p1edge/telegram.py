@@ -29,41 +29,10 @@ from dsmr_parser import telegram_specifications
 from dsmr_parser.exceptions import InvalidChecksumError, ParseError
 from dsmr_parser.parsers import TelegramParser
 
+from p1edge.fields import READING_FIELDS
+
 logger = logging.getLogger(__name__)
 
-# The reading fields of shared DESIGN.md, in the same order as meters.models.READING_FIELDS (the edge
-# never imports Django, so the tuple is repeated here; a test compares both).
-READING_FIELDS: tuple[str, ...] = (
-    "import_t1_kwh",
-    "import_t2_kwh",
-    "export_t1_kwh",
-    "export_t2_kwh",
-    "tariff",
-    "power_import_kw",
-    "power_export_kw",
-    "l1_import_kw",
-    "l2_import_kw",
-    "l3_import_kw",
-    "l1_export_kw",
-    "l2_export_kw",
-    "l3_export_kw",
-    "l1_voltage_v",
-    "l2_voltage_v",
-    "l3_voltage_v",
-    "l1_current_a",
-    "l2_current_a",
-    "l3_current_a",
-    "breaker_state",
-    "avg_demand_kw",
-    "month_peak_kw",
-    "month_peak_at",
-    "gas_m3",
-    "gas_at",
-    "water_m3",
-    "water_at",
-)
-DATETIME_FIELDS = frozenset({"measured_at", "timestamp", "month_peak_at", "gas_at", "water_at"})
-INT_FIELDS = frozenset({"tariff", "breaker_state"})
 
 # dsmr-parser attribute name -> reading field, for the plain one-value lines.
 _SIMPLE: dict[str, tuple[str, str]] = {
