@@ -1,0 +1,150 @@
+"""The p1edge command line as an operator uses it: subprocesses, signals, FIFOs and terminals."""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from p1edge.cli import build_parser, main
+from p1edge.config import Config
+from p1edge.framing import split_telegrams
+from p1edge.reader import Reader
+from p1edge.spool import Spool
+from p1edge.telegram import parse_telegram
+
+SUBCOMMANDS = ("read", "upload", "simulate", "status", "check-config")
+
+
+def _env(tmp_path, **extra):
+    return {
+        **os.environ,
+        "P1EDGE_CONFIG": str(tmp_path / "none.toml"),
+        "P1EDGE_SPOOL_DIR": str(tmp_path / "spool"),
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([command, "--help"])
+    assert exited.value.code == 0
+    assert f"usage: p1edge {command}" in capsys.readouterr().out
+
+
+def test_the_reader_stops_cleanly_on_sigterm_and_saves_its_counters(tmp_path):
+    capture = tmp_path / "p1.txt"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "p1edge.cli",
+            "simulate",
+            "--output",
+            str(capture),
+            "--duration",
+            "20m",
+            "--speed",
+            "0",
+            "--start",
+            "2025-03-14T10:00:00+01:00",
+        ],
+        check=True,
+        timeout=60,
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "p1edge.cli", "read", "--log-level", "WARNING"],
+        env=_env(tmp_path, P1EDGE_SERIAL_PORT=str(capture)),
+    )
+    state = tmp_path / "spool" / "reader-state.json"
+    spool = Spool(tmp_path / "spool")
+    deadline = time.monotonic() + 30
+    while spool.backlog()[0] < 2 and time.monotonic() < deadline:  # it has read the file and now follows it
+        time.sleep(0.05)
+    reader.send_signal(signal.SIGTERM)
+    assert reader.wait(timeout=10) == 0
+    counters = json.loads(state.read_text())
+    assert counters["stored"] == 2
+    assert counters["telegrams"] == 1200
+
+
+def test_simulate_writes_into_a_fifo_read_by_the_reader(tmp_path):
+    fifo = tmp_path / "p1.fifo"
+    os.mkfifo(fifo)
+    config = Config(serial_port=str(fifo), spool_dir=tmp_path / "spool")
+    reader = Reader(config, Spool(config.spool_dir))
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", reader.run(once=True)))
+    thread.start()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "p1edge.cli",
+            "simulate",
+            "--output",
+            str(fifo),
+            "--duration",
+            "16m",
+            "--speed",
+            "0",
+            "--start",
+            "2025-03-14T10:00:00+01:00",
+        ],
+        check=True,
+        timeout=60,
+    )
+    thread.join(30)
+    assert result == {"code": 0}
+    assert reader.counts["telegrams"] == 960
+    assert reader.counts["stored"] == 2
+
+
+def test_simulate_writes_crlf_unchanged_to_a_pseudo_terminal(tmp_path):
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "p1edge.cli", "simulate", "--output", path, "--duration", "5s", "--speed", "0"]
+    )
+    # the simulator opens the path itself and sets raw mode, so CRLF is not turned into CR CR LF
+    data = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _w, _x = select.select([master], [], [], 0.2)
+        if ready:
+            data += os.read(master, 65536)
+        elif process.poll() is not None:
+            break
+    assert process.wait(timeout=5) == 0
+    os.close(slave)
+    os.close(master)
+    frames = split_telegrams(data.decode("latin-1"))
+    assert len(frames) == 5
+    assert b"\r\r\n" not in data
+    assert parse_telegram(frames[0])["serial"] == "1SAG3100716957"
+
+
+def test_status_reports_backlog_uploads_errors_and_dead_letters(tmp_path, capsys, monkeypatch):
+    from p1edge.records import encode_record
+
+    from tests.edge.conftest import make_reading
+
+    for key, value in _env(tmp_path).items():
+        if key.startswith("P1EDGE_"):
+            monkeypatch.setenv(key, value)
+    spool = Spool(tmp_path / "spool")
+    spool.append([encode_record(make_reading(i)) for i in range(3)])
+    spool.dead_letter({"record": {"serial": "x"}, "errors": []})
+
+    assert main(["status"]) == 0
+
+    out = capsys.readouterr().out
+    assert "backlog:          3 readings" in out
+    assert "oldest unsent:    2025-01-01T00:00:00+00:00" in out
+    assert "last upload:      never" in out
+    assert "dead letters:     1" in out
