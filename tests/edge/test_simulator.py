@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import islice, pairwise
 
+from dsmr_parser import telegram_specifications
+from dsmr_parser.parsers import TelegramParser
 from p1edge.framing import split_telegrams
 from p1edge.simulator import SimulatorOptions, telegrams
 from p1edge.telegram import parse_telegram
@@ -76,9 +78,21 @@ def test_it_updates_gas_every_five_minutes():
     assert readings[-1]["gas_m3"] > readings[0]["gas_m3"]
 
 
+def _history(text: str) -> dict:
+    telegram = TelegramParser(telegram_specifications.BELGIUM_FLUVIUS).parse(text)
+    return {peak.datetime: peak.value for peak in telegram.BELGIUM_MAXIMUM_DEMAND_13_MONTHS}
+
+
 def test_it_records_the_month_peak_and_starts_a_new_month_empty():
-    before = _parsed(datetime(2025, 1, 31, 22, 40, tzinfo=UTC), 1)[0]  # 23:40 local on 31 January
-    after = _parsed(datetime(2025, 1, 31, 22, 40, tzinfo=UTC), 1800, every=1799)[-1]
+    options = SimulatorOptions(start=datetime(2025, 1, 31, 22, 40, tzinfo=UTC), duration=timedelta(seconds=1800))
+    stream = [text for _at, text in telegrams(options)]
+    before = parse_telegram(stream[0])  # 23:40 local on 31 January
+    after = parse_telegram(stream[-1])
+    february = datetime(2025, 1, 31, 23, 0, tzinfo=UTC)  # period stamp: 00:00 local on 1 February
+    assert february not in _history(stream[0])
+    history = _history(stream[-1])
+    assert len(history) == 13
+    assert history[february] >= before["month_peak_kw"]  # January's peak moved into 98.1.0
     assert before["month_peak_kw"] is not None
     assert after["measured_at"] == datetime(2025, 1, 31, 23, 9, 59, tzinfo=UTC)  # 00:09:59 on 1 February
     assert after["month_peak_kw"] is None  # no completed quarter in February yet: placeholder
