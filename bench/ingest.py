@@ -151,6 +151,9 @@ def main() -> int:
         return 0
 
     print(f"ingest bench: {args.readings:,} readings in batches of {BATCH:,}; baseline {args.baseline:,} save() calls")
+    if hasattr(os, "getloadavg"):
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"load average {load} on {os.cpu_count()} CPU(s): figures drop when the machine is shared")
     with tempfile.TemporaryDirectory() as tmp:
         _report("SQLite", _run_child(f"sqlite:///{tmp}/bench.sqlite3", args))
 

@@ -370,11 +370,11 @@ def test_it_retries_the_batch_once_when_the_insert_hits_the_unique_slot_constrai
     real_insert = services._insert
     calls = []
 
-    def insert_racing_a_concurrent_writer(rows):
+    def insert_racing_a_concurrent_writer(rows, connection):
         calls.append(len(rows))
         if len(calls) == 1:
-            real_insert(rows)
-        real_insert(rows)
+            real_insert(rows, connection)
+        real_insert(rows, connection)
 
     monkeypatch.setattr(services, "_insert", insert_racing_a_concurrent_writer)
 
