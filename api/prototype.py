@@ -43,19 +43,21 @@ PROTOTYPE_TO_FIELD: dict[str, str] = {
 }
 FIELD_TO_PROTOTYPE: dict[str, str] = {field: key for key, field in PROTOTYPE_TO_FIELD.items()}
 
-# The prototype's reader wrote the meter clock as "20" + YYMMDDhhmmss (the S/W suffix dropped).
-_COMPACT_TIME = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$")
+# The prototype's reader wrote the meter clock as "20" + YYMMDDhhmmss, dropping the S/W (summer/winter) letter,
+# which makes the repeated autumn hour ambiguous; a device that keeps the letter gets the exact offset.
+_COMPACT_TIME = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)$")
+_DST_OFFSET = {"S": "+02:00", "W": "+01:00", "": ""}
 # Integer fields that the prototype's reader sent as str(float) ("1.0") or zero-padded ("0001").
 _INTEGER_FIELDS = frozenset({"breaker_state", "tariff"})
 
 
 def _normalise_time(value: Any) -> Any:
-    """``YYYYMMDDhhmmss`` -> ``YYYY-MM-DD hh:mm:ss`` (naive, so the service reads it as Europe/Brussels)."""
+    """``YYYYMMDDhhmmss[S|W]`` -> ISO 8601; without the letter it stays naive (the service reads Europe/Brussels)."""
     if isinstance(value, str):
         match = _COMPACT_TIME.match(value.strip())
         if match:
-            year, month, day, hour, minute, second = match.groups()
-            return f"{year}-{month}-{day} {hour}:{minute}:{second}"
+            year, month, day, hour, minute, second, dst = match.groups()
+            return f"{year}-{month}-{day} {hour}:{minute}:{second}{_DST_OFFSET[dst]}"
     return value
 
 

@@ -124,8 +124,9 @@ set_data = extend_schema(
     summary="Store one reading in the prototype's JSON",
     description=(
         "Kept for devices running the student prototype. Values may be numbers or numeric strings; "
-        "`tijdstip` is Europe/Brussels local time (`YYYYMMDDhhmmss`, `YYYY-MM-DD HH:MM:SS`) or ISO 8601 with "
-        "an offset. Unknown keys are ignored. Errors name the prototype's keys."
+        "`tijdstip` is Europe/Brussels local time (`YYYYMMDDhhmmss`, optionally with the meter's S/W letter, or "
+        "`YYYY-MM-DD HH:MM:SS`) or ISO 8601 with an offset. Unknown keys are ignored. Errors name the prototype's "
+        "keys. A reading is written by staff for any serial, otherwise for your own or a new serial."
     ),
     request={"application/json": PROTOTYPE_REQUEST_SCHEMA},
     examples=[

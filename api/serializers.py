@@ -62,17 +62,7 @@ class SetDataResultSerializer(serializers.Serializer):
     duplicate = serializers.BooleanField()
 
 
-def _number_or_string(description: str = "") -> dict:
-    schema: dict = {"oneOf": [{"type": "number"}, {"type": "string"}]}
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def _nullable_number() -> dict:
-    return {"oneOf": [{"type": "number"}, {"type": "string"}], "nullable": True}
-
-
+_NUMBER_OR_STRING: dict = {"oneOf": [{"type": "number"}, {"type": "string"}]}
 _REQUIRED_READING_FIELDS = (
     "import_t1_kwh",
     "import_t2_kwh",
@@ -84,6 +74,35 @@ _REQUIRED_READING_FIELDS = (
 _DATETIME_FIELDS = ("month_peak_at", "gas_at", "water_at")
 _INTEGER_FIELDS = ("tariff", "breaker_state")
 
+
+def _reading_field_schema(field: str) -> dict:
+    if field in _DATETIME_FIELDS:
+        return {"type": "string", "format": "date-time", "nullable": True}
+    if field in _INTEGER_FIELDS:
+        return {"type": "integer", "nullable": True}
+    if field in _REQUIRED_READING_FIELDS:
+        return dict(_NUMBER_OR_STRING)
+    return {**_NUMBER_OR_STRING, "nullable": True}
+
+
+def _prototype_request_field_schema(key: str) -> dict:
+    if key == "tijdstip":
+        return {"type": "string", "description": "Europe/Brussels: YYYYMMDDhhmmss, YYYY-MM-DD HH:MM:SS or ISO 8601"}
+    if key == "serialmeter":
+        return {"type": "string"}
+    return {**_NUMBER_OR_STRING, "nullable": True}
+
+
+def _prototype_response_field_schema(key: str) -> dict:
+    if key == "tijdstip":
+        return {"type": "string", "format": "date-time"}
+    if key == "serialmeter":
+        return {"type": "string"}
+    if key in ("switch", "currentrate"):
+        return {"type": "integer", "nullable": True}
+    return {"type": "number", "nullable": True}
+
+
 # Raw OpenAPI schemas: values may be JSON numbers or numeric strings, which a serializer field cannot express.
 READING_ITEM_SCHEMA: dict = {
     "type": "object",
@@ -92,18 +111,7 @@ READING_ITEM_SCHEMA: dict = {
         "serial": {"type": "string", "description": "Decoded equipment id (0-0:96.1.1)."},
         "timestamp": {"type": "string", "format": "date-time", "description": "ISO 8601; snapped to its slot."},
         "measured_at": {"type": "string", "format": "date-time", "description": "Meter clock of the telegram."},
-        **{
-            field: (
-                {"type": "string", "format": "date-time", "nullable": True}
-                if field in _DATETIME_FIELDS
-                else {"type": "integer", "nullable": True}
-                if field in _INTEGER_FIELDS
-                else _number_or_string()
-                if field in _REQUIRED_READING_FIELDS
-                else _nullable_number()
-            )
-            for field in READING_FIELDS
-        },
+        **{field: _reading_field_schema(field) for field in READING_FIELDS},
     },
 }
 READINGS_REQUEST_SCHEMA: dict = {
@@ -116,32 +124,12 @@ PROTOTYPE_REQUEST_SCHEMA: dict = {
     "required": ["tijdstip", "serialmeter"],
     "additionalProperties": True,
     "description": "The prototype's reading; unknown keys such as 'Gas consumption' are ignored.",
-    "properties": {
-        key: (
-            {"type": "string", "description": "Europe/Brussels local time: YYYYMMDDhhmmss, YYYY-MM-DD HH:MM:SS or ISO"}
-            if key == "tijdstip"
-            else {"type": "string"}
-            if key == "serialmeter"
-            else _nullable_number()
-        )
-        for key in PROTOTYPE_TO_FIELD
-    },
+    "properties": {key: _prototype_request_field_schema(key) for key in PROTOTYPE_TO_FIELD},
 }
 PROTOTYPE_READING_SCHEMA: dict = {
     "type": "object",
     "properties": {
         "id": {"type": "integer"},
-        **{
-            key: (
-                {"type": "string", "format": "date-time"}
-                if key == "tijdstip"
-                else {"type": "string"}
-                if key == "serialmeter"
-                else {"type": "integer", "nullable": True}
-                if key in ("switch", "currentrate")
-                else {"type": "number", "nullable": True}
-            )
-            for key in PROTOTYPE_TO_FIELD
-        },
+        **{key: _prototype_response_field_schema(key) for key in PROTOTYPE_TO_FIELD},
     },
 }

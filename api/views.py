@@ -146,6 +146,10 @@ def post_telegrams(request: Request) -> Response:
         batch = telegram_items(request.data if isinstance(request.data, str) else "")
     except IngestRejected as exc:
         return _rejected(exc.errors)
+    if len(batch.items) > settings.INGEST_MAX_BATCH:
+        raise PayloadTooLarge(
+            f"The telegrams span {len(batch.items)} quarter-hours; the limit is {settings.INGEST_MAX_BATCH}."
+        )
     try:
         result = ingest_readings(request.user, batch.items)
     except IngestRejected as exc:

@@ -48,6 +48,12 @@ def test_it_reads_summer_time_tijdstip_as_brussels_local_time(alice_api, alice_m
     assert Reading.objects.get().timestamp == datetime(2024, 7, 1, 8, 15, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(("tijdstip", "utc_hour"), [("20231029023000S", 0), ("20231029023000W", 1)])
+def test_it_tells_the_repeated_autumn_hour_apart_by_the_meters_letter(alice_api, alice_meter, tijdstip, utc_hour):
+    assert alice_api.post("/api-auth/setData", prototype_reading(tijdstip=tijdstip), format="json").status_code == 201
+    assert Reading.objects.get().timestamp == datetime(2023, 10, 29, utc_hour, 30, tzinfo=UTC)
+
+
 def test_it_accepts_json_numbers_too(alice_api, alice_meter):
     data = prototype_reading(switch=1, currentrate=2, totaldayconsumption=12345.678, l1current=1.5)
     assert alice_api.post("/api-auth/setData", data, format="json").status_code == 201

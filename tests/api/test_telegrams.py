@@ -124,3 +124,12 @@ def test_it_refuses_a_body_over_the_size_limit(alice_api, alice_meter, settings)
     response = _post(alice_api, make_telegram("240301101500W") * 2)
     assert response.status_code == 413
     assert not Reading.objects.exists()
+
+
+def test_it_refuses_more_quarter_hours_than_the_batch_limit(alice_api, alice_meter, settings):
+    settings.INGEST_MAX_BATCH = 2
+    text = "".join(make_telegram(f"2403011{hour}0000W") for hour in (0, 1, 2))
+    response = _post(alice_api, text)
+    assert response.status_code == 413
+    assert "limit is 2" in response.json()["detail"]
+    assert not Reading.objects.exists()
