@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import BigIntegerField, Case, F, FloatField, Func, IntegerField, Value, When
+from django.db.models import BigIntegerField, Case, Count, F, FloatField, Func, IntegerField, Value, When
 from django.db.models.functions import Cast, Round
 from django.utils import timezone as dj_timezone
 
@@ -295,8 +295,10 @@ _COLUMNS = {
     "l1e": _float("l1_export_kw"),
     "l2e": _float("l2_export_kw"),
     "l3e": _float("l3_export_kw"),
+    "mpk": _milli("month_peak_kw"),  # W
+    "mpa": Epoch("month_peak_at"),
 }
-_EP, _I1, _I2, _E1, _E2, _GAS, _L1I, _L2I, _L3I, _L1E, _L2E, _L3E = range(len(_COLUMNS))
+_EP, _I1, _I2, _E1, _E2, _GAS, _L1I, _L2I, _L3I, _L1E, _L2E, _L3E, _MPK, _MPA = range(len(_COLUMNS))
 _REGISTERS = (_I1, _I2, _E1, _E2)
 
 
@@ -312,7 +314,11 @@ def _rows(meter: Meter, start: int, end: int) -> list[tuple]:
         .annotate(**_COLUMNS)
         .values_list(*_COLUMNS)
     )
-    return list(qs)
+    # Every column is already an int or float in SQL: skip the ORM's per-row conversion (a third of the time).
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _neighbour(meter: Meter, epoch: int, before: bool) -> tuple | None:
@@ -587,15 +593,9 @@ def _billed(peak_w: int | None) -> Decimal | None:
 
 def _month_peak(meter: Meter, month: date, rows: list[tuple], start: int, end: int, prices) -> MonthPeak:
     peak_w, peak_at = _quarter_peak(rows, start, end)
-    own = (
-        Reading.objects.filter(
-            meter=meter, timestamp__gte=_utc(start), timestamp__lt=_utc(end), month_peak_kw__isnull=False
-        )
-        .order_by("-timestamp")
-        .values_list("month_peak_kw", "month_peak_at")
-        .first()
-    )
-    meter_w = int(own[0] * 1000) if own else None
+    # The meter's own 1-0:1.6.0: the last value it sent during the month.
+    own = next((r for r in reversed(rows) if r[_EP] < end and r[_MPK] is not None), None)
+    meter_w = own[_MPK] if own else None
     mismatch = bool(
         peak_w is not None
         and meter_w is not None
@@ -607,7 +607,7 @@ def _month_peak(meter: Meter, month: date, rows: list[tuple], start: int, end: i
         peak_w=peak_w,
         peak_at=None if peak_at is None else _utc(peak_at),
         meter_peak_w=meter_w,
-        meter_peak_at=own[1] if own else None,
+        meter_peak_at=_utc(own[_MPA]) if own and own[_MPA] is not None else None,
         mismatch=mismatch,
         billed_kw=billed,
         cost_eur=None if billed is None else billed * prices.capacity_eur_kw_year / 12,
@@ -646,6 +646,18 @@ def _capacity_year(meter: Meter, current: MonthPeak, zone: ZoneInfo, prices) -> 
     )
 
 
+def _month_index(edges: list[int]) -> Case:
+    """Index i of the month [edges[i], edges[i + 1]) holding a reading; -1 outside them."""
+    return Case(
+        *[
+            When(timestamp__gte=_utc(a), timestamp__lt=_utc(b), then=Value(i))
+            for i, (a, b) in enumerate(pairwise(edges))
+        ],
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+
+
 def _previous_peaks(meter: Meter, firsts: list[date], edges: list[int], zone: ZoneInfo) -> list[int | None]:
     """Peaks of past months, cached per (meter, month, number of readings in it).
 
@@ -654,13 +666,19 @@ def _previous_peaks(meter: Meter, firsts: list[date], edges: list[int], zone: Zo
     the month is recomputed. Counting is an index-only range scan, far cheaper than the window query.
     """
     peaks: list[int | None] = [None] * len(firsts)
-    keys: dict[int, str] = {}
-    for i, first in enumerate(firsts):
-        count = Reading.objects.filter(
-            meter=meter, timestamp__gte=_utc(edges[i]), timestamp__lt=_utc(edges[i + 1])
-        ).count()
-        if count:
-            keys[i] = f"series:peak:{meter.pk}:{first.isoformat()}:{zone.key}:{count}"
+    counts = dict(
+        Reading.objects.filter(meter=meter, timestamp__gte=_utc(edges[0]), timestamp__lt=_utc(edges[-1]))
+        .annotate(mi=_month_index(edges))
+        .values("mi")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("mi", "n")
+    )
+    keys = {
+        i: f"series:peak:{meter.pk}:{first.isoformat()}:{zone.key}:{counts[i]}"
+        for i, first in enumerate(firsts)
+        if counts.get(i)
+    }
     cached = cache.get_many(list(keys.values()))
     missing = [i for i, key in keys.items() if key not in cached]
     if missing:
@@ -687,14 +705,7 @@ def _month_peaks_sql(meter: Meter, edges: list[int]) -> dict[int, int]:
 
     total = _milli("import_t1_kwh") + _milli("import_t2_kwh")
     order = F("timestamp").asc()
-    month_index = Case(
-        *[
-            When(timestamp__gte=_utc(a), timestamp__lt=_utc(b), then=Value(i))
-            for i, (a, b) in enumerate(pairwise(edges))
-        ],
-        default=Value(-1),
-        output_field=IntegerField(),
-    )
+    month_index = _month_index(edges)
     inner = (
         Reading.objects.filter(meter=meter, timestamp__gte=_utc(edges[0]), timestamp__lte=_utc(edges[-1]))
         .annotate(
