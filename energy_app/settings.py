@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Development-only key; energy_app.checks warns when it is used with DEBUG off.
-DEFAULT_SECRET_KEY = "dev-insecure-only-for-local-runs-change-me"
+DEFAULT_SECRET_KEY = "dev-insecure-only-for-local-runs-change-me"  # noqa: S105 (public on purpose)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -259,6 +259,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
 
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
 # --- authentication ----------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     # django-axes first so a locked-out account is refused before any password check.
@@ -275,6 +277,8 @@ AXES_USERNAME_FORM_FIELD = "username"
 # Username in any case and the e-mail all count against one account (see users/lockout.py).
 AXES_USERNAME_CALLABLE = "users.lockout.lockout_username"
 AXES_VERBOSE = False
+# Behind proxies the lockout must key on the client, not the proxy: the same rule as the API throttles.
+AXES_CLIENT_IP_CALLABLE = "users.lockout.client_ip"
 
 # Social login: a provider is offered only when both its key and secret are set.
 SOCIAL_AUTH_URL_NAMESPACE = "social"
@@ -321,6 +325,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # How many reverse proxies (nginx, App Service front ends) append to X-Forwarded-For; 0 trusts none.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT or None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "token": env_str("THROTTLE_TOKEN_RATE", "20/min"),

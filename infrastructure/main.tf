@@ -169,6 +169,7 @@ resource "azurerm_linux_web_app" "main" {
     # App Service terminates TLS and forwards X-Forwarded-Proto; only its front ends can reach the container.
     BEHIND_HTTPS_PROXY             = "1"
     FORWARDED_ALLOW_IPS            = "*"
+    TRUSTED_PROXY_COUNT            = "1"
     SECURE_SSL_REDIRECT            = "1"
     SESSION_COOKIE_SECURE          = "1"
     CSRF_COOKIE_SECURE             = "1"

@@ -35,3 +35,10 @@ def lockout_username(request: HttpRequest | None, credentials: dict | None) -> s
     if len(by_email) == 1:
         return by_email[0].lower()
     return typed.lower()
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """Client address for django-axes, resolved exactly like DRF's throttles (settings.TRUSTED_PROXY_COUNT)."""
+    from rest_framework.throttling import BaseThrottle
+
+    return BaseThrottle().get_ident(request)

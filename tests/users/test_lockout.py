@@ -88,3 +88,36 @@ def test_it_does_not_reveal_the_username_behind_an_email_on_the_lock_page(client
         response = _fail(client, username="alice@example.org")
     assert response.status_code == 429
     assert "alice</strong>" not in response.content.decode()
+
+
+def _behind_one_proxy():
+    from django.test import override_settings
+
+    return override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1})
+
+
+def test_it_locks_the_client_behind_a_proxy_not_the_proxy_itself(client, alice, password):
+    proxy = "10.0.0.2"
+    with _behind_one_proxy():
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            client.post(
+                "/login/",
+                {"username": "alice", "password": "wrong-guess"},
+                REMOTE_ADDR=proxy,
+                HTTP_X_FORWARDED_FOR="203.0.113.7",
+            )
+        locked = client.post(
+            "/login/",
+            {"username": "alice", "password": password},
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR="203.0.113.7",
+        )
+        assert locked.status_code == 429
+        # Another household behind the same proxy is not locked out by the attacker's failures.
+        other = client.post(
+            "/login/",
+            {"username": "alice", "password": password},
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR="198.51.100.9",
+        )
+        assert other.status_code == 302
