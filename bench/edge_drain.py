@@ -3,7 +3,7 @@
     .venv/bin/python bench/edge_drain.py [--counts 2880,1000000] [--baseline 300]
 
 Starts gunicorn (2 workers) on 127.0.0.1 against a temp SQLite file, fills a spool per run, then times
-`p1edge upload --once` in a subprocess and reports its peak RSS (wait4 rusage of that process alone).
+`p1edge upload --once` in a subprocess and reports its peak RSS (VmHWM of that process, polled).
 The baseline is the same uploader with batch_size=1 (one HTTP request per reading, as the prototype did,
 though it keeps one token instead of logging in for every reading); it runs on a smaller count and its
 figures for the large counts are EXTRAPOLATED from its rate, and printed as such.
@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,20 +114,43 @@ def drain(server: DjangoServer, spool_dir: Path, *, batch_size: int) -> tuple[fl
     command = [sys.executable, "-m", "p1edge.cli", "upload", "--once", "--log-level", "WARNING"]
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=ROOT)
-    _pid, status, usage = os.wait4(process.pid, 0)
+    peak = [0]
+    watcher = threading.Thread(target=_watch_hwm, args=(process, peak), daemon=True)
+    watcher.start()
+    code = process.wait()
     seconds = time.perf_counter() - started
-    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    watcher.join()
+    return seconds, peak[0] / 1024, code
+
+
+def _watch_hwm(process: subprocess.Popen, peak: list[int]) -> None:
+    """Poll VmHWM (peak RSS of the uploader's own address space, in kB) until the process ends.
+
+    wait4's ru_maxrss is not used: Linux folds the parent's RSS at fork/exec time into the child's maxrss,
+    so it reports the bench process (which has just built the spool), not the uploader."""
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak[0] = max(peak[0], int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
 
 
 def run(server: DjangoServer, work: Path, label: str, count: int, batch_size: int) -> Run:
     spool_dir = work / f"spool-{label}"
     t0 = time.perf_counter()
-    fill_spool(spool_dir, count, serial=f"1SAGBENCH{count:07d}{batch_size:03d}"[:32])
+    serial = f"1SAGBENCH{count:07d}{batch_size:03d}"
+    fill_spool(spool_dir, count, serial=serial)
     print(f"  spooled {count:,} readings in {time.perf_counter() - t0:.1f} s ({label})", flush=True)
     seconds, rss, code = drain(server, spool_dir, batch_size=batch_size)
     left = Spool(spool_dir).backlog()[0]
-    if code != 0 or left:
-        print(f"  WARNING: uploader exit code {code}, {left} readings left in the spool", flush=True)
+    stored = server.count_readings(serial)
+    print(f"  server holds {stored:,} readings for {serial}; {left} left in the spool; exit code {code}", flush=True)
+    if code != 0 or left or stored != count:
+        code = code or 1
     return Run(label, count, seconds, rss, code)
 
 

@@ -122,3 +122,8 @@ class DjangoServer:
                 "SELECT m.serial, r.timestamp, r.import_t1_kwh FROM meters_reading r "
                 "JOIN meters_meter m ON m.id = r.meter_id ORDER BY m.serial, r.timestamp"
             ).fetchall()
+
+    def count_readings(self, serial: str) -> int:
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            query = "SELECT COUNT(*) FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id WHERE m.serial = ?"
+            return db.execute(query, (serial,)).fetchone()[0]
