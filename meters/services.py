@@ -55,6 +55,7 @@ class IngestRejected(Exception):
 # Field rules
 # --------------------------------------------------------------------------------------------------------------
 
+_ZERO = Decimal(0)
 _KWH_MAX = Decimal("999999999.999")
 _KW_MAX = Decimal("1000")
 _V_MAX = Decimal("1000")
@@ -198,17 +199,15 @@ def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[Inge
             values[name] = None
             continue
         kind = type(raw)
-        number = None
-        if kind is str or kind is int or kind is Decimal:
+        if kind is str or kind is int or kind is Decimal or kind is float:
             try:
-                number = Decimal(raw)
+                number = Decimal(repr(raw) if kind is float else raw)
+                # A NaN raises InvalidOperation here; infinities fail the range test.
+                if _ZERO <= number <= maximum:
+                    values[name] = number.quantize(quantum, ROUND_HALF_UP)
+                    continue
             except InvalidOperation:
                 pass
-        elif kind is float:
-            number = Decimal(repr(raw))
-        if number is not None and number.is_finite() and 0 <= number <= maximum:
-            values[name] = number.quantize(quantum, ROUND_HALF_UP)
-            continue
         try:
             values[name] = _decimal(raw, quantum, maximum)
         except _Invalid as exc:
