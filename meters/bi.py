@@ -79,6 +79,9 @@ class CalendarDay:
     iso_year: int
     iso_week: int
     weekday: int  # ISO: 1 = Monday
+    month_start: date
+    month_utc_start: datetime  # local midnight of the 1st, aware UTC
+    month_quarters: int  # quarter-hours in the local month
 
 
 def _offset_minutes(tz: ZoneInfo, at: datetime) -> int:
@@ -114,16 +117,22 @@ def utc_offset_periods(
     return periods
 
 
+def _local_midnight_utc(tz: ZoneInfo, day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
 def calendar_days(
     tz_name: str = BI_TIME_ZONE, first_year: int = CALENDAR_FIRST_YEAR, last_year: int = CALENDAR_LAST_YEAR
 ) -> Iterator[CalendarDay]:
     tz = ZoneInfo(tz_name)
     day = date(first_year, 1, 1)
     end = date(last_year + 1, 1, 1)
-    start_utc = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
     while day < end:
         following = day + timedelta(days=1)
-        end_utc = datetime(following.year, following.month, following.day, tzinfo=tz).astimezone(UTC)
+        start_utc, end_utc = _local_midnight_utc(tz, day), _local_midnight_utc(tz, following)
+        first = day.replace(day=1)
+        next_first = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        month_utc_start = _local_midnight_utc(tz, first)
         iso = day.isocalendar()
         yield CalendarDay(
             local_date=day,
@@ -136,8 +145,11 @@ def calendar_days(
             iso_year=iso.year,
             iso_week=iso.week,
             weekday=iso.weekday,
+            month_start=first,
+            month_utc_start=month_utc_start,
+            month_quarters=int((_local_midnight_utc(tz, next_first) - month_utc_start) / _QUARTER),
         )
-        day, start_utc = following, end_utc
+        day = following
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -241,7 +253,10 @@ def create_tables_sql(vendor: str) -> list[str]:
         f" {_q(d, 'day')} integer NOT NULL,"
         f" iso_year integer NOT NULL,"
         f" iso_week integer NOT NULL,"
-        f" weekday integer NOT NULL)",
+        f" weekday integer NOT NULL,"
+        f" month_start {d.date_type} NOT NULL,"
+        f" month_utc_start {d.datetime_type} NOT NULL,"
+        f" month_quarters integer NOT NULL)",
     ]
 
 
@@ -351,14 +366,17 @@ LEFT JOIN bi_utc_offset o
 
 def day_view_sql(vendor: str) -> str:
     d = dialect_for(vendor)
+    year, month = _q(d, "year"), _q(d, "month")
+    # One pass over bi_quarter_hour (each CTE used once), so PostgreSQL inlines it and pushes a meter_id filter
+    # below the window functions.
     return f"""CREATE VIEW bi_day AS
 WITH ranked AS (
-    SELECT q.meter_id, q.local_date, q.slot_start_utc, q.slot_start_local,
+    SELECT q.*,
         ROW_NUMBER() OVER (
-            PARTITION BY q.meter_id, q.local_date ORDER BY q.import_avg_w DESC, q.slot_start_utc
+            PARTITION BY q.meter_id, q.local_date
+            ORDER BY CASE WHEN q.import_avg_w IS NULL THEN 1 ELSE 0 END, q.import_avg_w DESC, q.slot_start_utc
         ) AS rank_in_day
     FROM bi_quarter_hour q
-    WHERE q.import_avg_w IS NOT NULL
 ),
 totals AS (
     SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date,
@@ -373,13 +391,17 @@ totals AS (
         ROUND(SUM(q.export_t2_kwh), 3) AS export_night_kwh,
         ROUND(SUM(q.gas_delta_m3), 3) AS gas_m3,
         MAX(q.import_avg_w) AS peak_import_w,
+        MAX(CASE WHEN q.rank_in_day = 1 AND q.import_avg_w IS NOT NULL THEN q.slot_start_utc END)
+            AS peak_slot_start_utc,
+        MAX(CASE WHEN q.rank_in_day = 1 AND q.import_avg_w IS NOT NULL THEN q.slot_start_local END)
+            AS peak_slot_start_local,
         MAX(q.export_avg_w) AS peak_export_w
-    FROM bi_quarter_hour q
+    FROM ranked q
     GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date
 )
 SELECT
     t.meter_id, t.meter_serial, t.meter_name, t.owner_id, t.owner_username, t.local_date,
-    c.{_q(d, "year")} AS {_q(d, "year")}, c.{_q(d, "month")} AS {_q(d, "month")},
+    c.{year} AS {year}, c.{month} AS {month},
     c.iso_week AS iso_week, c.weekday AS weekday,
     c.quarters AS quarters_expected,
     t.quarters_with_reading, t.quarters_complete, t.register_drops,
@@ -387,63 +409,56 @@ SELECT
     t.import_kwh, t.import_day_kwh, t.import_night_kwh,
     t.export_kwh, t.export_day_kwh, t.export_night_kwh,
     t.gas_m3,
-    t.peak_import_w,
-    p.slot_start_utc AS peak_slot_start_utc,
-    p.slot_start_local AS peak_slot_start_local,
+    t.peak_import_w, t.peak_slot_start_utc, t.peak_slot_start_local,
     t.peak_export_w
 FROM totals t
-LEFT JOIN bi_calendar_day c ON c.local_date = t.local_date
-LEFT JOIN ranked p ON p.meter_id = t.meter_id AND p.local_date = t.local_date AND p.rank_in_day = 1"""  # noqa: S608
+LEFT JOIN bi_calendar_day c ON c.local_date = t.local_date"""  # noqa: S608
 
 
 def month_peak_view_sql(vendor: str) -> str:
     d = dialect_for(vendor)
     year, month = _q(d, "year"), _q(d, "month")
-    month_start_utc = d.utc_naive.format(ts="c.utc_start")
+    month_utc_start = d.utc_naive.format(ts="c.month_utc_start")
     return f"""CREATE VIEW bi_month_peak AS
-WITH months AS (
-    SELECT c.{year} AS local_year, c.{month} AS local_month, MIN(c.local_date) AS month_start,
-        MIN({month_start_utc}) AS utc_start, SUM(c.quarters) AS quarters_expected
-    FROM bi_calendar_day c
-    GROUP BY c.{year}, c.{month}
-),
-quarters AS (
-    SELECT q.*, c.{year} AS local_year, c.{month} AS local_month,
+WITH quarters AS (
+    SELECT q.*, c.{year} AS local_year, c.{month} AS local_month, c.month_start AS month_start,
+        c.month_quarters AS month_quarters, {month_utc_start} AS month_utc_start,
         ROW_NUMBER() OVER (
-            PARTITION BY q.meter_id, c.{year}, c.{month}
+            PARTITION BY q.meter_id, c.month_start
             ORDER BY CASE WHEN q.import_kwh IS NULL THEN 1 ELSE 0 END, q.import_kwh DESC, q.slot_start_utc
         ) AS rank_in_month
     FROM bi_quarter_hour q
     JOIN bi_calendar_day c ON c.local_date = q.local_date
 ),
 totals AS (
-    SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_year, q.local_month,
+    SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username,
+        q.local_year, q.local_month, q.month_start,
+        MAX(q.month_quarters) AS quarters_expected,
         COUNT(*) AS quarters_with_reading,
         SUM(q.is_complete) AS quarters_complete,
         ROUND(MAX(q.import_kwh) * 4, 3) AS peak_import_kw,
+        MAX(CASE WHEN q.rank_in_month = 1 AND q.import_kwh IS NOT NULL THEN q.slot_start_utc END)
+            AS peak_slot_start_utc,
+        MAX(CASE WHEN q.rank_in_month = 1 AND q.import_kwh IS NOT NULL THEN q.slot_start_local END)
+            AS peak_slot_start_local,
         -- The meter's 1-0:1.6.0 restarts each month: a value stamped before the month began is last month's.
-        MAX(CASE WHEN q.month_peak_at_utc IS NULL OR q.month_peak_at_utc >= mo.utc_start THEN q.month_peak_kw END)
-            AS meter_month_peak_kw
+        MAX(CASE WHEN q.month_peak_at_utc IS NULL OR q.month_peak_at_utc >= q.month_utc_start
+            THEN q.month_peak_kw END) AS meter_month_peak_kw
     FROM quarters q
-    JOIN months mo ON mo.local_year = q.local_year AND mo.local_month = q.local_month
-    GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_year, q.local_month
+    GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username,
+        q.local_year, q.local_month, q.month_start
 )
 SELECT
     t.meter_id, t.meter_serial, t.meter_name, t.owner_id, t.owner_username,
-    t.local_year, t.local_month, mo.month_start,
-    mo.quarters_expected, t.quarters_with_reading, t.quarters_complete,
-    t.peak_import_kw,
-    p.slot_start_utc AS peak_slot_start_utc,
-    p.slot_start_local AS peak_slot_start_local,
+    t.local_year, t.local_month, t.month_start,
+    t.quarters_expected, t.quarters_with_reading, t.quarters_complete,
+    t.peak_import_kw, t.peak_slot_start_utc, t.peak_slot_start_local,
     CASE WHEN t.peak_import_kw IS NULL THEN NULL
         WHEN t.peak_import_kw < {CAPACITY_MINIMUM_KW} THEN {CAPACITY_MINIMUM_KW}
         ELSE t.peak_import_kw END AS billed_peak_kw,
     {CAPACITY_MINIMUM_KW} AS minimum_kw,
     t.meter_month_peak_kw
-FROM totals t
-JOIN months mo ON mo.local_year = t.local_year AND mo.local_month = t.local_month
-LEFT JOIN quarters p ON p.meter_id = t.meter_id AND p.local_year = t.local_year AND p.local_month = t.local_month
-    AND p.rank_in_month = 1 AND p.import_kwh IS NOT NULL"""  # noqa: S608
+FROM totals t"""  # noqa: S608
 
 
 def create_views_sql(vendor: str, reading_table: str, meter_table: str, user_table: str) -> list[str]:
@@ -502,11 +517,15 @@ def fill_calendar_tables(schema_editor) -> None:
             c.iso_year,
             c.iso_week,
             c.weekday,
+            ops.adapt_datefield_value(c.month_start),
+            instant(c.month_utc_start),
+            c.month_quarters,
         )
         for c in calendar_days()
     ]
     columns = ("local_date", "utc_start", "utc_end", "quarters", "year", "month", "day", "iso_year", "iso_week")
-    _insert(schema_editor, "bi_calendar_day", (*columns, "weekday"), days)
+    months = ("month_start", "month_utc_start", "month_quarters")
+    _insert(schema_editor, "bi_calendar_day", (*columns, "weekday", *months), days)
 
 
 def _table_names(apps) -> tuple[str, str, str]:

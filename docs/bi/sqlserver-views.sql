@@ -4,7 +4,7 @@
 CREATE TABLE bi_utc_offset ( utc_year integer NOT NULL, utc_start datetimeoffset(0) NOT NULL, utc_end datetimeoffset(0) NOT NULL, offset_minutes integer NOT NULL, PRIMARY KEY (utc_year, utc_start))
 GO
 
-CREATE TABLE bi_calendar_day ( local_date date NOT NULL PRIMARY KEY, utc_start datetimeoffset(0) NOT NULL, utc_end datetimeoffset(0) NOT NULL, quarters integer NOT NULL, [year] integer NOT NULL, [month] integer NOT NULL, [day] integer NOT NULL, iso_year integer NOT NULL, iso_week integer NOT NULL, weekday integer NOT NULL)
+CREATE TABLE bi_calendar_day ( local_date date NOT NULL PRIMARY KEY, utc_start datetimeoffset(0) NOT NULL, utc_end datetimeoffset(0) NOT NULL, quarters integer NOT NULL, [year] integer NOT NULL, [month] integer NOT NULL, [day] integer NOT NULL, iso_year integer NOT NULL, iso_week integer NOT NULL, weekday integer NOT NULL, month_start date NOT NULL, month_utc_start datetimeoffset(0) NOT NULL, month_quarters integer NOT NULL)
 GO
 
 -- bi_utc_offset and bi_calendar_day rows are inserted by the migration from Python's tz database.
@@ -74,12 +74,12 @@ GO
 
 CREATE VIEW bi_day AS
 WITH ranked AS (
-    SELECT q.meter_id, q.local_date, q.slot_start_utc, q.slot_start_local,
+    SELECT q.*,
         ROW_NUMBER() OVER (
-            PARTITION BY q.meter_id, q.local_date ORDER BY q.import_avg_w DESC, q.slot_start_utc
+            PARTITION BY q.meter_id, q.local_date
+            ORDER BY CASE WHEN q.import_avg_w IS NULL THEN 1 ELSE 0 END, q.import_avg_w DESC, q.slot_start_utc
         ) AS rank_in_day
     FROM bi_quarter_hour q
-    WHERE q.import_avg_w IS NOT NULL
 ),
 totals AS (
     SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date,
@@ -94,8 +94,12 @@ totals AS (
         ROUND(SUM(q.export_t2_kwh), 3) AS export_night_kwh,
         ROUND(SUM(q.gas_delta_m3), 3) AS gas_m3,
         MAX(q.import_avg_w) AS peak_import_w,
+        MAX(CASE WHEN q.rank_in_day = 1 AND q.import_avg_w IS NOT NULL THEN q.slot_start_utc END)
+            AS peak_slot_start_utc,
+        MAX(CASE WHEN q.rank_in_day = 1 AND q.import_avg_w IS NOT NULL THEN q.slot_start_local END)
+            AS peak_slot_start_local,
         MAX(q.export_avg_w) AS peak_export_w
-    FROM bi_quarter_hour q
+    FROM ranked q
     GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date
 )
 SELECT
@@ -108,58 +112,51 @@ SELECT
     t.import_kwh, t.import_day_kwh, t.import_night_kwh,
     t.export_kwh, t.export_day_kwh, t.export_night_kwh,
     t.gas_m3,
-    t.peak_import_w,
-    p.slot_start_utc AS peak_slot_start_utc,
-    p.slot_start_local AS peak_slot_start_local,
+    t.peak_import_w, t.peak_slot_start_utc, t.peak_slot_start_local,
     t.peak_export_w
 FROM totals t
 LEFT JOIN bi_calendar_day c ON c.local_date = t.local_date
-LEFT JOIN ranked p ON p.meter_id = t.meter_id AND p.local_date = t.local_date AND p.rank_in_day = 1
 GO
 
 CREATE VIEW bi_month_peak AS
-WITH months AS (
-    SELECT c.[year] AS local_year, c.[month] AS local_month, MIN(c.local_date) AS month_start,
-        MIN(CAST(SWITCHOFFSET(c.utc_start, '+00:00') AS datetime2(0))) AS utc_start, SUM(c.quarters) AS quarters_expected
-    FROM bi_calendar_day c
-    GROUP BY c.[year], c.[month]
-),
-quarters AS (
-    SELECT q.*, c.[year] AS local_year, c.[month] AS local_month,
+WITH quarters AS (
+    SELECT q.*, c.[year] AS local_year, c.[month] AS local_month, c.month_start AS month_start,
+        c.month_quarters AS month_quarters, CAST(SWITCHOFFSET(c.month_utc_start, '+00:00') AS datetime2(0)) AS month_utc_start,
         ROW_NUMBER() OVER (
-            PARTITION BY q.meter_id, c.[year], c.[month]
+            PARTITION BY q.meter_id, c.month_start
             ORDER BY CASE WHEN q.import_kwh IS NULL THEN 1 ELSE 0 END, q.import_kwh DESC, q.slot_start_utc
         ) AS rank_in_month
     FROM bi_quarter_hour q
     JOIN bi_calendar_day c ON c.local_date = q.local_date
 ),
 totals AS (
-    SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_year, q.local_month,
+    SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username,
+        q.local_year, q.local_month, q.month_start,
+        MAX(q.month_quarters) AS quarters_expected,
         COUNT(*) AS quarters_with_reading,
         SUM(q.is_complete) AS quarters_complete,
         ROUND(MAX(q.import_kwh) * 4, 3) AS peak_import_kw,
+        MAX(CASE WHEN q.rank_in_month = 1 AND q.import_kwh IS NOT NULL THEN q.slot_start_utc END)
+            AS peak_slot_start_utc,
+        MAX(CASE WHEN q.rank_in_month = 1 AND q.import_kwh IS NOT NULL THEN q.slot_start_local END)
+            AS peak_slot_start_local,
         -- The meter's 1-0:1.6.0 restarts each month: a value stamped before the month began is last month's.
-        MAX(CASE WHEN q.month_peak_at_utc IS NULL OR q.month_peak_at_utc >= mo.utc_start THEN q.month_peak_kw END)
-            AS meter_month_peak_kw
+        MAX(CASE WHEN q.month_peak_at_utc IS NULL OR q.month_peak_at_utc >= q.month_utc_start
+            THEN q.month_peak_kw END) AS meter_month_peak_kw
     FROM quarters q
-    JOIN months mo ON mo.local_year = q.local_year AND mo.local_month = q.local_month
-    GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_year, q.local_month
+    GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username,
+        q.local_year, q.local_month, q.month_start
 )
 SELECT
     t.meter_id, t.meter_serial, t.meter_name, t.owner_id, t.owner_username,
-    t.local_year, t.local_month, mo.month_start,
-    mo.quarters_expected, t.quarters_with_reading, t.quarters_complete,
-    t.peak_import_kw,
-    p.slot_start_utc AS peak_slot_start_utc,
-    p.slot_start_local AS peak_slot_start_local,
+    t.local_year, t.local_month, t.month_start,
+    t.quarters_expected, t.quarters_with_reading, t.quarters_complete,
+    t.peak_import_kw, t.peak_slot_start_utc, t.peak_slot_start_local,
     CASE WHEN t.peak_import_kw IS NULL THEN NULL
         WHEN t.peak_import_kw < 2.5 THEN 2.5
         ELSE t.peak_import_kw END AS billed_peak_kw,
     2.5 AS minimum_kw,
     t.meter_month_peak_kw
 FROM totals t
-JOIN months mo ON mo.local_year = t.local_year AND mo.local_month = t.local_month
-LEFT JOIN quarters p ON p.meter_id = t.meter_id AND p.local_year = t.local_year AND p.local_month = t.local_month
-    AND p.rank_in_month = 1 AND p.import_kwh IS NOT NULL
 GO
 
