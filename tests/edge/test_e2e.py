@@ -141,7 +141,7 @@ def server(tmp_path, migrated):
 
 def test_the_server_killed_mid_drain_and_restarted_still_gets_exactly_96(capture, tmp_path, server, monkeypatch):
     monkeypatch.setattr(uploader_module, "BACKOFF_BASE_SECONDS", 0.2)
-    config = _with_url(_spooled(capture[0], tmp_path), server.url, batch_size=10)
+    config = _with_url(_spooled(capture[0], tmp_path), server.url, batch_size=2)
     spool = Spool(config.spool_dir)
     up = Uploader(config, spool)
 
@@ -169,7 +169,7 @@ def test_the_server_killed_mid_drain_and_restarted_still_gets_exactly_96(capture
 
 
 def test_the_uploader_killed_mid_batch_and_restarted_loses_and_doubles_nothing(capture, tmp_path, server):
-    config = _with_url(_spooled(capture[0], tmp_path), server.url, batch_size=5)
+    config = _with_url(_spooled(capture[0], tmp_path), server.url)
     spool = Spool(config.spool_dir)
     env = {
         **os.environ,
@@ -177,20 +177,24 @@ def test_the_uploader_killed_mid_batch_and_restarted_loses_and_doubles_nothing(c
         "P1EDGE_API_URL": server.url,
         "P1EDGE_API_USERNAME": USER,
         "P1EDGE_API_PASSWORD": PASSWORD,
-        "P1EDGE_BATCH_SIZE": "5",
+        "P1EDGE_BATCH_SIZE": "2",  # many small requests, so a kill lands mid-drain and often mid-request
         "P1EDGE_CONFIG": str(tmp_path / "none.toml"),
     }
     command = [sys.executable, "-m", "p1edge.cli", "upload", "--log-level", "WARNING"]
-    for delay in (0.0, 0.05, 0.2):
+    left_after_kills = []
+    for delay in (0.0, 0.01, 0.03):
+        before = spool.backlog()[0]
+        if not before:
+            break
         process = subprocess.Popen(command, env=env, cwd=ROOT)
         deadline = time.monotonic() + 30
-        start_backlog = spool.backlog()[0]
-        while spool.backlog()[0] == start_backlog and time.monotonic() < deadline:
-            time.sleep(0.002)
+        while spool.backlog()[0] == before and time.monotonic() < deadline:
+            time.sleep(0.001)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
-    assert spool.backlog()[0] > 0, "killed too late to test anything"
+        left_after_kills.append(spool.backlog()[0])
+    assert any(left_after_kills), f"every kill came after the drain: {left_after_kills}"
 
     done = subprocess.run([*command, "--once"], env=env, cwd=ROOT, timeout=120)
 
@@ -198,5 +202,5 @@ def test_the_uploader_killed_mid_batch_and_restarted_loses_and_doubles_nothing(c
     rows = server.readings()
     assert len(rows) == 96
     assert len({row[1] for row in rows}) == 96
-    assert sum(Decimal(row[2]) > 0 for row in rows) == 96
+    assert [Decimal(str(row[2])) for row in rows] == [want["import_t1_kwh"] for want in capture[1]]  # SQLite REAL
     assert spool.backlog()[0] == 0
