@@ -18,6 +18,7 @@ TOOLS_BIN = ROOT / ".venv-tools" / "bin"
 # Variables of the developer's shell that would change what a subprocess under test does.
 _LEAKY_PREFIXES = (
     "DJANGO_SUPERUSER_",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set while the test browser runs; never in a deployment
     "GUNICORN_",
     "SECURE_",
     "MIGRATE_ON_START",

@@ -1,7 +1,6 @@
 """Browser tests: Debian's chromium driven by Playwright for Python (no browser download), against live_server.
 
-Playwright's sync API runs an event loop in this thread, which makes Django refuse ORM calls from it unless
-DJANGO_ALLOW_ASYNC_UNSAFE is set; the tests only touch the database through fixtures, outside page calls.
+The session-wide ``browser`` fixture lives in tests/conftest.py (one Playwright instance per run).
 
 Options (environment):
   DASHBOARD_SCREENSHOTS=docs/screenshots   save day/week/month screenshots there
@@ -21,18 +20,6 @@ from django.utils import timezone
 from meters.models import Meter
 from tests.meters.series_truth import BRUSSELS, SLOT, build, is_day_tariff
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture(autouse=True)
 def _extra_static_dir(settings):
@@ -40,15 +27,6 @@ def _extra_static_dir(settings):
     extra = os.environ.get("DASHBOARD_STATIC_DIR")
     if extra:
         settings.STATICFILES_DIRS = [extra, *getattr(settings, "STATICFILES_DIRS", [])]
-
-
-@pytest.fixture(scope="session")
-def browser(chromium_executable):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture
