@@ -35,7 +35,7 @@ run: $(VENV)/.installed
 	@echo "Open http://$(HOST):$(PORT)/ and log in as demo / demo-password-123"
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: test-sqlite test-postgres
+test: lint test-sqlite test-postgres
 
 test-sqlite: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	@echo "== test suite on SQLite =="

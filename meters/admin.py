@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest
 
-from meters.models import READING_FIELDS, ClaimAttempt, Meter, Reading
+from meters.models import POWER_FIELDS, READING_FIELDS, REGISTER_FIELDS, ClaimAttempt, Meter, Reading
 
 
 @admin.register(Meter)
@@ -38,17 +38,7 @@ class MeterAdmin(admin.ModelAdmin):
 @admin.register(Reading)
 class ReadingAdmin(admin.ModelAdmin):
     date_hierarchy = "timestamp"
-    list_display = (
-        "meter",
-        "timestamp",
-        "import_t1_kwh",
-        "import_t2_kwh",
-        "export_t1_kwh",
-        "export_t2_kwh",
-        "tariff",
-        "power_import_kw",
-        "power_export_kw",
-    )
+    list_display = ("meter", "timestamp", *REGISTER_FIELDS, "tariff", *POWER_FIELDS)
     list_filter = (("meter", admin.RelatedOnlyFieldListFilter), "tariff")
     list_select_related = ("meter",)
     search_fields = ("meter__serial",)

@@ -7,38 +7,14 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from p1edge import fields
 
-# Field names shared by the model, the /api/v1/ JSON, the CSV export and the edge's spool records.
-REGISTER_FIELDS = ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh")
-POWER_FIELDS = ("power_import_kw", "power_export_kw")
-PHASE_FIELDS = (
-    "l1_import_kw",
-    "l2_import_kw",
-    "l3_import_kw",
-    "l1_export_kw",
-    "l2_export_kw",
-    "l3_export_kw",
-    "l1_voltage_v",
-    "l2_voltage_v",
-    "l3_voltage_v",
-    "l1_current_a",
-    "l2_current_a",
-    "l3_current_a",
-)
-READING_FIELDS = (
-    *REGISTER_FIELDS,
-    "tariff",
-    *POWER_FIELDS,
-    *PHASE_FIELDS,
-    "breaker_state",
-    "avg_demand_kw",
-    "month_peak_kw",
-    "month_peak_at",
-    "gas_m3",
-    "gas_at",
-    "water_m3",
-    "water_at",
-)
+# Field names shared by the model, the /api/v1/ JSON, the CSV export and the edge's spool records: one definition,
+# in the edge package (the model's fields below must match it; tests/meters/test_models.py checks).
+READING_FIELDS = fields.READING_FIELDS
+REGISTER_FIELDS = fields.REGISTER_FIELDS
+POWER_FIELDS = fields.POWER_FIELDS
+PHASE_FIELDS = fields.PHASE_FIELDS
 
 
 def _kwh(**kwargs) -> models.DecimalField:

@@ -8,9 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.factories import reading_item
+
 
 def _required(name: str) -> bool:
     return os.environ.get(name, "") == "1"
+
+
+@pytest.fixture
+def make_item():
+    """``make_item(serial, timestamp, **overrides)``: a valid three-phase reading dict (DESIGN.md field names)."""
+    return reading_item
 
 
 @pytest.fixture

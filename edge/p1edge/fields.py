@@ -3,16 +3,11 @@ the uploader uses them without loading dsmr-parser)."""
 
 from __future__ import annotations
 
-# The reading fields of shared DESIGN.md, in the same order as meters.models.READING_FIELDS (the edge
-# never imports Django, so the tuple is repeated here; a test compares both).
-READING_FIELDS: tuple[str, ...] = (
-    "import_t1_kwh",
-    "import_t2_kwh",
-    "export_t1_kwh",
-    "export_t2_kwh",
-    "tariff",
-    "power_import_kw",
-    "power_export_kw",
+# The reading fields of shared DESIGN.md: the one definition, used by the parser, the spool records, the server's
+# model, API and CSV (the server may import the edge package; the edge never imports Django).
+REGISTER_FIELDS: tuple[str, ...] = ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh")
+POWER_FIELDS: tuple[str, ...] = ("power_import_kw", "power_export_kw")
+PHASE_FIELDS: tuple[str, ...] = (
     "l1_import_kw",
     "l2_import_kw",
     "l3_import_kw",
@@ -25,6 +20,12 @@ READING_FIELDS: tuple[str, ...] = (
     "l1_current_a",
     "l2_current_a",
     "l3_current_a",
+)
+READING_FIELDS: tuple[str, ...] = (
+    *REGISTER_FIELDS,
+    "tariff",
+    *POWER_FIELDS,
+    *PHASE_FIELDS,
     "breaker_state",
     "avg_demand_kw",
     "month_peak_kw",

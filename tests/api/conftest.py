@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,37 +65,6 @@ def staff_api(staff) -> APIClient:
 @pytest.fixture
 def alice_meter(alice) -> Meter:
     return Meter.objects.create(serial=ALICE_SERIAL, name="Home", owner=alice)
-
-
-def reading_item(serial: str, timestamp: str, **overrides: Any) -> dict[str, Any]:
-    """A valid three-phase reading with the DESIGN.md field names, as the edge uploader sends it."""
-    item: dict[str, Any] = {
-        "serial": serial,
-        "timestamp": timestamp,
-        "import_t1_kwh": "1234.567",
-        "import_t2_kwh": "2345.678",
-        "export_t1_kwh": "345.678",
-        "export_t2_kwh": "45.678",
-        "tariff": 1,
-        "power_import_kw": "0.512",
-        "power_export_kw": "0.000",
-        "l1_import_kw": "0.200",
-        "l2_import_kw": "0.150",
-        "l3_import_kw": "0.162",
-        "l1_voltage_v": "231.4",
-        "l2_voltage_v": "229.8",
-        "l3_voltage_v": "230.6",
-        "l1_current_a": "1.20",
-        "l2_current_a": "0.80",
-        "l3_current_a": "0.90",
-    }
-    item.update(overrides)
-    return item
-
-
-@pytest.fixture
-def make_item() -> Callable[..., dict[str, Any]]:
-    return reading_item
 
 
 def prototype_reading(**overrides: Any) -> dict[str, Any]:

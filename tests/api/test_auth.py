@@ -9,7 +9,8 @@ import time_machine
 from rest_framework.test import APIClient
 
 from meters.models import Reading
-from tests.api.conftest import NOW, access_token, make_telegram, prototype_reading, reading_item
+from tests.api.conftest import NOW, access_token, make_telegram, prototype_reading
+from tests.factories import reading_item
 
 pytestmark = pytest.mark.django_db
 

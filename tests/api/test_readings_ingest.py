@@ -10,7 +10,8 @@ import pytest
 import time_machine
 
 from meters.models import Meter, Reading
-from tests.api.conftest import ALICE_SERIAL, NOW, access_token, jwt_client, reading_item
+from tests.api.conftest import ALICE_SERIAL, NOW, access_token, jwt_client
+from tests.factories import reading_item
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/readings"

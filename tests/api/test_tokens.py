@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from tests.api.conftest import NOW, reading_item
+from tests.api.conftest import NOW
+from tests.factories import reading_item
 
 TOKEN_PATHS = [("/api-auth/token/", "/api-auth/token/refresh/"), ("/api/v1/token/", "/api/v1/token/refresh/")]
 

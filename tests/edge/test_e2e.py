@@ -24,7 +24,7 @@ from p1edge.records import encode_wire
 from p1edge.sampling import first_per_slot
 from p1edge.simulator import SimulatorOptions, telegrams
 from p1edge.spool import Spool
-from p1edge.telegram import READING_FIELDS, parse_telegram
+from p1edge.telegram import parse_telegram
 from p1edge.uploader import Uploader
 
 from tests.edge.server import ROOT, DjangoServer
@@ -71,12 +71,6 @@ def _spooled(capture_path, tmp_path) -> Config:
 
 def _with_url(config: Config, url: str, **changes) -> Config:
     return Config(**{**config.__dict__, "api_url": url, **changes})
-
-
-def test_the_edge_reading_fields_are_the_server_model_fields():
-    from meters.models import READING_FIELDS as MODEL_FIELDS
-
-    assert READING_FIELDS == MODEL_FIELDS
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from meters.models import Meter, Reading
 from meters.services import IngestRejected, ingest_readings, slot_start
-from tests.meters.conftest import reading_item
+from tests.factories import reading_item
 
 pytestmark = pytest.mark.django_db
 

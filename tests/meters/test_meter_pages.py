@@ -9,7 +9,7 @@ import pytest
 
 from meters.models import Meter, Reading
 from meters.services import ingest_readings
-from tests.meters.conftest import reading_item
+from tests.factories import reading_item
 
 pytestmark = pytest.mark.django_db
 

@@ -55,3 +55,11 @@ def test_it_deletes_readings_with_their_meter_and_keeps_meters_when_the_owner_le
 
     meter.delete()
     assert Reading.objects.count() == 0
+
+
+def test_it_stores_exactly_the_reading_fields_the_edge_and_the_api_use():
+    from meters.models import READING_FIELDS
+
+    bookkeeping = {"id", "meter", "timestamp", "measured_at", "received_at"}
+    stored = {field.name for field in Reading._meta.concrete_fields} - bookkeeping
+    assert stored == set(READING_FIELDS)
