@@ -29,10 +29,11 @@ from api.exceptions import PayloadTooLarge
 from api.parsers import DecimalJSONParser, PlainTextParser, check_body_size
 from api.prototype import item_from_prototype, prototype_field, reading_to_prototype
 from api.serializers import DetailSerializer, MeterSerializer, ReadingSerializer
+from api.series import SERIES_EXAMPLE, series_to_dict
 from api.telegrams import telegram_items
 from api.throttling import IngestRateThrottle, TokenRateThrottle
 from meters.models import Meter, Reading
-from meters.series import SERIES_EXAMPLE, SeriesError, build_series, parse_day, series_to_dict
+from meters.series import SeriesError, build_series, parse_day
 from meters.services import IngestError, IngestRejected, IngestResult, ingest_readings, parse_timestamp, slot_start
 from meters.views import _get_meter_for_user
 
