@@ -71,7 +71,7 @@ chart:
 	cp theme/static_vendor/node_modules/uplot/LICENSE theme/static/js/vendor/uPlot.LICENSE
 
 bench: $(VENV)/.installed
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) staticfiles .pytest_cache .ruff_cache

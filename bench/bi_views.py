@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from _timing import time_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/p1_bench_bi"
@@ -82,17 +83,6 @@ def _load(n_meters: int, days: int) -> tuple[int, str]:
     return middle.id, middle.serial
 
 
-def _time(fn, calls: int) -> tuple[float, float]:
-    fn()  # warm-up
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, round(0.95 * len(samples)) - 1)]
-
-
 def child(args) -> int:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "energy_app.settings")
@@ -135,7 +125,7 @@ def child(args) -> int:
         ),
         "baseline: build_series month": lambda: build_series(meter, "month", MONTH[0]),
     }
-    results = {name: _time(fn, args.calls) for name, fn in cases.items()}
+    results = {name: time_calls(fn, args.calls) for name, fn in cases.items()}
     for name, (p50, p95) in results.items():
         print(f"  {name:<38} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
     raw = results["baseline: raw rows, one meter-month"][0]

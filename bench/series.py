@@ -26,6 +26,8 @@ from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 
+from _timing import time_calls
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/p1_bench_series"
 YEAR_START = datetime(2023, 12, 31, 23, 0, tzinfo=UTC)  # 2024-01-01 00:00 in Brussels
@@ -175,17 +177,6 @@ def baseline(meter, view: str, day: date) -> dict:
     return {"buckets": len(buckets), "import_kwh": total}
 
 
-def _time(fn, calls: int) -> tuple[float, float]:
-    fn()  # warm-up (connection, caches)
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, round(0.95 * len(samples)) - 1)]
-
-
 def child(args) -> int:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "energy_app.settings")
@@ -218,8 +209,8 @@ def child(args) -> int:
             print(
                 f"  month, cold cache (11 past months' peaks computed in SQL): median {statistics.median(cold):.1f} ms"
             )
-        s50, s95 = _time(lambda v=view, d=day: build_series(meter, v, d), args.calls)
-        b50, b95 = _time(lambda v=view, d=day: baseline(meter, v, d), args.calls)
+        s50, s95 = time_calls(lambda v=view, d=day: build_series(meter, v, d), args.calls)
+        b50, b95 = time_calls(lambda v=view, d=day: baseline(meter, v, d), args.calls)
         print(f"  {view:6} {s50:9.1f}ms {s95:6.1f}ms {b50:11.1f}ms {b95:6.1f}ms {b95 / s95:12.1f}x")
         if view == "month":
             month_p95 = s95
