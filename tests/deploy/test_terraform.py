@@ -188,7 +188,7 @@ def test_it_runs_the_web_app_over_https_with_the_health_check():
 
 
 def test_it_is_formatted_as_terraform_fmt_wants():
-    terraform = find_tool("terraform", "https://developer.hashicorp.com/terraform/install")
+    terraform = find_tool("terraform", "https://developer.hashicorp.com/terraform/install", in_registries=False)
 
     result = subprocess.run(
         [terraform, "fmt", "-check", "-diff", "-recursive", str(INFRA)],
@@ -208,7 +208,7 @@ def test_it_validates_with_the_azurerm_provider():
             "terraform validate needs the azurerm provider from the Terraform registry, which is not reachable here; "
             "the pipeline's validate job runs it (set TERRAFORM_VALIDATE=1 where the registry is reachable)"
         )
-    terraform = find_tool("terraform", "https://developer.hashicorp.com/terraform/install")
+    terraform = find_tool("terraform", "https://developer.hashicorp.com/terraform/install", in_registries=False)
     env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
     init = subprocess.run(
         [terraform, f"-chdir={INFRA}", "init", "-backend=false", "-input=false"],
