@@ -30,14 +30,14 @@ def _env(tmp_path, **extra):
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
-def test_every_subcommand_has_help(command, capsys):
+def test_it_has_help_for_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args([command, "--help"])
     assert exited.value.code == 0
     assert f"usage: p1edge {command}" in capsys.readouterr().out
 
 
-def test_the_reader_stops_cleanly_on_sigterm_and_saves_its_counters(tmp_path):
+def test_it_stops_the_reader_cleanly_on_sigterm_and_saves_its_counters(tmp_path):
     capture = tmp_path / "p1.txt"
     subprocess.run(
         [
@@ -73,7 +73,7 @@ def test_the_reader_stops_cleanly_on_sigterm_and_saves_its_counters(tmp_path):
     assert counters["telegrams"] == 1200
 
 
-def test_simulate_writes_into_a_fifo_read_by_the_reader(tmp_path):
+def test_it_simulates_into_a_fifo_read_by_the_reader(tmp_path):
     fifo = tmp_path / "p1.fifo"
     os.mkfifo(fifo)
     config = Config(serial_port=str(fifo), spool_dir=tmp_path / "spool")
@@ -105,7 +105,7 @@ def test_simulate_writes_into_a_fifo_read_by_the_reader(tmp_path):
     assert reader.counts["stored"] == 2
 
 
-def test_simulate_writes_crlf_unchanged_to_a_pseudo_terminal(tmp_path):
+def test_it_simulates_crlf_unchanged_into_a_pseudo_terminal(tmp_path):
     master, slave = os.openpty()
     path = os.ttyname(slave)
     process = subprocess.Popen(
@@ -129,7 +129,7 @@ def test_simulate_writes_crlf_unchanged_to_a_pseudo_terminal(tmp_path):
     assert parse_telegram(frames[0])["serial"] == "1SAG3100716957"
 
 
-def test_status_reports_backlog_uploads_errors_and_dead_letters(tmp_path, capsys, monkeypatch):
+def test_it_reports_backlog_uploads_errors_and_dead_letters_in_status(tmp_path, capsys, monkeypatch):
     from p1edge.records import encode_record
 
     from tests.edge.conftest import make_reading

@@ -75,7 +75,7 @@ def test_it_rejects_unknown_keys_and_bad_toml(tmp_path):
         load_config(str(tmp_path / "missing.toml"), {})
 
 
-def test_check_config_masks_the_password(tmp_path, capsys, monkeypatch):
+def test_it_masks_the_password_in_check_config(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("P1EDGE_API_PASSWORD", raising=False)
     assert main(["check-config", "--config", _file(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -84,7 +84,7 @@ def test_check_config_masks_the_password(tmp_path, capsys, monkeypatch):
     assert "api.url = https://p1.example.org" in out
 
 
-def test_a_service_refuses_to_start_with_a_bad_value(tmp_path, capsys, monkeypatch):
+def test_it_refuses_to_start_a_service_with_a_bad_value(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("P1EDGE_BAUDRATE", "fast")
     with pytest.raises(SystemExit) as exited:
         main(["read", "--once", "--config", _file(tmp_path)])

@@ -74,7 +74,7 @@ def _with_url(config: Config, url: str, **changes) -> Config:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_simulated_day_arrives_as_exactly_96_readings(capture, tmp_path, live_server, django_user_model):
+def test_it_delivers_a_simulated_day_as_exactly_96_readings(capture, tmp_path, live_server, django_user_model):
     from meters.models import Reading
 
     owner = django_user_model.objects.create_user(USER, password=PASSWORD)
@@ -102,9 +102,7 @@ def test_a_simulated_day_arrives_as_exactly_96_readings(capture, tmp_path, live_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_bad_item_goes_to_the_dead_letter_file_and_the_rest_is_stored(
-    capture, tmp_path, live_server, django_user_model
-):
+def test_it_dead_letters_a_bad_item_and_stores_the_rest(capture, tmp_path, live_server, django_user_model):
     from meters.models import Reading
 
     django_user_model.objects.create_user(USER, password=PASSWORD)
@@ -133,7 +131,7 @@ def server(tmp_path, migrated):
     srv.kill()
 
 
-def test_the_server_killed_mid_drain_and_restarted_still_gets_exactly_96(capture, tmp_path, server, monkeypatch):
+def test_it_still_delivers_exactly_96_when_the_server_is_killed_mid_drain(capture, tmp_path, server, monkeypatch):
     monkeypatch.setattr(uploader_module, "BACKOFF_BASE_SECONDS", 0.2)
     config = _with_url(_spooled(capture[0], tmp_path), server.url, batch_size=2)
     spool = Spool(config.spool_dir)
@@ -162,7 +160,7 @@ def test_the_server_killed_mid_drain_and_restarted_still_gets_exactly_96(capture
     assert spool.backlog()[0] == 0
 
 
-def test_the_uploader_killed_mid_batch_and_restarted_loses_and_doubles_nothing(capture, tmp_path, server):
+def test_it_loses_and_doubles_nothing_when_the_uploader_is_killed_mid_batch(capture, tmp_path, server):
     config = _with_url(_spooled(capture[0], tmp_path), server.url)
     spool = Spool(config.spool_dir)
     env = {

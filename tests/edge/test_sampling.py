@@ -72,7 +72,7 @@ def test_it_does_not_emit_a_slot_twice_after_a_restart_seeded_from_the_spool():
     assert [sampler.offer(r) for r in readings] == [None] * 4
 
 
-def test_first_per_slot_takes_the_earliest_clock_in_any_order():
+def test_it_takes_the_earliest_clock_per_slot_in_any_order():
     start = datetime(2025, 3, 14, 9, 14, 57, tzinfo=UTC)
     readings = _readings(start, 6)
     result = first_per_slot(list(reversed(readings)))

@@ -106,7 +106,7 @@ def test_it_sends_only_l1_for_a_single_phase_meter():
     assert reading["l3_current_a"] is None
 
 
-def test_the_cli_writes_telegrams_to_stdout():
+def test_it_writes_telegrams_to_stdout():
     result = subprocess.run(
         [
             sys.executable,

@@ -20,7 +20,7 @@ def _unit(name: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize(
     ("name", "command"), [("p1edge-reader.service", "read"), ("p1edge-uploader.service", "upload")]
 )
-def test_units_run_unprivileged_restart_always_and_write_only_the_spool(name, command):
+def test_it_runs_units_unprivileged_restarting_always_writing_only_the_spool(name, command):
     unit = _unit(name)
     spool_dir = tomllib.loads((EDGE / "config.example.toml").read_text())["spool"]["dir"]
     assert unit["User"] == ["p1edge"]
@@ -33,14 +33,14 @@ def test_units_run_unprivileged_restart_always_and_write_only_the_spool(name, co
     assert unit["ExecStart"][0].split()[1:] == [command, "--config", "/etc/p1edge/config.toml"]
 
 
-def test_the_reader_has_no_network_and_the_serial_group():
+def test_it_gives_the_reader_no_network_and_the_serial_group():
     unit = _unit("p1edge-reader.service")
     assert unit["PrivateNetwork"] == ["yes"]
     assert unit["SupplementaryGroups"] == ["dialout"]
     assert "network-online.target" not in " ".join(unit.get("After", []) + unit.get("Wants", []))
 
 
-def test_the_uploader_waits_for_the_network():
+def test_it_starts_the_uploader_after_the_network():
     unit = _unit("p1edge-uploader.service")
     assert unit["Wants"] == ["network-online.target"]
     assert unit["After"] == ["network-online.target"]

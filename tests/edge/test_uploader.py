@@ -156,7 +156,7 @@ def test_it_backs_off_on_5xx_in_service_mode_and_keeps_the_backlog(stub, uploade
     assert up.spool.backlog()[0] == 0
 
 
-def test_once_mode_stops_when_the_server_is_unreachable(uploader, edge_config):
+def test_it_stops_once_mode_when_the_server_is_unreachable(uploader, edge_config):
     up = uploader(count=2, api_url="http://127.0.0.1:9")  # discard port: connection refused
     assert up.run(once=True) == EXIT_TEMPFAIL
     assert up.spool.backlog()[0] == 2
@@ -200,7 +200,7 @@ def test_it_narrows_down_a_400_without_item_indexes(stub, uploader):
     assert up.spool.backlog()[0] == 0
 
 
-def test_backoff_is_exponential_with_jitter_and_capped():
+def test_it_backs_off_exponentially_with_jitter_and_a_cap():
     for attempt, ceiling in ((0, 1), (3, 8), (8, 256), (9, 300), (50, 300)):
         delays = [backoff_delay(attempt) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
@@ -212,7 +212,7 @@ def test_it_reads_the_expiry_from_the_jwt_payload():
     assert jwt_expiry("not-a-jwt") is None
 
 
-def test_the_client_sends_credentials_from_the_config(stub, edge_config):
+def test_it_sends_the_credentials_from_the_config(stub, edge_config):
     stub.login()
     client = ApiClient(edge_config(api_url=stub.url))
     client.ensure_token()

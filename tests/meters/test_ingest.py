@@ -179,7 +179,7 @@ def test_it_reads_naive_times_as_brussels_time(alice, alice_meter):
     assert alice_meter.readings.get().timestamp == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
 
 
-def test_slot_start_floors_to_the_utc_quarter_hour():
+def test_it_floors_slots_to_the_utc_quarter_hour():
     moment = datetime.fromisoformat("2026-03-29T03:44:59.999+02:00")
     assert slot_start(moment) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
 
