@@ -121,6 +121,10 @@ def _integer(value: Any, allowed: frozenset[int]) -> int:
     return int(number)
 
 
+# Digital meters arrived in Belgium long after this; earlier times are factory clocks (P1-NOTES pitfall 2).
+EARLIEST_READING = datetime(2010, 1, 1, tzinfo=UTC)
+
+
 def parse_timestamp(value: Any) -> datetime:
     """An aware UTC datetime from an aware/naive datetime or an ISO 8601 string.
 
@@ -181,6 +185,10 @@ def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[Inge
             continue
         if moment > latest_allowed:
             errors.append(IngestError(index, name, "is too far in the future; check the device clock"))
+            continue
+        if moment < EARLIEST_READING:
+            # Meters reset to a factory clock (year 2000, 1970) report it as the time; that is no date.
+            errors.append(IngestError(index, name, "is before 2010: the meter clock is not set (factory default)"))
             continue
         values[name] = moment
     if "timestamp" in values:

@@ -338,6 +338,19 @@ def test_it_refuses_timestamps_more_than_a_day_in_the_future(alice, alice_meter)
     assert ingest_readings(alice, items[:1]).created == 1
 
 
+def test_it_refuses_a_factory_clock_as_the_time_of_a_reading(alice, alice_meter):
+    items = [
+        reading_item(SERIAL, "2000-01-01T00:15:00+01:00"),
+        reading_item(SERIAL, NOW, measured_at="1970-01-01T01:00:00+01:00"),
+        reading_item(SERIAL, "2010-01-01T00:00:00+00:00"),
+    ]
+
+    with pytest.raises(IngestRejected) as exc_info:
+        ingest_readings(alice, items)
+    assert _errors(exc_info) == {(0, "timestamp"), (1, "measured_at")}
+    assert Reading.objects.count() == 0
+
+
 def test_it_refuses_a_batch_larger_than_the_limit(alice, alice_meter, settings):
     settings.INGEST_MAX_BATCH = 3
 
