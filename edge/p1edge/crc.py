@@ -1,6 +1,7 @@
 """CRC-16/ARC as used by the P1 port, and the helper that seals a telegram with it.
 
-The parser side checks CRCs through dsmr-parser; this module exists to BUILD telegrams (simulator, tests).
+dsmr-parser checks the CRC of every telegram it parses; `crc_matches` lets the reader check the telegrams it
+does not parse (those of a quarter-hour already stored), and `seal` BUILDS telegrams (simulator, tests).
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ def crc16_arc(data: bytes) -> int:
     for byte in data:
         crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
     return crc
+
+
+def crc_matches(frame: str) -> bool:
+    """Whether a framed telegram's trailing `!XXXX` (1 to 4 hex digits) is the CRC of `/` through `!`."""
+    bang = frame.rfind("!")
+    digits = frame[bang + 1 :].strip()
+    if bang < 0 or not 1 <= len(digits) <= 4:
+        return False
+    try:
+        expected = int(digits, 16)
+    except ValueError:
+        return False
+    return crc16_arc(frame[: bang + 1].encode("latin-1")) == expected
 
 
 def seal(body: str, *, crc_digits: int = 4) -> str:

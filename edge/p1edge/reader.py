@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import serial
 
 from p1edge.config import Config
+from p1edge.crc import crc_matches
 from p1edge.framing import Framer
 from p1edge.records import encode_record
 from p1edge.sampling import QuarterSampler, slot_start
@@ -137,15 +138,17 @@ class Reader:
         if cheap is not None:
             last = self.sampler.last_slots.get(cheap[0])
             if last is not None and cheap[1] <= last:
+                # The quarter is stored: no full parse, but the CRC is still checked so that every corrupted
+                # telegram is counted, whichever second it arrived in.
+                if not crc_matches(frame):
+                    self._reject("CRC mismatch: telegram of an already stored quarter-hour")
+                    return None
                 self.counts["skipped"] += 1
                 return None
         try:
             reading = parse_telegram(frame)
         except TelegramError as exc:
-            self.counts["rejected"] += 1
-            self.reasons[exc.reason.split(":", 1)[0]] += 1
-            self.last_error = exc.reason
-            logger.warning("telegram rejected (%d so far): %s", self.counts["rejected"], exc.reason)
+            self._reject(exc.reason)
             return None
         kept = self.sampler.offer(reading)
         if kept is None:
@@ -155,6 +158,12 @@ class Reader:
         self.counts["stored"] += 1
         logger.info("stored reading %s %s", kept["serial"], kept["timestamp"].isoformat())
         return kept
+
+    def _reject(self, reason: str) -> None:
+        self.counts["rejected"] += 1
+        self.reasons[reason.split(":", 1)[0]] += 1
+        self.last_error = reason
+        logger.warning("telegram rejected (%d so far): %s", self.counts["rejected"], reason)
 
     def handle_bytes(self, data: bytes) -> list[dict[str, Any]]:
         stored = []

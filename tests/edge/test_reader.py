@@ -60,8 +60,11 @@ def test_it_counts_and_skips_bad_telegrams_and_keeps_the_quarter(edge_config, tm
     lost_zero = telegram("250314101500W").replace("*kWh", "kWh", 1)  # CRC fails: the :00 telegram is lost
     good_next = telegram("250314101501W")
     later = telegram("250314101502W")
+    corrupt_later = telegram("250314101503W").replace("(1)", "(2)", 1)  # a bit flip in an already stored quarter
     capture = tmp_path / "p1.txt"
-    capture.write_bytes(("\x00garbage" + good_early + lost_zero + good_next[:200] + good_next + later).encode())
+    capture.write_bytes(
+        ("\x00garbage" + good_early + lost_zero + good_next[:200] + good_next + later + corrupt_later).encode()
+    )
     config = edge_config(serial_port=str(capture))
     spool = Spool(config.spool_dir)
 
@@ -73,10 +76,10 @@ def test_it_counts_and_skips_bad_telegrams_and_keeps_the_quarter(edge_config, tm
         ("2025-03-14T09:00:00+00:00", "2025-03-14T09:14:59+00:00"),
         ("2025-03-14T09:15:00+00:00", "2025-03-14T09:15:01+00:00"),
     ]
-    assert reader.counts["rejected"] == 1
-    assert reader.reasons["CRC mismatch"] == 1
+    assert reader.counts["rejected"] == 2
+    assert reader.reasons["CRC mismatch"] == 2
     state = json.loads((spool.dir / "reader-state.json").read_text())
-    assert state["rejected"] == 1
+    assert state["rejected"] == 2
     assert state["stored"] == 2
 
     # a restart replaying the same capture adds nothing (the sampler is seeded from the spool)
