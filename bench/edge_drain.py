@@ -49,14 +49,25 @@ class Run:
         return self.count / self.seconds if self.seconds else float("inf")
 
 
-def fill_spool(directory: Path, count: int, serial: str) -> None:
-    """`count` realistic quarter-hour readings of one meter (registers rising), written in fsync'd chunks."""
+# One meter holds at most a year of quarter-hours: a larger backlog is spread over several meters, since one
+# meter's million quarter-hours would reach back to 1997, which the server rightly refuses as a factory clock.
+READINGS_PER_METER = 35_040
+
+
+def serials_for(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{n:03d}" for n in range((count + READINGS_PER_METER - 1) // READINGS_PER_METER)]
+
+
+def fill_spool(directory: Path, count: int, prefix: str) -> None:
+    """`count` realistic quarter-hour readings (registers rising), written in fsync'd chunks."""
     spool = Spool(directory)
-    start = datetime(2026, 1, 1, tzinfo=UTC) - timedelta(minutes=15 * count)
+    serials = serials_for(prefix, count)
+    start = datetime(2026, 1, 1, tzinfo=UTC) - timedelta(minutes=15 * min(count, READINGS_PER_METER))
     registers = [Decimal("1000.000"), Decimal("800.000"), Decimal("50.000"), Decimal("5.000")]
     chunk: list[bytes] = []
     for i in range(count):
-        slot = start + timedelta(minutes=15 * i)
+        serial = serials[i // READINGS_PER_METER]
+        slot = start + timedelta(minutes=15 * (i % READINGS_PER_METER))
         registers[i % 2] += Decimal("0.123")
         registers[2] += Decimal("0.011") if 40 <= i % 96 <= 64 else 0
         chunk.append(
@@ -142,13 +153,17 @@ def _watch_hwm(process: subprocess.Popen, peak: list[int]) -> None:
 def run(server: DjangoServer, work: Path, label: str, count: int, batch_size: int) -> Run:
     spool_dir = work / f"spool-{label}"
     t0 = time.perf_counter()
-    serial = f"1SAGBENCH{count:07d}{batch_size:03d}"
-    fill_spool(spool_dir, count, serial=serial)
+    prefix = f"1SAGB{count:07d}{batch_size:03d}"
+    fill_spool(spool_dir, count, prefix=prefix)
     print(f"  spooled {count:,} readings in {time.perf_counter() - t0:.1f} s ({label})", flush=True)
     seconds, rss, code = drain(server, spool_dir, batch_size=batch_size)
     left = Spool(spool_dir).backlog()[0]
-    stored = server.count_readings(serial)
-    print(f"  server holds {stored:,} readings for {serial}; {left} left in the spool; exit code {code}", flush=True)
+    serials = serials_for(prefix, count)
+    stored = sum(server.count_readings(serial) for serial in serials)
+    print(
+        f"  server holds {stored:,} readings for {len(serials)} meter(s); {left} left in the spool; exit code {code}",
+        flush=True,
+    )
     if code != 0 or left or stored != count:
         code = code or 1
     return Run(label, count, seconds, rss, code)
