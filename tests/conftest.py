@@ -15,6 +15,17 @@ def _required(name: str) -> bool:
     return os.environ.get(name, "") == "1"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: throttle counters and the series' past-month peaks live there, keyed by
+    ids that rolled-back tests reuse."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def make_item():
     """``make_item(serial, timestamp, **overrides)``: a valid three-phase reading dict (DESIGN.md field names)."""

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from p1edge.crc import build_telegram
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -22,14 +21,6 @@ NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 def _fast_password_hashing(settings):
     """The API suite creates and authenticates many users; hashing strength is the users suite's concern."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    """Throttle counters live in the cache; each test starts with none."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def access_token(user) -> str:

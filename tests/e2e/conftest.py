@@ -14,7 +14,6 @@ import os
 from datetime import datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from meters.models import Meter
@@ -23,7 +22,6 @@ from tests.meters.series_truth import BRUSSELS, SLOT, build, is_day_tariff
 
 @pytest.fixture(autouse=True)
 def _extra_static_dir(settings):
-    cache.clear()  # capacity peaks of past months are cached per meter id, which rolled-back tests reuse
     extra = os.environ.get("DASHBOARD_STATIC_DIR")
     if extra:
         settings.STATICFILES_DIRS = [extra, *getattr(settings, "STATICFILES_DIRS", [])]

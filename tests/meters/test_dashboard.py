@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.test import override_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -22,8 +21,6 @@ NOW = datetime(2024, 6, 12, 14, 7, tzinfo=UTC)  # 16:07 in Brussels
 
 @pytest.fixture(autouse=True)
 def _frozen_now():
-    # Past months' capacity peaks are cached by reading count; rolled-back tests can reuse meter ids.
-    cache.clear()
     with time_machine.travel(NOW, tick=False):
         yield
 

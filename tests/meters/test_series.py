@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.test import override_settings
 
 from meters.models import Meter, Reading
@@ -22,8 +21,6 @@ NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _frozen_now():
-    # Past months' capacity peaks are cached by reading count; rolled-back tests can reuse meter ids.
-    cache.clear()
     with time_machine.travel(NOW, tick=False):
         yield
 
