@@ -47,8 +47,10 @@ def test_it_stops_the_reader_cleanly_on_sigterm_and_saves_its_counters(tmp_path)
             "simulate",
             "--output",
             str(capture),
+            # 10:00:00 to 10:30:00 inclusive: the last telegram opens a third quarter, so three stored readings
+            # prove the reader has consumed the whole capture (and is now following the file).
             "--duration",
-            "20m",
+            "1801s",
             "--speed",
             "0",
             "--start",
@@ -64,13 +66,13 @@ def test_it_stops_the_reader_cleanly_on_sigterm_and_saves_its_counters(tmp_path)
     state = tmp_path / "spool" / "reader-state.json"
     spool = Spool(tmp_path / "spool")
     deadline = time.monotonic() + 30
-    while spool.backlog()[0] < 2 and time.monotonic() < deadline:  # it has read the file and now follows it
+    while spool.backlog()[0] < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     reader.send_signal(signal.SIGTERM)
     assert reader.wait(timeout=10) == 0
     counters = json.loads(state.read_text())
-    assert counters["stored"] == 2
-    assert counters["telegrams"] == 1200
+    assert counters["stored"] == 3
+    assert counters["telegrams"] == 1801
 
 
 def test_it_simulates_into_a_fifo_read_by_the_reader(tmp_path):
