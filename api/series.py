@@ -98,6 +98,7 @@ def series_to_dict(series: Series) -> dict:
                 "estimated": b.estimated,
                 "gas_estimated": b.gas_estimated,
                 "reset": b.reset,
+                "so_far": b.so_far,
             }
             for b in series.buckets
         ],
@@ -195,6 +196,7 @@ SERIES_EXAMPLE = {
             "estimated": False,
             "gas_estimated": False,
             "reset": False,
+            "so_far": False,
         },
         {
             "start": "2024-06-12T10:00:00+02:00",
@@ -217,6 +219,7 @@ SERIES_EXAMPLE = {
             "estimated": True,
             "gas_estimated": True,
             "reset": False,
+            "so_far": False,
         },
     ],
     "capacity": None,

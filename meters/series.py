@@ -8,6 +8,12 @@ integer Wh (the registers have 3 decimals of kWh), so the buckets add up exactly
   to the Wh, so sums stay exact) and the bucket is marked ``estimated``; with nothing on one side it stays ``None``.
 * A register that goes down (meter reset or replaced) flags the bucket ``reset``; the drop is not counted and the
   new register's rise from its first value is.
+* The running bucket (the one that contains "now") ends at the latest reading when its end boundary has not come
+  yet: it holds the energy so far and is marked ``so_far``, so the running period's total is the latest register
+  minus the register at the period's start, to the Wh.
+* A quarter-hour is *measured* when readings exist at both of its boundaries and none of the four electricity
+  registers goes down between them (:func:`is_measured_quarter`). Maxima and the capacity peak use measured
+  quarters only (docs/architecture.md, "One rule per number").
 * Buckets follow local wall time (``settings.TIME_ZONE``): a day has 92, 96 or 100 quarter-hours, a week's DST day
   has a 3 h or 5 h bucket, a month has one bucket per local day.
 
@@ -83,6 +89,7 @@ class Bucket:
     estimated: bool  # an electricity boundary value was interpolated
     gas_estimated: bool
     reset: bool  # a register went down inside the bucket
+    so_far: bool = False  # the running bucket: energy from its start up to the latest reading
 
     @property
     def import_wh(self) -> int | None:
@@ -124,9 +131,11 @@ class Totals:
 
 @dataclass(frozen=True)
 class PowerStats:
+    """Average power over the window's known buckets; maxima are the highest measured quarter-hour averages."""
+
     import_avg_w: float | None
     import_max_w: float | None
-    import_max_at: datetime | None  # start of the bucket with the maximum (measured buckets only)
+    import_max_at: datetime | None  # start of the measured quarter-hour with the maximum
     export_avg_w: float | None
     export_max_w: float | None
     export_max_at: datetime | None
@@ -139,7 +148,7 @@ class MonthPeak:
     month: date  # first day of the month
     peak_w: int | None  # from 1.8.1 + 1.8.2 deltas of two consecutive measured slots
     peak_at: datetime | None  # start of that quarter-hour (UTC)
-    meter_peak_w: int | None  # the meter's own 1-0:1.6.0, last value sent in the month
+    meter_peak_w: int | None  # the meter's own 1-0:1.6.0: highest value stamped in the month
     meter_peak_at: datetime | None
     mismatch: bool  # our peak and the meter's differ by more than 2 %
     billed_kw: Decimal | None  # max(peak, CAPACITY_MINIMUM_KW); None for a month without data
@@ -341,9 +350,11 @@ class _Track:
     values: list[int | None]
     estimated: list[bool]
     drops: list[tuple[int, int]]  # (previous reading, reading after the drop) epochs
+    so_far: int | None = None  # index of the boundary that took the latest reading's value (the running bucket)
 
 
-def _track(rows: list[tuple], col: int, bounds: list[int]) -> _Track:
+def _track(rows: list[tuple], col: int, bounds: list[int], running: int | None = None) -> _Track:
+    """Boundary values of one register; ``running`` is the index of the bucket that contains now, if any."""
     times: list[int] = []
     cont: list[int] = []
     drops: list[tuple[int, int]] = []
@@ -378,7 +389,13 @@ def _track(rows: list[tuple], col: int, bounds: list[int]) -> _Track:
         else:
             values.append(None)
             estimated.append(False)
-    return _Track(values, estimated, drops)
+    so_far = None
+    if running is not None and values[running] is not None and values[running + 1] is None and times:
+        # The running bucket's end has not come yet: it holds the energy up to the latest reading inside it.
+        if bounds[running] <= times[-1] < bounds[running + 1]:
+            values[running + 1] = cont[-1]
+            so_far = running + 1
+    return _Track(values, estimated, drops, so_far)
 
 
 def _delta(track: _Track, k: int) -> int | None:
@@ -435,7 +452,9 @@ def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, p
         if after is not None:
             edge_rows.append(after)
 
-    tracks = {col: _track(edge_rows, col, bounds) for col in (*_REGISTERS, _GAS)}
+    now = int(dj_timezone.now().timestamp())
+    running = bisect_right(bounds, now) - 1 if start <= now < end else None
+    tracks = {col: _track(edge_rows, col, bounds, running) for col in (*_REGISTERS, _GAS)}
     inside = [r for r in rows if r[_EP] < end]
     has_gas = any(r[_GAS] is not None for r in inside)
 
@@ -493,10 +512,10 @@ def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, p
                 gas_estimated=has_gas and (tracks[_GAS].estimated[k] or tracks[_GAS].estimated[k + 1]),
                 reset=any(t0 < b1 and t1 > b0 for t0, t1 in drops)
                 or (has_gas and any(t0 < b1 and t1 > b0 for t0, t1 in gas_drops)),
+                so_far=imp is not None and any(tracks[c].so_far == k + 1 for c in _REGISTERS),
             )
         )
 
-    now = int(dj_timezone.now().timestamp())
     started = -(-(now - start) // SLOT_SECONDS)  # slots that have begun by now (ceil)
     expected = max(0, min((end - start) // SLOT_SECONDS, started))
     capacity = capacity_year = None
@@ -515,7 +534,7 @@ def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, p
         next_day=step(view, day, +1),
         buckets=tuple(buckets),
         totals=_totals(buckets, has_gas),
-        power=_power(buckets),
+        power=_power(buckets, rows, start, end),
         completeness_pct=round(100 * len(inside) / expected, 1) if expected else None,
         readings=len(inside),
         expected_readings=expected,
@@ -552,36 +571,55 @@ def _totals(buckets: list[Bucket], has_gas: bool) -> Totals:
     )
 
 
-def _power(buckets: list[Bucket]) -> PowerStats:
-    def stats(energy: str, power: str) -> tuple[float | None, float | None, datetime | None]:
+def _power(buckets: list[Bucket], rows: list[tuple], start: int, end: int) -> PowerStats:
+    def average(energy: str) -> float | None:
         known = [b for b in buckets if getattr(b, energy) is not None]
         hours = sum(b.hours for b in known)
-        avg = sum(getattr(b, energy) for b in known) / hours if hours else None
-        # The maximum is something that happened: interpolated buckets do not count.
-        measured = [b for b in known if not b.estimated and not b.reset]
-        top = max(measured, key=lambda b: getattr(b, power), default=None)
-        return avg, (getattr(top, power) if top else None), (top.start if top else None)
+        return sum(getattr(b, energy) for b in known) / hours if hours else None
 
-    ia, im, it = stats("import_wh", "import_w")
-    ea, em, et = stats("export_wh", "export_w")
-    return PowerStats(ia, im, it, ea, em, et)
+    # The maximum is something that happened: the highest measured quarter-hour, whatever the bucket size.
+    imp_w, imp_at = _quarter_peak(rows, start, end, (_I1, _I2))
+    exp_w, exp_at = _quarter_peak(rows, start, end, (_E1, _E2))
+    return PowerStats(
+        import_avg_w=average("import_wh"),
+        import_max_w=None if imp_w is None else float(imp_w),
+        import_max_at=None if imp_at is None else _utc(imp_at),
+        export_avg_w=average("export_wh"),
+        export_max_w=None if exp_w is None else float(exp_w),
+        export_max_at=None if exp_at is None else _utc(exp_at),
+    )
 
 
 # --- capacity tariff -------------------------------------------------------------------------------------------
 
 
-def _quarter_peak(rows: list[tuple], start: int, end: int) -> tuple[int | None, int | None]:
-    """Highest quarter-hour average import power (W) from two consecutive measured slots inside [start, end]."""
+def is_measured_quarter(prev: tuple, row: tuple) -> bool:
+    """The one rule for a measured quarter-hour: consecutive slots and no electricity register goes down.
+
+    A drop in any of 1.8.1 / 1.8.2 / 2.8.1 / 2.8.2 means the meter was reset or replaced between the two readings,
+    so no delta of that quarter is trusted (the BI view ``bi_quarter_hour`` applies the same rule in SQL, and
+    ``_month_peaks_sql`` below too).
+    """
+    return row[_EP] - prev[_EP] == SLOT_SECONDS and all(
+        row[c] is not None and prev[c] is not None and row[c] >= prev[c] for c in _REGISTERS
+    )
+
+
+def _quarter_peak(
+    rows: list[tuple], start: int, end: int, registers: tuple[int, int] = (_I1, _I2)
+) -> tuple[int | None, int | None]:
+    """Highest measured quarter-hour average power (W) of the registers' sum inside [start, end], and its slot.
+
+    Ties go to the earliest quarter (as in the BI views).
+    """
     best_w: int | None = None
     best_at: int | None = None
-    prev = None
-    for row in rows:
-        ep = row[_EP]
-        if prev is not None and ep - prev[_EP] == SLOT_SECONDS and start <= prev[_EP] and ep <= end:
-            wh = row[_I1] + row[_I2] - prev[_I1] - prev[_I2]
-            if row[_I1] >= prev[_I1] and row[_I2] >= prev[_I2] and (best_w is None or wh * 4 > best_w):
-                best_w, best_at = wh * 4, prev[_EP]
-        prev = row
+    a, b = registers
+    for prev, row in pairwise(rows):
+        if start <= prev[_EP] and row[_EP] <= end and is_measured_quarter(prev, row):
+            w = (row[a] + row[b] - prev[a] - prev[b]) * 4
+            if best_w is None or w > best_w:
+                best_w, best_at = w, prev[_EP]
     return best_w, best_at
 
 
@@ -591,10 +629,24 @@ def _billed(peak_w: int | None) -> Decimal | None:
     return max(Decimal(peak_w) / _THOUSAND, settings.CAPACITY_MINIMUM_KW)
 
 
+def _meter_month_peak(rows: list[tuple], start: int, end: int) -> tuple | None:
+    """The reading with the meter's own month peak (1-0:1.6.0): the highest value stamped in the month.
+
+    The register restarts each month, but a meter may still send last month's value for a few minutes after
+    midnight: a value stamped before the month began is last month's and does not count (nor in ``bi_month_peak``).
+    A value without a stamp counts for the month of its reading.
+    """
+    best = None
+    for r in rows:
+        if start <= r[_EP] < end and r[_MPK] is not None and (r[_MPA] is None or start <= r[_MPA] < end):
+            if best is None or r[_MPK] > best[_MPK]:
+                best = r
+    return best
+
+
 def _month_peak(meter: Meter, month: date, rows: list[tuple], start: int, end: int, prices) -> MonthPeak:
     peak_w, peak_at = _quarter_peak(rows, start, end)
-    # The meter's own 1-0:1.6.0: the last value it sent during the month.
-    own = next((r for r in reversed(rows) if r[_EP] < end and r[_MPK] is not None), None)
+    own = _meter_month_peak(rows, start, end)
     meter_w = own[_MPK] if own else None
     mismatch = bool(
         peak_w is not None
@@ -703,25 +755,27 @@ def _month_peaks_sql(meter: Meter, edges: list[int]) -> dict[int, int]:
     from django.db.models import Window
     from django.db.models.functions import Lag
 
-    total = _milli("import_t1_kwh") + _milli("import_t2_kwh")
     order = F("timestamp").asc()
     month_index = _month_index(edges)
+    registers = {name: _milli(f"{name}_kwh") for name in ("import_t1", "import_t2", "export_t1", "export_t2")}
     inner = (
         Reading.objects.filter(meter=meter, timestamp__gte=_utc(edges[0]), timestamp__lte=_utc(edges[-1]))
         .annotate(
             mi=month_index,
             ep=Epoch("timestamp"),
-            tot=total,
+            **registers,
             p_ep=Window(Lag(Epoch("timestamp")), order_by=order),
-            p_tot=Window(Lag(total), order_by=order),
+            **{f"p_{name}": Window(Lag(expr), order_by=order) for name, expr in registers.items()},
             p_mi=Window(Lag(month_index), order_by=order),
         )
-        .values_list("mi", "ep", "tot", "p_ep", "p_tot", "p_mi")
+        .values_list("mi", "ep", *registers, "p_ep", *(f"p_{name}" for name in registers), "p_mi")
     )
     sql, params = inner.query.sql_with_params()
+    # The same rule as is_measured_quarter: consecutive slots, no electricity register goes down.
+    no_drop = " AND ".join(f"s.{name} >= s.p_{name}" for name in registers)
     outer = (
-        "SELECT s.p_mi, MAX(s.tot - s.p_tot) FROM (%s) s "  # inner SQL is Django-compiled with params
-        "WHERE s.ep - s.p_ep = %%s AND s.tot >= s.p_tot AND s.p_mi >= 0 GROUP BY s.p_mi"
+        "SELECT s.p_mi, MAX(s.import_t1 + s.import_t2 - s.p_import_t1 - s.p_import_t2) "  # noqa: S608
+        f"FROM (%s) s WHERE s.ep - s.p_ep = %%s AND {no_drop} AND s.p_mi >= 0 GROUP BY s.p_mi"
     )
     result: dict[int, int] = {}
     with connection.cursor() as cursor:

@@ -277,11 +277,25 @@ def test_it_averages_phase_samples_and_reports_power_extremes(meter):
     assert week.phases == 1
     assert not week.has_gas
     assert week.totals.gas_l is None
-    known = [x for x in week.buckets if x.import_wh is not None]
-    top = max(known, key=lambda x: x.import_w)
-    assert week.power.import_max_w == top.import_w
-    assert week.power.import_max_at == top.start
     assert week.power.import_avg_w == pytest.approx(week.totals.import_wh / week.totals.known_hours)
+
+
+def test_it_reports_the_highest_quarter_hour_as_the_maximum_of_every_view(meter):
+    truth = build(meter, local(2024, 6, 1), local(2024, 7, 1), gas=False)
+    quarters = {ep: (e[0] + e[1]) * 4 for ep, e in truth.energy.items()}
+    exports = {ep: (e[2] + e[3]) * 4 for ep, e in truth.energy.items()}
+
+    for view, day in (("day", date(2024, 6, 12)), ("week", date(2024, 6, 12)), ("month", date(2024, 6, 1))):
+        series = build_series(meter, view, day)
+        inside = {ep: w for ep, w in quarters.items() if epoch(series.start) <= ep < epoch(series.end)}
+        top = max(inside.values())
+        first_top = min(ep for ep, w in inside.items() if w == top)
+        assert series.power.import_max_w == top, view
+        assert series.power.import_max_at == datetime.fromtimestamp(first_top, UTC), view
+        assert series.power.export_max_w == max(w for ep, w in exports.items() if ep in inside), view
+        # A bar is an average over its bucket: on week and month views the quarter-hour maximum is higher.
+        if view != "day":
+            assert top > max(b.import_w for b in series.buckets if b.import_w is not None)
 
 
 @override_settings(TIME_ZONE="UTC")
