@@ -11,9 +11,12 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db.models import F
 
+from meters.models import Reading
 from meters.series import build_series
 from tests.bi.truth import build, local
+from tests.meters import series_truth
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +116,39 @@ def test_it_matches_the_week_dashboard_four_hour_buckets(alice_meter, october, r
         inside = [q for q in quarters if start <= q["slot_start_utc"] < end]
         assert len(inside) == (end - start) // timedelta(minutes=15)
         assert sum(_wh(q["import_kwh"]) for q in inside) == bucket.import_wh
+
+
+@pytest.mark.parametrize("case", ["meter replaced", "export register reset"])
+def test_it_agrees_on_the_capacity_peak_of_a_month_with_a_register_drop(alice_meter, rows, case):
+    drop = series_truth.local(2024, 11, 14, 18)
+    with time_machine.travel(datetime(2025, 1, 15, 12, tzinfo=UTC), tick=False):
+        if case == "meter replaced":
+            truth = series_truth.build(
+                alice_meter,
+                series_truth.local(2024, 10, 31, 23),
+                series_truth.local(2024, 12, 1, 1),
+                reset_at=series_truth.epoch(drop),
+                gas=False,
+            )
+        else:
+            truth = series_truth.build(
+                alice_meter, series_truth.local(2024, 10, 31, 23), series_truth.local(2024, 12, 1, 1), gas=False
+            )
+            # Only 2.8.1 restarts, while 1.8.1 jumps by 2 kWh in that same quarter: no delta of it is trusted.
+            Reading.objects.filter(meter=alice_meter, timestamp__gte=drop).update(
+                export_t1_kwh=F("export_t1_kwh") - Decimal("300"), import_t1_kwh=F("import_t1_kwh") + Decimal("2")
+            )
+            truth.energy[series_truth.epoch(drop) - series_truth.SLOT] = (0, 0, 0, 0)
+        november = build_series(alice_meter, "month", date(2024, 11, 1))
+        december = build_series(alice_meter, "month", date(2024, 12, 1))
+
+    first, after = series_truth.epoch(local(2024, 11, 1)), series_truth.epoch(local(2024, 12, 1))
+    expected = max((e[0] + e[1]) * 4 for ep, e in truth.energy.items() if first <= ep < after)
+
+    (bi,) = [m for m in rows("bi_month_peak", alice_meter, "month_start") if m["local_month"] == 11]
+    assert november.capacity.peak_w == expected  # the month view (Python)
+    assert december.capacity_year.months[-2].peak_w == expected  # the 12-month card (SQL)
+    assert _wh(bi["peak_import_kw"]) == expected  # the BI view
+    assert bi["peak_slot_start_utc"] == november.capacity.peak_at.astimezone(UTC).replace(tzinfo=None)
+    assert november.power.import_max_w == expected
+    assert november.reset_buckets == 1
