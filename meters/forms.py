@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django import forms
 
-from theme.forms import StyledFormMixin
+from theme.forms import DecimalCommaField, StyledFormMixin
 
 
 class AddMeterForm(StyledFormMixin, forms.Form):
@@ -17,14 +17,17 @@ class AddMeterForm(StyledFormMixin, forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     name = forms.CharField(label="Name", max_length=100, required=False, help_text="For example: Home, Garage.")
-    register = forms.DecimalField(
+    # A value that is not a number fails here, in the form, so it never reaches claim_meter and never counts
+    # as a wrong claim attempt.
+    register = DecimalCommaField(
         label="Day register 1.8.1 (kWh)",
         required=False,
         min_value=Decimal(0),
         max_digits=12,
         decimal_places=3,
-        help_text="Only asked when the meter already sends data: the value after 1.8.1 on the meter's display.",
-        widget=forms.NumberInput(attrs={"step": "0.001", "inputmode": "decimal"}),
+        example="1019,100",
+        help_text="Only asked when the meter already sends data: the value after 1.8.1 on the meter's display, "
+        "with a comma or a dot, e.g. 1019,100.",
     )
 
 

@@ -26,7 +26,8 @@ from meters.models import READING_FIELDS, REGISTER_FIELDS, ClaimAttempt, Meter, 
 logger = logging.getLogger(__name__)
 
 SLOT = timedelta(minutes=15)
-SERIAL_RE = re.compile(r"[A-Za-z0-9]{1,32}")
+# The shape of a stored serial (after ``normalise_serial``); see that function for why.
+SERIAL_RE = re.compile(r"(?=[A-Z]*[0-9])[A-Z0-9]{5,32}")
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,11 @@ def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[Inge
     before = len(errors)
 
     serial = item.get("serial")
-    if not isinstance(serial, str) or not SERIAL_RE.fullmatch(serial):
-        errors.append(IngestError(index, "serial", "must be the meter's equipment id: 1-32 letters or digits"))
+    try:
+        # The same rule as the Meters page, so "1sag3100000099" lands on the meter 1SAG3100000099.
+        serial = normalise_serial(serial)
+    except InvalidSerial:
+        errors.append(IngestError(index, "serial", _SERIAL_SHAPE))
 
     slot = None
     values: dict[str, Any] = {}
@@ -432,7 +436,18 @@ class MeterError(Exception):
 
 
 class InvalidSerial(MeterError):
-    pass
+    """The text is not shaped like a meter's equipment id (see ``normalise_serial``)."""
+
+
+# Shown on the Meters page; says where a homeowner finds the number. The P1 reader logs "stored reading <serial>"
+# for every reading it keeps (edge/p1edge/reader.py), which is where a device owner sees what the meter sends.
+INVALID_SERIAL_MESSAGE = (
+    "This is not a meter serial number. Type the meter's equipment id, e.g. 1SAG1100000292: 5 to 32 letters "
+    "and digits, with at least one digit. It is printed on the label on the front of your digital meter, and "
+    "your P1 reader's log shows it with every reading it stores."
+)
+# Shown to API clients (field "serial" of an ingest error).
+_SERIAL_SHAPE = "must be the meter's equipment id (0-0:96.1.1): 5-32 letters and digits, at least one digit"
 
 
 class MeterAlreadyYours(MeterError):
@@ -469,13 +484,31 @@ class DeletedMeter:
     readings_deleted: int
 
 
-def normalise_serial(serial: str) -> str:
-    """The serial as stored, or ``InvalidSerial``: surrounding blanks removed, 1-32 letters or digits."""
-    serial = (serial or "").strip()
+def normalise_serial(serial: Any) -> str:
+    """The serial as stored: surrounding blanks removed, upper case; ``InvalidSerial`` unless it has the shape of
+    an equipment id.
+
+    The rule: 5 to 32 ASCII letters and digits, at least one of them a digit. Why: the serial is the equipment
+    id the meter sends in 0-0:96.1.1 (hex-encoded ASCII, decoded by the edge and by the telegram endpoint).
+    Fluvius meters send 14 capitals and digits (Sagemcom ``1SAG1100000292``, ``1SAG3100716957``; Landis+Gyr
+    and Siconia meters send their own letters-and-digits ids), so case carries no meaning and the same meter
+    typed in lower case must not become a second meter. Every id has digits, so a word such as ``abc`` is a
+    slip, not a meter. Blanks, dashes and other punctuation are refused rather than dropped: an id never has
+    them, so they mean something else was typed. The upper bound is the stored column (``Meter.serial``). The
+    lower bound is loose on purpose: the ingest path uses this rule too, and a refused upload loses a device's
+    readings, while a mistyped serial on the Meters page only adds an empty meter that says it has no data.
+
+    Used by the Meters page (``claim_meter``) and by every ingest path (``ingest_readings``): one rule.
+    """
+    if not isinstance(serial, str):
+        raise InvalidSerial(INVALID_SERIAL_MESSAGE)
+    serial = serial.strip()
+    # isascii first: str.upper() maps some non-ASCII letters to ASCII ones ("ß" -> "SS").
+    if not serial.isascii():
+        raise InvalidSerial(INVALID_SERIAL_MESSAGE)
+    serial = serial.upper()
     if not SERIAL_RE.fullmatch(serial):
-        raise InvalidSerial(
-            "A serial number is the meter's equipment id: 1 to 32 letters or digits, e.g. 1SAG1100000292."
-        )
+        raise InvalidSerial(INVALID_SERIAL_MESSAGE)
     return serial
 
 

@@ -10,7 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from meters import services
 from meters.forms import AddMeterForm, DeleteWithDataForm, RenameMeterForm
@@ -86,16 +87,24 @@ def rename(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def release(request: HttpRequest, code: str) -> HttpResponse:
-    """The meter leaves this account; its readings are kept and it becomes unclaimed."""
+    """GET asks for confirmation (the list links here; no script needed, so it works under a strict CSP).
+    POST takes the meter out of this account, as scripts have always done; its readings are kept and it becomes
+    unclaimed."""
     meter = _get_meter_for_user(request, code)
+    if request.method == "GET":
+        return render(
+            request,
+            "meters/release_confirm.html",
+            {"meter": meter, "has_data": meter.readings.exists(), "cancel_url": reverse("meters:list")},
+        )
     services.release_meter(meter)
     messages.success(
         request,
         f"Meter {meter.display_name} removed from your account. Its data is kept; add the serial again to get it back.",
     )
-    return redirect(LIST_URL)
+    return redirect("meters:list")
 
 
 @login_required

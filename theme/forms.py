@@ -1,6 +1,10 @@
-"""Shared form styling: Tailwind classes and ARIA links to help text and errors on every widget."""
+"""Shared form pieces: Tailwind classes and ARIA links on every widget, and a decimal field for Belgian input."""
 
 from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
 
 from django import forms
 
@@ -28,3 +32,39 @@ class StyledFormMixin:
                 if bound.help_text:
                     described.append(f"{bound.auto_id}_helptext")
                 attrs["aria-describedby"] = " ".join(described)
+
+
+# One decimal separator, a comma or a dot; an optional sign so that "-1" reaches the min-value check and gets
+# its own message. No exponents ("1e3"), no NaN/Infinity and no thousands separators: a meter display and a tariff
+# sheet show neither, and "1.019,100" could be read two ways.
+_DECIMAL_INPUT = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+
+
+class DecimalCommaField(forms.DecimalField):
+    """A ``DecimalField`` that also accepts a decimal comma (``1019,100``), as Belgians write numbers.
+
+    Rendered as a text input with ``inputmode="decimal"``: many browsers refuse a comma in ``type=number`` and
+    submit an empty value instead, and a phone then shows its decimal keypad anyway. ``example`` (written with a
+    comma) appears in the error for an entry that is not a number, beside its dot form.
+    """
+
+    widget = forms.TextInput
+
+    def __init__(self, *args, example: str = "1019,100", **kwargs) -> None:
+        self.example = example
+        super().__init__(*args, **kwargs)
+        self.widget.attrs.setdefault("inputmode", "decimal")
+        self.widget.attrs.setdefault("autocomplete", "off")
+
+    def to_python(self, value: Any) -> Decimal | None:
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        if not _DECIMAL_INPUT.fullmatch(text):
+            label = self.label or "This field"
+            raise forms.ValidationError(
+                "%(label)s: enter a number such as %(comma)s or %(dot)s.",
+                code="invalid",
+                params={"label": label, "comma": self.example, "dot": self.example.replace(",", ".")},
+            )
+        return Decimal(text.replace(",", "."))

@@ -13,7 +13,7 @@ from django.contrib.auth.forms import (
     UserCreationForm,
 )
 
-from theme.forms import StyledFormMixin
+from theme.forms import DecimalCommaField, StyledFormMixin
 from users.models import Profile
 
 User = get_user_model()
@@ -111,6 +111,8 @@ class PricesForm(StyledFormMixin, forms.ModelForm):
     class Meta:
         model = Profile
         fields = tuple(PRICE_DEFAULTS)
+        # Belgian tariff sheets write 0,3412: every price takes a comma as well as a dot.
+        field_classes = dict.fromkeys(PRICE_DEFAULTS, DecimalCommaField)
         labels = {
             "price_import_day": "Import, day tariff (EUR/kWh)",
             "price_import_night": "Import, night tariff (EUR/kWh)",
@@ -124,8 +126,8 @@ class PricesForm(StyledFormMixin, forms.ModelForm):
         for name, setting in PRICE_DEFAULTS.items():
             field = self.fields[name]
             default = getattr(settings, setting)
+            field.example = str(default).replace(".", ",")
             field.widget.attrs["placeholder"] = str(default)
-            field.widget.attrs["inputmode"] = "decimal"
             field.help_text = f"Leave empty to use the site default ({default})."
 
 

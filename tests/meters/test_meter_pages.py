@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
 from meters.models import Meter, Reading
 from meters.services import ingest_readings
@@ -87,12 +88,49 @@ def test_it_refuses_a_meter_owned_by_another_account_without_naming_it(bob_clien
     assert Meter.objects.get(serial=SERIAL).owner.username == "alice"
 
 
-def test_it_refuses_a_malformed_serial(alice_client):
-    response = alice_client.post("/serialNumbers/", {"serialNumber": "1SAG 11-00", "name": ""})
+WHERE_THE_SERIAL_IS = "It is printed on the label on the front of your digital meter"
+
+
+@pytest.mark.parametrize("serial", ["abc", "1SAG 11-00", "ABCDEFGHIJKLMN", "1SAG", "1" * 33, "1ßAG1100000292"])
+def test_it_refuses_a_malformed_serial_and_says_where_the_number_is_printed(alice_client, serial):
+    response = alice_client.post("/serialNumbers/", {"serialNumber": serial, "name": ""})
 
     assert response.status_code == 200
-    assert "1 to 32 letters or digits" in response.content.decode()
+    page = response.content.decode()
+    assert "This is not a meter serial number" in page
+    assert "e.g. 1SAG1100000292: 5 to 32 letters and digits, with at least one digit" in page
+    assert WHERE_THE_SERIAL_IS in page
     assert not Meter.objects.exists()
+
+
+def test_it_stores_a_serial_typed_in_lower_case_in_capitals(alice_client):
+    alice_client.post("/serialNumbers/", {"serialNumber": " 1sag3100000099 ", "name": "Home"})
+
+    assert list(Meter.objects.values_list("serial", flat=True)) == ["1SAG3100000099"]
+
+
+def test_it_knows_my_meter_when_i_type_its_serial_in_lower_case(alice_client, alice_meter):
+    response = alice_client.post("/serialNumbers/", {"serialNumber": SERIAL.lower(), "name": "Again"})
+
+    assert "This meter is already in your list." in response.content.decode()
+    assert Meter.objects.count() == 1
+
+
+def test_it_refuses_another_accounts_meter_typed_in_lower_case(bob_client, alice_meter):
+    response = bob_client.post("/serialNumbers/", {"serialNumber": SERIAL.lower(), "name": "Mine"})
+
+    assert "registered to another account" in response.content.decode()
+    assert list(Meter.objects.values_list("serial", "owner__username")) == [(SERIAL, "alice")]
+
+
+def test_it_files_an_upload_in_lower_case_under_the_same_meter(alice_client, alice, alice_meter):
+    ingest_readings(alice, [reading_item(SERIAL.lower(), NOW - timedelta(minutes=15))])
+
+    page = alice_client.get("/serialNumbers/").content.decode()
+
+    assert Meter.objects.count() == 1
+    assert ">1<" in page  # readings of the one meter on the list
+    assert SERIAL.lower() not in page
 
 
 def test_it_renames_a_meter(alice_client, alice_meter):
@@ -101,6 +139,61 @@ def test_it_renames_a_meter(alice_client, alice_meter):
     assert response.status_code == 302
     alice_meter.refresh_from_db()
     assert alice_meter.name == "Attic"
+
+
+def test_it_links_remove_from_my_account_to_a_confirmation_page(alice_client, alice_meter):
+    page = alice_client.get(reverse("meters:list")).content.decode()
+
+    release = reverse("meters:release", args=[alice_meter.code])
+    assert f'<a href="{release}" class="btn-secondary">Remove from my account</a>' in page
+    assert f'action="{release}"' not in page  # one click on the list no longer removes the meter
+    # No inline script: the site gets a strict CSP.
+    assert "onclick" not in page
+    assert "confirm(" not in page
+
+
+def test_it_asks_before_removing_a_meter_from_the_account(alice_client, alice, alice_meter_with_data):
+    release = reverse("meters:release", args=[alice_meter_with_data.code])
+
+    response = alice_client.get(release)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Remove Home from your account?" in page
+    assert "Its data is kept." in page
+    assert "type the day register 1.8.1" in page  # it has data: getting it back takes proof
+    assert f'<form method="post" action="{release}"' in page
+    assert 'name="csrfmiddlewaretoken"' in page
+    assert f'<a href="{reverse("meters:list")}" class="link">Cancel, keep the meter</a>' in page
+    assert Meter.objects.get(pk=alice_meter_with_data.pk).owner == alice
+
+
+def test_it_removes_the_meter_once_confirmed_and_says_so(alice_client, alice_meter_with_data):
+    release = reverse("meters:release", args=[alice_meter_with_data.code])
+    alice_client.get(release)
+
+    response = alice_client.post(release, follow=True)
+
+    assert response.redirect_chain == [(reverse("meters:list"), 302)]
+    assert "Meter Home removed from your account. Its data is kept" in response.content.decode()
+    assert Meter.objects.get(pk=alice_meter_with_data.pk).owner is None
+
+
+def test_it_shows_bob_no_confirmation_page_for_alices_meter(bob_client, alice_meter):
+    response = bob_client.get(reverse("meters:release", args=[alice_meter.code]))
+
+    assert response.status_code == 404
+    assert "from your account?" not in response.content.decode()
+    assert SERIAL not in response.content.decode()
+
+
+def test_it_sends_a_visitor_who_opens_the_confirmation_page_to_the_login_page(client, alice_meter):
+    release = reverse("meters:release", args=[alice_meter.code])
+
+    response = client.get(release)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('users:login')}?next={release}"
 
 
 def test_it_removes_a_meter_from_the_account_and_keeps_its_data(alice_client, alice_meter_with_data):
@@ -144,7 +237,7 @@ def test_it_answers_404_for_unknown_or_malformed_ids(alice_client, alice_meter, 
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("action", ["rename", "release", "delete"])
+@pytest.mark.parametrize("action", ["rename", "delete"])
 def test_it_answers_405_to_get_on_post_only_paths(alice_client, alice_meter, action):
     response = alice_client.get(_paths(alice_meter)[action])
 

@@ -125,3 +125,45 @@ def test_it_keeps_showing_the_saved_prices_after_a_rejected_edit(alice_client, a
 def test_it_keeps_the_header_on_the_saved_username_after_a_rejected_edit(alice_client, alice, bob):
     html = _account(alice_client, username="bob").content.decode()
     assert "Signed in as <strong>alice</strong>" in html
+
+
+def test_it_saves_prices_written_with_a_decimal_comma(alice_client, alice):
+    response = _prices(
+        alice_client,
+        price_import_day="0,3412",
+        price_import_night=" 0,25 ",
+        price_export="0.04",
+        price_capacity="47,10",
+        price_gas=",95",
+    )
+
+    assert response.status_code == 302
+    prices = profile_for(alice).prices()
+    assert (
+        prices.import_day_eur_kwh,
+        prices.import_night_eur_kwh,
+        prices.export_eur_kwh,
+        prices.capacity_eur_kw_year,
+        prices.gas_eur_m3,
+    ) == (Decimal("0.3412"), Decimal("0.25"), Decimal("0.04"), Decimal("47.10"), Decimal("0.95"))
+
+
+@pytest.mark.parametrize("entry", ["abc", "0,30 EUR", "1.234,5", "1e2", "0,3,4"])
+def test_it_refuses_a_price_that_is_not_a_number_and_says_how_to_write_it(alice_client, alice, entry):
+    response = _prices(alice_client, price_import_day=entry, price_gas="1,25")
+
+    assert response.status_code == 200
+    default = str(settings.PRICE_IMPORT_DAY_EUR_KWH)
+    expected = f"Import, day tariff (EUR/kWh): enter a number such as {default.replace('.', ',')} or {default}."
+    assert expected in response.content.decode()
+    profile = profile_for(alice)
+    assert (profile.price_import_day, profile.price_gas) == (None, None)  # nothing of the form is saved
+
+
+def test_it_lets_a_phone_type_a_comma_in_every_price(alice_client):
+    html = alice_client.get("/profile/").content.decode()
+
+    # type=number would refuse "0,3412" in many browsers; a text input with the decimal keypad takes it.
+    for name in ("price_import_day", "price_import_night", "price_export", "price_capacity", "price_gas"):
+        assert f'<input type="text" name="prices-{name}" inputmode="decimal"' in html
+    assert 'type="number"' not in html
