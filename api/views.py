@@ -34,7 +34,15 @@ from api.telegrams import telegram_items
 from api.throttling import IngestRateThrottle, TokenRateThrottle
 from meters.models import Meter, Reading
 from meters.series import SeriesError, build_series, parse_day
-from meters.services import IngestError, IngestRejected, IngestResult, ingest_readings, parse_timestamp, slot_start
+from meters.services import (
+    IngestError,
+    IngestRejected,
+    IngestResult,
+    ingest_readings,
+    normalise_serial,
+    parse_timestamp,
+    slot_start,
+)
 from meters.views import _get_meter_for_user
 
 logger = logging.getLogger(__name__)
@@ -99,7 +107,8 @@ def set_data(request: Request) -> Response:
         return _rejected(exc.errors, rename=prototype_field)
     # The item passed validation, so its timestamp parses; the id lets the device check it via getData.
     slot = slot_start(parse_timestamp(item["timestamp"]))
-    reading_id = Reading.objects.filter(meter__serial=item["serial"], timestamp=slot).values_list("pk", flat=True)
+    serial = normalise_serial(item["serial"])  # valid: ingest accepted it
+    reading_id = Reading.objects.filter(meter__serial=serial, timestamp=slot).values_list("pk", flat=True)
     body = {"id": reading_id.first(), "created": bool(result.created), "duplicate": not result.created}
     return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest
 
 from meters.models import POWER_FIELDS, READING_FIELDS, REGISTER_FIELDS, ClaimAttempt, Meter, Reading
+from meters.services import InvalidSerial, normalise_serial
+
+
+class MeterAdminForm(forms.ModelForm):
+    class Meta:
+        model = Meter
+        fields = ("serial", "name", "owner")
+
+    def clean_serial(self) -> str:
+        # The same rule as the Meters page and ingest, so an operator cannot add a second, lower-case meter.
+        try:
+            return normalise_serial(self.cleaned_data["serial"])
+        except InvalidSerial as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(Meter)
 class MeterAdmin(admin.ModelAdmin):
+    form = MeterAdminForm
     list_display = ("serial", "name", "owner", "reading_count", "last_reading_at", "created_at")
     list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("owner",)

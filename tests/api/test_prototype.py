@@ -180,3 +180,10 @@ def test_it_answers_404_for_ids_that_do_not_exist(staff_api, reading_id):
     response = staff_api.get(f"/api-auth/getData/{reading_id}")
     assert response.status_code == 404
     assert "detail" in response.json()
+
+
+def test_it_returns_the_reading_id_for_a_serial_sent_in_lower_case(alice_api, alice_meter):
+    response = alice_api.post("/api-auth/setData", prototype_reading(serialmeter=ALICE_SERIAL.lower()), format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["id"] == Reading.objects.get(meter=alice_meter).pk

@@ -51,3 +51,33 @@ def test_it_shows_readings_by_date_without_editable_registers(admin_client_with_
     assert "1234.567" in change
     assert 'name="import_t1_kwh"' not in change
     assert admin_client_with_data.get("/admin/meters/reading/add/").status_code == 403
+
+
+def test_it_stores_a_serial_added_in_the_admin_as_every_other_path_does(admin_client_with_data):
+    response = admin_client_with_data.post("/admin/meters/meter/add/", {"serial": " 1sag3100000099 ", "name": "Barn"})
+    assert response.status_code == 302
+    assert Meter.objects.filter(serial="1SAG3100000099", name="Barn").exists()
+
+    again = admin_client_with_data.post("/admin/meters/meter/add/", {"serial": "1Sag3100000099"})
+    assert "already exists" in again.content.decode()
+    refused = admin_client_with_data.post("/admin/meters/meter/add/", {"serial": "abc"})
+    assert "printed on the label" in refused.content.decode()
+
+
+def test_it_upper_cases_older_lower_case_serials_once_when_migrating(alice, bob):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("meters.migrations.0004_uppercase_serials")
+    Meter.objects.create(serial="1sag3100000099", owner=alice)
+    Meter.objects.create(serial="1sag2200000022", owner=bob)
+    Meter.objects.create(serial="1SAG2200000022")  # the upper-case twin exists: left for an operator to merge
+
+    migration.uppercase_serials(apps, None)
+
+    assert sorted(Meter.objects.values_list("serial", flat=True)) == [
+        "1SAG2200000022",
+        "1SAG3100000099",
+        "1sag2200000022",
+    ]
