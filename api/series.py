@@ -23,7 +23,8 @@ def _eur(value: Decimal | None) -> float | None:
 
 
 def _w(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+    # Milliwatts: the browser rounds for display with the same rule as the cards, so it must not round twice.
+    return None if value is None else round(value, 3)
 
 
 def _iso(value: datetime | None, zone: ZoneInfo) -> str | None:
@@ -99,6 +100,7 @@ def series_to_dict(series: Series) -> dict:
                 "gas_estimated": b.gas_estimated,
                 "reset": b.reset,
                 "so_far": b.so_far,
+                "so_far_until": _iso(b.so_far_until, zone),
             }
             for b in series.buckets
         ],
@@ -197,6 +199,7 @@ SERIES_EXAMPLE = {
             "gas_estimated": False,
             "reset": False,
             "so_far": False,
+            "so_far_until": None,
         },
         {
             "start": "2024-06-12T10:00:00+02:00",
@@ -220,6 +223,7 @@ SERIES_EXAMPLE = {
             "gas_estimated": True,
             "reset": False,
             "so_far": False,
+            "so_far_until": None,
         },
     ],
     "capacity": None,

@@ -6,23 +6,23 @@ The cards are rendered here from ``meters.series``; the charts are drawn in the 
 
 from __future__ import annotations
 
-import csv
 import logging
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from meters.models import READING_FIELDS, Meter, Reading
+from meters import export
+from meters.models import Meter
 from meters.series import InvalidDate, Series, build_series, parse_day, window_days
 from meters.views import _get_meter_for_user
 from users.models import profile_for
@@ -32,12 +32,11 @@ logger = logging.getLogger(__name__)
 VIEW_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
 TODAY_LABELS = {"day": "Today", "week": "This week", "month": "This month"}
 BUCKET_LABELS = {"day": "quarter-hour", "week": "4 hours", "month": "day"}
-CSV_HEADER = ("timestamp", "measured_at", *READING_FIELDS)
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("/day/")
+    return redirect("dashboard:day")
 
 
 @login_required
@@ -61,13 +60,17 @@ def month(request: HttpRequest) -> HttpResponse:
 def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
     code = request.GET.get("meter")
     chosen = _get_meter_for_user(request, code) if code else None  # a foreign or unknown code is a 404
-    meters = list(Meter.objects.filter(owner=request.user).order_by("name", "serial"))
+    meters = list(
+        Meter.objects.filter(owner=request.user).annotate(latest=Max("readings__timestamp")).order_by("name", "serial")
+    )
     if not meters:
         messages.info(request, "Add your meter's serial number to see its dashboard.")
-        return redirect("/serialNumbers/")
+        return redirect("meters:list")
     profile = profile_for(request.user)
     if chosen is None:
-        chosen = next((m for m in meters if m.code == profile.last_meter_code), meters[0])
+        # The meter the user last looked at, else the one that sent the most recent reading.
+        latest = max(meters, key=lambda m: (m.latest is not None, m.latest or datetime.min.replace(tzinfo=UTC)))
+        chosen = next((m for m in meters if m.code == profile.last_meter_code), latest)
     if profile.last_meter_code != chosen.code:
         profile.last_meter_code = chosen.code
         profile.save(update_fields=["last_meter_code"])
@@ -114,7 +117,7 @@ def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
 
 def _url(view: str, meter: Meter, day: date | None) -> str:
     query = f"?meter={meter.code}" + (f"&date={day.isoformat()}" if day else "")
-    return f"/{view}/{query}"
+    return reverse(f"dashboard:{view}") + query
 
 
 def _period_label(view: str, first: date, after: date) -> str:
@@ -126,28 +129,53 @@ def _period_label(view: str, first: date, after: date) -> str:
     return first.strftime("%B %Y")
 
 
-# --- number formatting (English grouping, units beside the value) ---------------------------------------------
+# --- number formatting: one rule per unit (dashboard.js mirrors it) -------------------------------------------
+# W: whole watts below 1 kW, else kW with 2 decimals; kW (capacity) 2 decimals; kWh and m³ 3 decimals; € 2.
+# Thousands are grouped with a narrow no-break space; the unit follows after a no-break space.
+
+DASH = "\u2013"
+
+
+def _number(value: float | Decimal | int, decimals: int) -> str:
+    # Half away from zero, as Intl.NumberFormat in dashboard.js rounds; a true minus sign (U+2212).
+    exact = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    text = f"{abs(exact):,.{decimals}f}".replace(",", "\u202f")
+    return f"\u2212{text}" if exact < 0 else text
 
 
 def fmt(value: float | Decimal | int | None, decimals: int = 0, unit: str = "") -> str:
     if value is None:
-        return "\u2013"
-    text = f"{float(value):,.{decimals}f}".replace(",", "\u202f")  # narrow no-break space groups thousands
+        return DASH
+    text = _number(value, decimals)
     return f"{text}\u00a0{unit}" if unit else text
+
+
+def power(w: float | int | None) -> str:
+    if w is None:
+        return DASH
+    return fmt(w, 0, "W") if abs(w) < 999.5 else fmt(w / 1000, 2, "kW")
+
+
+def kw(value: float | Decimal | None) -> str:
+    return fmt(value, 2, "kW")
 
 
 def money(value: Decimal | None) -> str:
     if value is None:
-        return "\u2013"
+        return DASH
     sign = "\u2212" if value < 0 else ""
-    return f"{sign}€\u00a0{abs(float(value)):,.2f}".replace(",", "\u202f")
+    return f"{sign}€\u00a0{_number(abs(value), 2)}"
 
 
 def _kwh(wh: int | None) -> str:
-    return fmt(None if wh is None else wh / 1000, 3 if wh is not None and abs(wh) < 10_000 else 1, "kWh")
+    return fmt(None if wh is None else wh / 1000, 3, "kWh")
 
 
-_TIME_FORMATS = {"day": "%H:%M", "week": "%a %-d %b %H:%M", "month": "%a %-d %b"}
+def _m3(litres: int | None) -> str:
+    return fmt(None if litres is None else litres / 1000, 3, "m³")
+
+
+_TIME_FORMATS = {"day": "%H:%M", "week": "%a %-d %b %H:%M", "month": "%a %-d %b", "peak": "%a %-d %b %H:%M"}
 
 
 def _local(value: datetime | None, tz: str, view: str = "week") -> str:
@@ -157,33 +185,38 @@ def _local(value: datetime | None, tz: str, view: str = "week") -> str:
     return value.astimezone(ZoneInfo(tz)).strftime(_TIME_FORMATS[view])
 
 
+AVERAGE_LABELS = {"day": "average of the day", "week": "average of the week", "month": "average of the month"}
+
+
 def _cards(series: Series) -> list[dict]:
     t, p = series.totals, series.power
+    so_far = any(b.so_far for b in series.buckets)
+    suffix = " so far" if so_far else ""
     cards = [
         {
             "title": "Import",
-            "value": _kwh(t.import_wh),
+            "value": _kwh(t.import_wh) + suffix,
             "lines": [f"Day tariff {_kwh(t.import_t1_wh)}", f"Night tariff {_kwh(t.import_t2_wh)}"],
             "id": "import",
         },
         {
             "title": "Export",
-            "value": _kwh(t.export_wh),
+            "value": _kwh(t.export_wh) + suffix,
             "lines": [f"Day tariff {_kwh(t.export_t1_wh)}", f"Night tariff {_kwh(t.export_t2_wh)}"],
             "id": "export",
         },
         {
             "title": "Electricity cost",
-            "value": money(t.electricity_cost_eur),
+            "value": money(t.electricity_cost_eur) + suffix,
             "lines": [f"Import {money(t.import_cost_eur)}", f"Export credit {money(t.export_credit_eur)}"],
             "id": "cost",
         },
         {
             "title": "Import power",
-            "value": fmt(p.import_avg_w, 0, "W"),
+            "value": power(p.import_avg_w),
             "lines": [
-                "average",
-                f"max {fmt(p.import_max_w, 0, 'W')} {_local(p.import_max_at, series.tz, series.view)}".strip(),
+                AVERAGE_LABELS[series.view],
+                f"highest quarter-hour {power(p.import_max_w)} {_local(p.import_max_at, series.tz, 'peak')}".strip(),
             ],
             "id": "power",
         },
@@ -192,7 +225,7 @@ def _cards(series: Series) -> list[dict]:
         cards.append(
             {
                 "title": "Gas",
-                "value": fmt(None if t.gas_l is None else t.gas_l / 1000, 3, "m³"),
+                "value": _m3(t.gas_l) + suffix,
                 "lines": [f"Cost {money(t.gas_cost_eur)}"],
                 "id": "gas",
             }
@@ -205,13 +238,13 @@ def _capacity(series: Series) -> dict | None:
     if c is None or year is None:
         return None
     return {
-        "peak": fmt(None if c.peak_w is None else c.peak_w / 1000, 2, "kW"),
+        "peak": kw(None if c.peak_w is None else c.peak_w / 1000),
         "peak_at": _local(c.peak_at, series.tz, "week"),
-        "meter_peak": fmt(None if c.meter_peak_w is None else c.meter_peak_w / 1000, 2, "kW"),
-        "billed": fmt(c.billed_kw, 2, "kW"),
+        "meter_peak": kw(None if c.meter_peak_w is None else c.meter_peak_w / 1000),
+        "billed": kw(c.billed_kw),
         "minimum": fmt(settings.CAPACITY_MINIMUM_KW, 1, "kW"),
         "cost": money(c.cost_eur),
-        "mean": fmt(year.mean_kw, 2, "kW"),
+        "mean": kw(year.mean_kw),
         "yearly": money(year.yearly_cost_eur),
     }
 
@@ -245,52 +278,14 @@ def _qlik_config() -> dict | None:
 # --- CSV export ---------------------------------------------------------------------------------------------------
 
 
-class _Echo:
-    """csv.writer target that hands each formatted line back instead of buffering it."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return str(value)
-
-
 @login_required
 @require_GET
 def export_csv(request: HttpRequest, code: str) -> HttpResponse:
     meter = _get_meter_for_user(request, code)
-    zone = ZoneInfo(settings.TIME_ZONE)
-    bounds = {}
-    for name in ("from", "to"):
-        raw = request.GET.get(name) or ""
-        try:
-            bounds[name] = date.fromisoformat(raw) if raw else None
-        except ValueError:
-            return HttpResponseBadRequest(f"'{name}' must be a date in the form YYYY-MM-DD, got {raw!r}.")
-    start, end = bounds["from"], bounds["to"]
-    if start and end and start > end:
-        return HttpResponseBadRequest("'from' must not be after 'to'.")
-
-    readings = Reading.objects.filter(meter=meter).order_by("timestamp")
-    if start:
-        readings = readings.filter(timestamp__gte=datetime(start.year, start.month, start.day, tzinfo=zone))
-    if end:
-        after = end + timedelta(days=1)  # 'to' is inclusive: the whole local day
-        readings = readings.filter(timestamp__lt=datetime(after.year, after.month, after.day, tzinfo=zone))
-    rows = readings.values_list(*CSV_HEADER).iterator(chunk_size=2000)
-
-    def lines() -> Iterator[str]:
-        writer = csv.writer(_Echo())
-        yield writer.writerow(CSV_HEADER)
-        for row in rows:
-            yield writer.writerow([_csv_value(v) for v in row])
-
-    name = f"{meter.serial}_{start or 'first'}_{end or 'last'}.csv"
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    try:
+        wanted = export.parse_request(request.GET.get("from"), request.GET.get("to"), request.GET.get("format"))
+    except export.ExportError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(export.lines(meter, wanted), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename(meter, wanted)}"'
     return response

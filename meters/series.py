@@ -90,6 +90,7 @@ class Bucket:
     gas_estimated: bool
     reset: bool  # a register went down inside the bucket
     so_far: bool = False  # the running bucket: energy from its start up to the latest reading
+    so_far_until: datetime | None = None  # that latest reading (UTC), for "so far (until 00:15)"
 
     @property
     def import_wh(self) -> int | None:
@@ -512,7 +513,8 @@ def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, p
                 gas_estimated=has_gas and (tracks[_GAS].estimated[k] or tracks[_GAS].estimated[k + 1]),
                 reset=any(t0 < b1 and t1 > b0 for t0, t1 in drops)
                 or (has_gas and any(t0 < b1 and t1 > b0 for t0, t1 in gas_drops)),
-                so_far=imp is not None and any(tracks[c].so_far == k + 1 for c in _REGISTERS),
+                so_far=(so_far := imp is not None and any(tracks[c].so_far == k + 1 for c in _REGISTERS)),
+                so_far_until=_utc(inside[-1][_EP]) if so_far and inside else None,
             )
         )
 

@@ -2,6 +2,11 @@
 
 The session-wide ``browser`` fixture lives in tests/conftest.py (one Playwright instance per run).
 
+The clock is frozen (ticking from a fixed instant) on the server with time-machine and in the browser with
+Playwright's clock, so the tests never depend on today's date. The default instant is the hardest one for the
+dashboards: 00:20 on the 1st of a month, when the running month holds one day's first quarter-hour. Cookies are
+session cookies so a frozen instant far from the real date cannot expire them in the browser.
+
 Options (environment):
   DASHBOARD_SCREENSHOTS=docs/screenshots   save day/week/month screenshots there
   DASHBOARD_STATIC_DIR=/tmp/static         extra static directory searched first (e.g. a freshly built styles.css)
@@ -14,6 +19,7 @@ import os
 from datetime import datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from meters.models import Meter
@@ -27,13 +33,38 @@ def _extra_static_dir(settings):
         settings.STATICFILES_DIRS = [extra, *getattr(settings, "STATICFILES_DIRS", [])]
 
 
+FROZEN_NOW = datetime(2026, 12, 1, 0, 20, tzinfo=BRUSSELS)
+
+
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
+def frozen_now() -> datetime:
+    """The instant the server and the browser believe it is; override in a test module to move it."""
+    return FROZEN_NOW
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(frozen_now, settings):
+    settings.SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+    settings.CSRF_COOKIE_AGE = None
+    with time_machine.travel(frozen_now, tick=True):
+        yield
+
+
+def new_page(browser, frozen_now: datetime, **options):
+    """A page in a fresh context whose JavaScript clock starts at ``frozen_now``."""
+    options = {"viewport": {"width": 1280, "height": 900}, "locale": "en-GB", "timezone_id": "UTC", **options}
+    context = browser.new_context(**options)
+    context.clock.install(time=frozen_now)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    return page
+
+
+@pytest.fixture
+def page(browser, frozen_now):
+    page = new_page(browser, frozen_now)
     yield page
-    context.close()
+    page.context.close()
 
 
 def _household(ep: int, scale: float = 1.0, solar_kwp: float = 2.0) -> tuple[float, float]:
@@ -79,7 +110,7 @@ def _cabin_energy(ep: int) -> tuple[int, int, int, int]:
 
 @pytest.fixture
 def alice_meters(alice, transactional_db):
-    """Alice's two meters with 35 days of quarter-hours up to the current slot (the real clock: the browser's)."""
+    """Alice's two meters with 35 days of quarter-hours up to the current slot (of the frozen clock)."""
     now = timezone.now()
     last = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 15)
     home = Meter.objects.create(serial="1SAG1100000292", name="Home", owner=alice)

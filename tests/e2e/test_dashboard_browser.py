@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from tests.e2e.conftest import login
+from tests.meters.series_truth import BRUSSELS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -53,6 +54,27 @@ def test_it_draws_every_chart_of_the_view(page, live_server, alice, password, al
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(target) / f"{view}.png"), full_page=True)
+
+
+RUNNING = {
+    "00:20 on the 1st": datetime(2026, 12, 1, 0, 20, tzinfo=BRUSSELS),
+    "1 January": datetime(2027, 1, 1, 0, 20, tzinfo=BRUSSELS),
+    "spring DST day": datetime(2026, 3, 29, 3, 10, tzinfo=BRUSSELS),
+    "autumn DST day": datetime(2026, 10, 25, 2, 20, fold=1, tzinfo=BRUSSELS),
+    "23:50 on the last day": datetime(2026, 11, 30, 23, 50, tzinfo=BRUSSELS),
+}
+
+
+@pytest.mark.parametrize("frozen_now", list(RUNNING.values()), ids=list(RUNNING))
+def test_it_shows_the_running_month_so_far(page, live_server, alice, password, alice_meters, frozen_now):
+    home, _ = alice_meters
+    login(page, live_server.url, "alice", password)
+    page.goto(f"{live_server.url}/month/?meter={home.code}")
+    _wait_for_charts(page)
+
+    assert "so far" in _card(page, "import")
+    assert page.locator('[data-status="empty"]').count() == 0
+    assert page.evaluate(PAINTED, "import") > 500
 
 
 def test_it_changes_the_data_when_switching_meter_and_stepping_back(page, live_server, alice, password, alice_meters):

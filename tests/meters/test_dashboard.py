@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -62,7 +63,7 @@ def test_it_shows_the_days_totals_and_links_the_series_endpoint(alice_client, ho
     assert response.status_code == 200
     html = response.content.decode()
     kwh = truth.import_wh(local(2024, 6, 11), local(2024, 6, 12)) / 1000
-    assert f"{kwh:,.1f}".replace(",", "\u202f") + "\u00a0kWh" in html
+    assert f"{kwh:,.3f}".replace(",", "\u202f") + "\u00a0kWh" in html
     assert "Tuesday 11 June 2024" in html
     assert f"/api/v1/meters/{home.code}/series/?view=day&amp;date=2024-06-11" in html
     assert f'href="/day/?meter={home.code}&amp;date=2024-06-10"' in html  # previous day
@@ -86,16 +87,30 @@ def test_it_tells_when_a_period_is_empty_or_partial(alice_client, home):
     assert "13 bars estimated" in partial
 
 
-def test_it_remembers_the_last_meter_and_switches_between_them(alice_client, alice, home, cabin):
+def test_it_opens_the_meter_with_the_latest_reading_then_remembers_the_choice(alice_client, alice, home, cabin):
+    build(cabin, local(2024, 6, 1), local(2024, 6, 1, 2))
     build(home, local(2024, 6, 11), local(2024, 6, 11, 2))
     first = alice_client.get("/day/?date=2024-06-11")
-    assert first.context["meter"] == cabin  # "Cabin" sorts first: the default without a remembered choice
+    assert first.context["meter"] == home  # the latest reading, though "Cabin" sorts first
 
-    alice_client.get(f"/week/?meter={home.code}")
-    assert profile_for(alice).last_meter_code == home.code
+    alice_client.get(f"/week/?meter={cabin.code}")
+    assert profile_for(alice).last_meter_code == cabin.code
     again = alice_client.get("/month/")
-    assert again.context["meter"] == home
-    assert f'<option value="{cabin.code}"' in again.content.decode()
+    assert again.context["meter"] == cabin
+    assert f'<option value="{home.code}"' in again.content.decode()
+
+
+def test_it_formats_each_unit_with_fixed_decimals(alice_client, home):
+    def energy(ep):
+        return (0, 1_000, 0, 0) if ep == epoch(local(2024, 6, 11, 18)) else (0, 50, 0, 0)
+
+    build(home, local(2024, 6, 10, 23), local(2024, 6, 12, 1), energy=energy)
+    cards = {c["id"]: c for c in alice_client.get("/week/?date=2024-06-11").context["cards"]}
+    assert re.fullmatch(r"[\d\u202f]+\.\d{3}\u00a0kWh", cards["import"]["value"])
+    assert cards["export"]["value"] == "0.000\u00a0kWh"
+    # The maximum is the busiest quarter-hour (1 kWh in 15 minutes), not the busiest 4-hour bar.
+    assert cards["power"]["lines"] == ["average of the week", "highest quarter-hour 4.00\u00a0kW Tue 11 Jun 18:00"]
+    assert cards["power"]["value"].endswith("\u00a0W")
 
 
 def test_it_refuses_another_users_meter_on_pages_and_api(alice_client, bobs, home):

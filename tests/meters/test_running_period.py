@@ -55,6 +55,7 @@ def test_it_counts_the_running_bucket_so_far_and_the_period_to_the_wh(meter, now
     assert len(running) == 1
     bucket = running[0]
     assert bucket.so_far
+    assert bucket.so_far_until == latest
     assert not bucket.estimated
     assert bucket.import_wh is not None
     assert (bucket.import_t1_wh, bucket.import_t2_wh, bucket.export_t1_wh, bucket.export_t2_wh) == truth.wh(
@@ -103,5 +104,6 @@ def test_it_shows_the_running_month_on_the_1st_instead_of_no_data(alice_client, 
     assert f"{imported / 1000:.3f}\u00a0kWh so far" in html
     buckets = api.json()["buckets"]
     assert buckets[0]["so_far"] is True
+    assert buckets[0]["so_far_until"] == "2026-12-01T00:15:00+01:00"
     assert buckets[0]["import_kwh"] == round(imported / 1000, 3)
     assert not any(b["so_far"] for b in buckets[1:])

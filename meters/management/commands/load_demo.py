@@ -1,26 +1,39 @@
 """``manage.py load_demo``: the demo account, its meter and realistic quarter-hour readings (idempotent).
 
 The household is simulated per quarter-hour slot from random generators seeded by the serial and the slot (or
-the local day), so a slot always gets the same consumption whenever the command runs: re-running adds only the
-missing slots (running it a day later fills up to now) and registers stay continuous. Readings go through
-``meters.services.ingest_readings`` like any upload.
+the local day, or the month), so a slot always gets the same consumption whenever the command runs: re-running
+adds only the missing slots (running it a day later fills up to now) and registers stay continuous. Readings go
+through ``meters.services.ingest_readings`` like any upload.
 
-Model: a three-phase home with a 4 kWp three-phase PV inverter and gas heating. Load follows the hour of the
-day (weekdays away from 8:30 to 17:00), the weekend and the season (more lighting in winter), plus appliance
-runs. PV follows the sun (slot times are UTC; solar noon ~11:45 UTC in Brussels) and the day's cloudiness,
-sunnier and longer in summer. Night tariff 2 from 22:00 to 07:00 local time and all weekend. ``avg_demand_kw``
-(1-0:1.4.0) is the average import of the quarter that just ended and ``month_peak_kw`` (1-0:1.6.0) the highest
-quarter-hour average import of the running local month so far, both exactly derivable from the import
-registers; ``month_peak_at`` is the start of that quarter (UTC).
+Model: a three-phase home with a 4 kWp south-facing PV array (35° tilt, three-phase inverter) and gas heating.
+
+* Load: a standby base (more in winter: the boiler's pump), a morning peak (kettle, coffee, shower around 07:00 on
+  weekdays, later and longer at weekends), nobody home on weekday daytimes, an evening peak (cooking around
+  18:30), lighting after dark, and appliance runs (dishwasher after dinner, washing machine, dryer, oven).
+* Solar: the sun's position at 50.85° N, 4.35° E for every quarter (so day length, strength and the DST shift
+  come out right: ~16 h and ~3.4 kW at a clear June noon, ~8 h and ~1.5 kW in December) times the day's
+  cloudiness, which is sunnier in summer. Export is what the house does not use itself: near nothing in December.
+* Every January a cold snap of about a week (seeded per year): it is ~9 °C colder, the boiler burns more gas and
+  two electric heaters run mornings and evenings, so January's capacity peak clearly stands out.
+* Upload gaps: each month the Pi is off once for 2-8 hours (unplugged, power cut) plus a few short blips; the
+  meter keeps counting, so registers continue across the gap, but those slots are never sent, and the dashboards
+  show estimated bars around them.
+
+Night tariff 2 from 22:00 to 07:00 local time and all weekend. ``avg_demand_kw`` (1-0:1.4.0) is the average import
+of the quarter that just ended and ``month_peak_kw`` (1-0:1.6.0) the highest quarter-hour average import of the
+running local month so far (including quarters lost in an upload gap: the meter saw them), both exactly derivable
+from the import registers; ``month_peak_at`` is the start of that quarter (UTC).
 """
 
 from __future__ import annotations
 
+import calendar
+import functools
 import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,9 +52,17 @@ DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - published on purpose (local 
 DEMO_SERIAL = "1SAG3100000001"
 DEMO_METER_NAME = "Home"
 BATCH = 1000
-PV_KWP = 4.0
 GAS_KWH_PER_M3 = 10.55
-SOLAR_NOON_UTC = 11.75
+
+LATITUDE, LONGITUDE = 50.85, 4.35  # Brussels
+PV_KWP = 4.0
+PV_TILT = 35.0  # degrees, facing south
+PV_PERFORMANCE = 0.85  # inverter, wiring and heat losses
+INVERTER_KW = 3.7
+SOLAR_CONSTANT_KW_M2 = 1.353
+
+COLD_SNAP_DAYS = 8
+HEATERS_KW = (1.5, 2.0)  # an oil radiator in the home office (L1), a fan heater in the bathroom (L3)
 
 
 @dataclass(frozen=True)
@@ -71,36 +92,135 @@ class _State:
     peak_at: datetime | None = None
 
 
+_SIN_LAT, _COS_LAT = math.sin(math.radians(LATITUDE)), math.cos(math.radians(LATITUDE))
+# A south-facing tilted panel sees the sun as a horizontal one would at latitude minus tilt.
+_SIN_FACING, _COS_FACING = math.sin(math.radians(LATITUDE - PV_TILT)), math.cos(math.radians(LATITUDE - PV_TILT))
+_DIFFUSE_ON_PANELS = 0.1 * (1 + math.cos(math.radians(PV_TILT))) / 2
+
+
+@functools.lru_cache(maxsize=1024)
+def _solar_day(day: date) -> tuple[float, float, float]:
+    """(sin, cos of the sun's declination, equation of time in hours) on ``day`` (at noon UTC).
+
+    NOAA's low-precision formulas from the fractional year: minutes of error at most, plenty for a demo. Once a
+    day is enough (the declination moves less than half a degree a day) and keeps the demo fast.
+    """
+    g = 2 * math.pi / 365 * (day.timetuple().tm_yday - 1)
+    c1, s1, c2, s2, c3, s3 = (f(k * g) for k in (1, 2, 3) for f in (math.cos, math.sin))
+    declination = (
+        0.006918 - 0.399912 * c1 + 0.070257 * s1 - 0.006758 * c2 + 0.000907 * s2 - 0.002697 * c3 + 0.00148 * s3
+    )
+    equation_of_time_min = 229.18 * (0.000075 + 0.001868 * c1 - 0.032077 * s1 - 0.014615 * c2 - 0.040849 * s2)
+    return math.sin(declination), math.cos(declination), equation_of_time_min / 60
+
+
+def _sun(moment: datetime) -> tuple[float, float]:
+    """(sine of the sun's elevation, cosine of its angle of incidence on the panels) at ``moment`` (UTC)."""
+    sin_d, cos_d, equation_of_time = _solar_day(moment.date())
+    hour = moment.hour + moment.minute / 60
+    cos_hour_angle = math.cos(math.radians(15 * (hour + LONGITUDE / 15 + equation_of_time - 12)))
+    sin_elevation = _SIN_LAT * sin_d + _COS_LAT * cos_d * cos_hour_angle
+    cos_incidence = _SIN_FACING * sin_d + _COS_FACING * cos_d * cos_hour_angle
+    return sin_elevation, cos_incidence
+
+
+def clear_sky_pv_kw(moment: datetime, sun: tuple[float, float] | None = None) -> float:
+    """AC output of the array under a clear sky at ``moment`` (UTC): direct sun through the air mass plus sky light.
+
+    ``sun``: ``_sun(moment)`` when the caller already has it.
+    """
+    sin_elevation, cos_incidence = sun or _sun(moment)
+    if sin_elevation <= 0:
+        return 0.0
+    elevation = math.degrees(math.asin(sin_elevation))
+    air_mass = 1 / (sin_elevation + 0.50572 * (elevation + 6.07995) ** -1.6364)  # Kasten & Young
+    direct = SOLAR_CONSTANT_KW_M2 * 0.7 ** (air_mass**0.678)  # kW/m² normal to the sun (Meinel)
+    on_panels = direct * (max(cos_incidence, 0.0) + _DIFFUSE_ON_PANELS)
+    return min(PV_KWP * PV_PERFORMANCE * on_panels, INVERTER_KW)
+
+
+def _bump(hour: float, centre: float, width: float) -> float:
+    return math.exp(-0.5 * ((hour - centre) / width) ** 2)
+
+
 class DemoHouse:
     def __init__(self, serial: str) -> None:
         self.serial = serial
         self.zone = ZoneInfo(settings.TIME_ZONE)
         self._days: dict[date, dict[str, Any]] = {}
+        self._gaps: dict[tuple[int, int], frozenset[datetime]] = {}
+        self._snaps: dict[int, date] = {}
+
+    def cold_snap_start(self, year: int) -> date:
+        """First day of the year's January cold snap (seeded per year, so every run agrees)."""
+        first = self._snaps.get(year)
+        if first is None:
+            first = self._snaps[year] = date(year, 1, random.Random(f"{self.serial}|snap|{year}").randint(6, 20))
+        return first
+
+    def is_gap(self, slot: datetime) -> bool:
+        """Whether the Pi was off in this slot, so no reading of it is ever uploaded."""
+        key = (slot.year, slot.month)
+        gaps = self._gaps.get(key)
+        if gaps is None:
+            gaps = self._gaps[key] = self._month_gaps(*key)
+        return slot in gaps
+
+    def _month_gaps(self, year: int, month: int) -> frozenset[datetime]:
+        rng = random.Random(f"{self.serial}|gaps|{year}-{month:02d}")
+        first = datetime(year, month, 1, tzinfo=UTC)
+        quarters = calendar.monthrange(year, month)[1] * 96
+        # One outage of 2-8 hours, then 0-2 blips of 1-3 quarters; each ends inside the (UTC) month it belongs to,
+        # so looking a slot up by its month finds it.
+        lengths = [rng.randint(8, 32)] + [rng.randint(1, 3) for _ in range(rng.choice((0, 1, 1, 2)))]
+        slots = set()
+        for length in lengths:
+            begin = rng.randrange(quarters - length)
+            slots.update(first + SLOT * (begin + k) for k in range(length))
+        return frozenset(slots)
 
     def _day(self, day: date) -> dict[str, Any]:
         params = self._days.get(day)
         if params is None:
             rng = random.Random(f"{self.serial}|day|{day.isoformat()}")
             season = math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365.25)  # +1 mid-January
+            weekend = day.weekday() >= 5
             sky = rng.random()
-            p_sunny, p_partly = 0.30 - 0.20 * season, 0.35
+            # Belgian skies: mostly overcast in winter, a sunny day in three in summer.
+            p_sunny, p_partly = 0.2 - 0.13 * season, 0.3 - 0.08 * season
             if sky < p_sunny:
                 clearness, variable = rng.uniform(0.85, 1.0), False
             elif sky < p_sunny + p_partly:
                 clearness, variable = rng.uniform(0.4, 0.7), True
             else:
-                clearness, variable = rng.uniform(0.07, 0.2), False
+                clearness, variable = rng.uniform(0.05, 0.2), False
+            # Appliance runs: (start hour, end hour, kW, phase index).
             events = []
-            for _ in range(rng.choice((1, 2, 2, 3, 4))):
-                start = rng.uniform(7.0, 21.5)
-                duration = rng.choice((0.5, 0.75, 1.0, 1.5))
-                events.append((start, start + duration, rng.uniform(1.2, 2.6), rng.randrange(3)))
+            if rng.random() < 0.6:
+                start = rng.uniform(20.0, 21.5)
+                events.append((start, start + 0.75, 1.9, 1))  # dishwasher, heating its water
+            if rng.random() < (0.6 if weekend else 0.25):
+                start = rng.uniform(9.0, 11.0) if weekend else rng.uniform(19.0, 20.5)
+                events.append((start, start + 0.5, 2.0, 0))  # washing machine, heating its water
+                events.append((start + 0.5, start + 1.5, 0.3, 0))
+            if weekend and rng.random() < 0.3:
+                start = rng.uniform(12.0, 15.0)
+                events.append((start, start + 1.25, 2.2, 2))  # tumble dryer
+            if rng.random() < 0.3:
+                start = rng.uniform(17.5, 18.5)
+                events.append((start, start + 0.75, 2.2, 2))  # oven
+            snap = self.cold_snap_start(day.year)
+            cold = snap <= day < snap + timedelta(days=COLD_SNAP_DAYS)
             params = self._days[day] = {
                 "season": season,
+                "weekend": weekend,
                 "clearness": clearness,
                 "variable": variable,
                 "events": events,
-                "temp": 10.5 - 7.5 * season + rng.gauss(0, 2.5),
+                "cold": cold,
+                "rise": rng.gauss(0, 0.25),  # when the household gets up, hours
+                "dinner": rng.gauss(0, 0.3),
+                "temp": 10.5 - 7.5 * season + rng.gauss(0, 2.5) - (9.0 if cold else 0.0),
                 "volt": tuple(rng.gauss(0, 1.5) for _ in range(3)),
             }
         return params
@@ -109,38 +229,36 @@ class DemoHouse:
         local = slot.astimezone(self.zone)
         day = self._day(local.date())
         rng = random.Random(f"{self.serial}|{slot:%Y%m%d%H%M}")
-        season = day["season"]
-        hour = local.hour + local.minute / 60 + 0.125
-        weekend = local.weekday() >= 5
+        season, weekend = day["season"], day["weekend"]
+        hour = local.hour + local.minute / 60 + 0.125  # the middle of the quarter
 
         if weekend:
-            profile = 0.08 if hour < 7.5 else 0.45 if hour < 17 else 0.85 if hour < 23 else 0.12
+            presence = 0.05 if hour < 8 else 0.35 if hour < 23 else 0.1
+            morning = 0.8 * _bump(hour, 9.0 + day["rise"], 0.8)
+            evening = 1.5 * _bump(hour, 18.75 + day["dinner"], 0.6)
         else:
-            profile = 0.06 if hour < 6.5 else 0.55 if hour < 8.5 else 0.12 if hour < 17 else 0.9 if hour < 23 else 0.1
-        day_length = 12.0 - 4.2 * season
-        sunrise_local = SOLAR_NOON_UTC - day_length / 2 + local.utcoffset().total_seconds() / 3600
-        dark = hour < sunrise_local or hour > sunrise_local + day_length
-        lighting = 0.25 * (1 + season) / 2 if dark and 6.5 <= hour < 23.5 else 0.0
-        base = 0.17 + 0.04 * season
+            presence = 0.05 if hour < 6.3 else 0.25 if hour < 8.5 else 0.05 if hour < 17 else 0.45 if hour < 23 else 0.1
+            morning = 1.1 * _bump(hour, 7.0 + day["rise"], 0.45)
+            evening = 1.5 * _bump(hour, 18.5 + day["dinner"], 0.6)
+        moment = slot + SLOT / 2
+        sun = _sun(moment)
+        lighting = 0.05 + 0.2 * (1 + season) / 2 if sun[0] < 0.05 and 6.5 <= hour < 23.5 else 0.0
+        base = 0.15 + 0.03 * season
         shares = [0.45 + rng.uniform(-0.05, 0.05), 0.30 + rng.uniform(-0.05, 0.05)]
         shares.append(1 - sum(shares))
-        household = (base + profile + lighting) * rng.uniform(0.8, 1.25)
+        household = (base + presence + morning + evening + lighting) * rng.uniform(0.85, 1.2)
         loads = [household * s for s in shares]
         for start, end, power, phase in day["events"]:
             if start <= hour < end:
                 loads[phase] += power
-        if weekend or hour >= 22 or hour < 7:
-            tariff = 2
-        else:
-            tariff = 1
+        if day["cold"] and (6.5 <= hour < 8.5 or 17.0 <= hour < 22.5):
+            for phase, power in zip((0, 2), HEATERS_KW, strict=True):
+                if rng.random() < 0.85:  # the thermostats cycle
+                    loads[phase] += power
+        tariff = 2 if weekend or hour >= 22 or hour < 7 else 1
 
-        utc_hour = slot.hour + slot.minute / 60 + 0.125
-        x = (utc_hour - (SOLAR_NOON_UTC - day_length / 2)) / day_length
-        pv = 0.0
-        if 0 < x < 1:
-            amplitude = 0.65 - 0.35 * season
-            cloud = day["clearness"] * (min(1.0, rng.uniform(0.5, 1.25)) if day["variable"] else 1.0)
-            pv = PV_KWP * 0.85 * amplitude * cloud * math.sin(math.pi * x) ** 1.3
+        cloud = day["clearness"] * (min(1.0, rng.uniform(0.5, 1.25)) if day["variable"] else 1.0)
+        pv = clear_sky_pv_kw(moment, sun) * cloud
         net = [load - pv / 3 for load in loads]
         total = sum(net)
         import_wh = round(max(total, 0.0) * 250)
@@ -318,5 +436,6 @@ class Command(BaseCommand):
     def _run(house: DemoHouse, state: _State, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         for slot in _slots(start, end):
             q = house.quarter(slot)
-            yield house.reading(state, slot, q)
-            house.advance(state, slot, q)
+            if not house.is_gap(slot):
+                yield house.reading(state, slot, q)
+            house.advance(state, slot, q)  # the meter counts on while the Pi is off

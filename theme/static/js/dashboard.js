@@ -1,86 +1,126 @@
 /* Dashboard charts: fetches the owner-scoped series JSON and draws it with uPlot (vendored, no CDN).
- * Times are shown in the server's time zone (Europe/Brussels), whatever the browser's zone is. */
+ * Times are shown in the server's time zone (Europe/Brussels), whatever the browser's zone is.
+ *
+ * Numbers: one rule for axes, legends and tooltips (window.P1Format; meters/dashboard_views.py formats the cards
+ * with the same rule):
+ *   power    whole watts below 1 000 W ("944 W"), otherwise kilowatts with 2 decimals ("2.12 kW"); the unit is
+ *            chosen on the value rounded to whole watts, so 999.6 W reads "1.00 kW"
+ *   energy   kWh, always 3 decimals ("14.200 kWh")
+ *   gas      m³, always 3 decimals ("1.234 m³")
+ *   money    €, 2 decimals, sign before the symbol ("€ 1.38", "−€ 0.40")
+ *   Thousands are grouped with a narrow no-break space (U+202F), the decimal mark is "." for now, a minus is
+ *   U+2212, a no-break space separates number and unit, a missing value is "–". Ties round away from zero
+ *   (0.125 → "0.13"; Python: Decimal ROUND_HALF_UP, not round() or format()). The digits come from
+ *   Intl.NumberFormat(LOCALE) so that switching to the reader's language later is a change of LOCALE.
+ * Axes: a chart whose values are all zero (export without solar panels) gets a fixed range (0–100 W,
+ *   0–0.1 kWh, 0–0.1 m³), and tick steps are multiples of the last digit shown, so two ticks never read the same.
+ * Bars: amber = estimated across missing readings; hatched, same hue = the running bucket ("so far": from its
+ *   start up to the latest reading, JSON field `so_far`). A tap, click or arrow key on a chart shows the bar's values.
+ */
 (function () {
   "use strict";
+
+  // --- Number format ---------------------------------------------------------------------------------------
+  var LOCALE = "en-GB";
+  var DASH = "\u2013", NBSP = "\u00a0";
+  var numberFormats = {};
+  function number(v, decimals) {
+    if (Math.abs(v) < 0.5 * Math.pow(10, -decimals)) v = 0; // no "−0.000"
+    var nf = numberFormats[decimals] || (numberFormats[decimals] = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: decimals, maximumFractionDigits: decimals }));
+    return nf.formatToParts(v).map(function (p) {
+      if (p.type === "group") return "\u202f";
+      if (p.type === "minusSign") return "\u2212";
+      return p.value;
+    }).join("");
+  }
+  function power(w) {
+    if (w == null || isNaN(w)) return DASH;
+    return Math.round(Math.abs(w)) < 1000 ? number(w, 0) + NBSP + "W" : number(w / 1000, 2) + NBSP + "kW";
+  }
+  function kwh(v) { return v == null || isNaN(v) ? DASH : number(v, 3) + NBSP + "kWh"; }
+  function m3(v) { return v == null || isNaN(v) ? DASH : number(v, 3) + NBSP + "m³"; }
+  function eur(v) {
+    if (v == null || isNaN(v)) return DASH;
+    var text = number(Math.abs(v), 2);
+    return (v < 0 && text !== number(0, 2) ? "\u2212" : "") + "€" + NBSP + text;
+  }
+  window.P1Format = { number: number, power: power, kwh: kwh, m3: m3, eur: eur };
 
   var root = document.getElementById("dashboard");
   if (!root || typeof uPlot === "undefined") return;
 
   var TZ = root.dataset.timezone || "Europe/Brussels";
   var VIEW = root.dataset.view;
-  var COLORS = {
-    import: "#1663c1",
-    importFill: "rgba(22, 99, 193, 0.75)",
-    export: "#059669",
-    exportFill: "rgba(5, 150, 105, 0.75)",
-    estimated: "rgba(245, 176, 20, 0.85)",
-    avg: "#475569",
-    max: "#dc2626",
-    phases: ["#7c3aed", "#ea580c", "#0891b2"],
-    day: "rgba(245, 176, 20, 0.9)",
-    night: "rgba(30, 58, 138, 0.85)",
-    gas: "rgba(234, 88, 12, 0.8)",
-  };
+  // Hues as "r, g, b" so a hatched "so far" fill can reuse them.
+  var RGB = { import: "22, 99, 193", export: "5, 150, 105", day: "245, 176, 20", night: "30, 58, 138", gas: "234, 88, 12" };
+  function rgba(rgb, a) { return "rgba(" + rgb + ", " + a + ")"; }
+  var COLORS = { estimated: "rgba(245, 176, 20, 0.85)", avg: "#475569", max: "#dc2626", phases: ["#7c3aed", "#ea580c", "#0891b2"] };
 
   // Auto-submit the meter selector and date picker (the Show button stays for keyboard and no-JS users).
   document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
     el.addEventListener("change", function () { el.form.submit(); });
   });
 
-  var nf0 = new Intl.NumberFormat("en-GB", { maximumFractionDigits: 0 });
-  var nf3 = new Intl.NumberFormat("en-GB", { maximumFractionDigits: 3 });
-  function watts(v) {
-    if (v == null) return "–";
-    return Math.abs(v) >= 1000 ? nf3.format(v / 1000) + " kW" : nf0.format(v) + " W";
+  // Tick steps per unit: 1-2-5 (and 2.5 from two decimals up) multiples of the smallest digit the format shows.
+  function steps(smallest, upTo) {
+    var out = [];
+    for (var m = smallest; m <= upTo; m *= 10) {
+      out.push(m, 2 * m);
+      if (m >= 0.01) out.push(2.5 * m);
+      out.push(5 * m);
+    }
+    return out.map(function (s) { return +s.toPrecision(6); });
   }
-  function kwh(v) { return v == null ? "–" : nf3.format(v) + " kWh"; }
-  function m3(v) { return v == null ? "–" : nf3.format(v) + " m³"; }
-
-  function tzDate(ts) { return uPlot.tzDate(new Date(ts * 1e3), TZ); }
-
-  function bars(size) {
-    return uPlot.paths.bars({ size: [size || 0.8, 60], gap: 1 });
-  }
-
-  function baseOptions(el, series, yFormat) {
-    return {
-      width: Math.max(el.clientWidth, 280),
-      height: el.clientHeight || 256,
-      tzDate: tzDate,
-      cursor: { points: { show: false } },
-      legend: { live: true },
-      scales: {
-        x: { time: true },
-        // Bars and energy start at zero; a net phase load can be negative (export).
-        y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.08 : 1]; } },
-      },
-      axes: [
-        {
-          stroke: "#475569",
-          grid: { stroke: "#e2e8f0" },
-          ticks: { stroke: "#cbd5e1" },
-          values: function (u, splits, axisIdx, space, incr) { return splits.map(function (ts) { return axisLabel(ts, incr); }); },
-        },
-        {
-          stroke: "#475569",
-          grid: { stroke: "#e2e8f0" },
-          ticks: { stroke: "#cbd5e1" },
-          size: 64,
-          values: function (u, vals) { return vals.map(yFormat); },
-        },
-      ],
-      series: [{ value: function (u, ts) { return ts == null ? "–" : fmtTime(ts); } }].concat(series),
+  var UNITS = {
+    W: { format: power, zeroMax: 100, incrs: steps(1, 1e7) },
+    kWh: { format: kwh, zeroMax: 0.1, incrs: steps(0.001, 1e6) },
+    m3: { format: m3, zeroMax: 0.1, incrs: steps(0.001, 1e6) },
+  };
+  function yRange(unit) {
+    return function (u, min, max) {
+      var lo = Math.min(0, min == null ? 0 : min), hi = Math.max(0, max == null ? 0 : max);
+      if (hi - lo <= 0) return [0, unit.zeroMax];
+      return [lo * 1.08, hi * 1.08];
     };
   }
 
-  var timeFmt = {
-    day: { hour: "2-digit", minute: "2-digit" },
-    week: { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" },
-    month: { weekday: "short", day: "numeric", month: "short" },
-  };
+  var AXIS_FONT = "12px " + getComputedStyle(document.body).fontFamily;
+  var measure = document.createElement("canvas").getContext("2d");
+  function labelWidth(values) {
+    measure.font = AXIS_FONT;
+    return (values || []).reduce(function (w, v) { return Math.max(w, v ? measure.measureText(v).width : 0); }, 0);
+  }
+
+  // The running bucket: light tint of the series' hue with diagonal stripes (canvas pixels, so sharp on any screen).
+  var patterns = {};
+  function hatch(rgb) {
+    if (patterns[rgb]) return patterns[rgb];
+    var r = uPlot.pxRatio || window.devicePixelRatio || 1, s = Math.round(7 * r);
+    var c = document.createElement("canvas");
+    c.width = c.height = s;
+    var ctx = c.getContext("2d");
+    ctx.fillStyle = rgba(rgb, 0.18);
+    ctx.fillRect(0, 0, s, s);
+    ctx.strokeStyle = rgba(rgb, 0.9);
+    ctx.lineWidth = Math.max(1, 1.5 * r);
+    ctx.beginPath();
+    ctx.moveTo(-1, s + 1); ctx.lineTo(s + 1, -1);
+    ctx.moveTo(-1, 1); ctx.lineTo(1, -1);
+    ctx.moveTo(s - 1, s + 1); ctx.lineTo(s + 1, s - 1);
+    ctx.stroke();
+    return (patterns[rgb] = ctx.createPattern(c, "repeat"));
+  }
+
+  function tzDate(ts) { return uPlot.tzDate(new Date(ts * 1e3), TZ); }
+
+  function bars(opts) {
+    return uPlot.paths.bars(Object.assign({ size: [0.8, 60], gap: 1 }, opts || {}));
+  }
+
   var hm = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, hour: "2-digit", minute: "2-digit", hour12: false });
   var dayShort = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, weekday: "short", day: "numeric" });
   var dayMonth = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, day: "numeric", month: "short" });
+  var weekdayDayMonth = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, weekday: "short", day: "numeric", month: "short" });
   // Tick labels in the dashboard's zone, 24-hour clock; midnight ticks of a week show the day instead.
   function axisLabel(ts, incr) {
     var d = new Date(ts * 1e3);
@@ -89,91 +129,259 @@
     if (VIEW !== "day" && time === "00:00") return dayShort.format(d);
     return time;
   }
-
-  function fmtTime(ts) {
-    var opts = Object.assign({ timeZone: TZ, hour12: false }, timeFmt[VIEW] || timeFmt.day);
-    return new Date(ts * 1e3).toLocaleString("en-GB", opts);
+  // What one bar covers: "08:15–08:30" (day), "Tue 1 Dec, 08:00–12:00" (week), "Tue 1 Dec" (month).
+  function bucketLabel(b) {
+    var start = new Date(b.start), end = new Date(b.end);
+    if (VIEW === "month") return weekdayDayMonth.format(start);
+    var span = hm.format(start) + "\u2013" + hm.format(end);
+    return VIEW === "week" ? weekdayDayMonth.format(start) + ", " + span : span;
+  }
+  function flags(b) {
+    var out = [];
+    if (b.so_far) out.push("so far");
+    if (b.estimated) out.push("estimated");
+    if (b.reset) out.push("register reset");
+    return out;
   }
 
-  function only(buckets, key, wantEstimated) {
-    return buckets.map(function (b) { return !!b.estimated === wantEstimated ? b[key] : null; });
+  function baseOptions(el, series, unit, halfBucket) {
+    return {
+      width: chartWidth(el),
+      height: chartHeight(el),
+      tzDate: tzDate,
+      cursor: { points: { show: false } },
+      // Values show in the tooltip; a static legend does not jump around (or wrap differently) as the cursor moves.
+      legend: { live: false },
+      // Half a bucket of room on either side, so the first and last bars are not cut in half.
+      scales: {
+        x: { time: true, range: function (u, min, max) { return [min - halfBucket, max + halfBucket]; } },
+        y: { range: yRange(unit) },
+      },
+      axes: [
+        {
+          stroke: "#475569",
+          font: AXIS_FONT,
+          grid: { stroke: "#e2e8f0" },
+          ticks: { stroke: "#cbd5e1" },
+          values: function (u, splits, axisIdx, space, incr) { return splits.map(function (ts) { return axisLabel(ts, incr); }); },
+        },
+        {
+          stroke: "#475569",
+          font: AXIS_FONT,
+          grid: { stroke: "#e2e8f0" },
+          ticks: { stroke: "#cbd5e1" },
+          incrs: unit.incrs,
+          size: function (u, values) { return Math.ceil(labelWidth(values)) + 20; },
+          values: function (u, vals) {
+            var labels = vals.map(unit.format);
+            el.dataset.yTicks = labels.join("|"); // what the axis reads, for tests and debugging
+            return labels;
+          },
+        },
+      ],
+      series: [{}].concat(series),
+    };
+  }
+  function chartWidth(el) { return Math.max(el.clientWidth, 200); }
+  function chartHeight(el) { return Number(el.dataset.chartHeight) || 256; }
+
+  function only(buckets, key, test) {
+    return buckets.map(function (b) { return test(b) ? b[key] : null; });
   }
   function constant(buckets, value) { return buckets.map(function () { return value; }); }
+  function measured(b) { return !b.so_far && !b.estimated; }
+  function soFar(b) { return !!b.so_far; }
+  function estimatedOnly(b) { return !b.so_far && !!b.estimated; }
 
-  var charts = [];
-  function draw(name, series, data, yFormat) {
-    var el = root.querySelector('[data-chart="' + name + '"]');
-    if (!el) return;
-    el.innerHTML = "";
-    var hasValue = data.slice(1).some(function (s) { return s.some(function (v) { return v != null; }); });
-    if (!hasValue) {
-      el.innerHTML = '<p class="flex h-full items-center justify-center text-sm text-slate-500" data-empty-chart>No data for this period.</p>';
-      return;
-    }
-    var chart = new uPlot(baseOptions(el, series, yFormat), data, el);
-    charts.push({ chart: chart, el: el });
+  // One text for every chart without data, kept in the page (<template id="chart-empty">).
+  function showEmpty(el) {
+    var tpl = document.getElementById("chart-empty");
+    el.replaceChildren(tpl ? tpl.content.cloneNode(true) : document.createElement("p"));
+    el.removeAttribute("tabindex");
   }
 
-  function powerChart(name, buckets, key, power, label, color, fill) {
-    var avg = power[key + "_avg_w"], max = power[key + "_max_w"];
-    var hasEstimate = buckets.some(function (b) { return b.estimated && b[key + "_w"] != null; });
+  // --- Tooltip: hover (mouse), tap (touch) or arrow keys (focus) show the values of one bucket ------------------
+  function attachTip(u, el, xs, describe) {
+    var tip = document.createElement("div");
+    tip.className = "pointer-events-none absolute left-0 top-0 z-10 max-w-[16rem] rounded-md bg-slate-900/90 px-2 py-1 text-xs leading-snug text-white shadow-lg tabular-nums";
+    tip.setAttribute("data-chart-tip", "");
+    tip.setAttribute("role", "status");
+    tip.hidden = true;
+    el.appendChild(tip);
+
+    function place(idx) {
+      if (idx == null || idx < 0 || idx >= xs.length) { tip.hidden = true; return; }
+      var d = describe(idx);
+      tip.replaceChildren();
+      var title = document.createElement("div");
+      title.className = "font-semibold";
+      title.textContent = d.title;
+      tip.appendChild(title);
+      d.rows.forEach(function (row) {
+        var line = document.createElement("div");
+        line.textContent = row;
+        tip.appendChild(line);
+      });
+      tip.hidden = false;
+      var over = u.over.getBoundingClientRect(), box = el.getBoundingClientRect();
+      var x = over.left - box.left + u.valToPos(xs[idx], "x");
+      var left = Math.min(Math.max(0, x - tip.offsetWidth / 2), el.clientWidth - tip.offsetWidth);
+      tip.style.transform = "translate(" + Math.round(left) + "px, " + Math.round(over.top - box.top + 4) + "px)";
+    }
+    u.hooks.setCursor = (u.hooks.setCursor || []).concat(function (u) { place(u.cursor.idx); });
+    if (u.cursor.idx != null) place(u.cursor.idx);
+
+    // A tap: touch browsers also send compatibility mouse events, but not all of them move uPlot's cursor.
+    u.over.addEventListener("pointerdown", function (e) {
+      if (e.pointerType === "mouse") return;
+      var r = u.over.getBoundingClientRect();
+      u.setCursor({ left: e.clientX - r.left, top: e.clientY - r.top });
+    });
+    // Keyboard: the chart is focusable; ← → step through the buckets, Home/End jump, Escape hides the values.
+    el.tabIndex = 0;
+    var current = null;
+    function go(idx) {
+      current = Math.min(Math.max(idx, 0), xs.length - 1);
+      u.setCursor({ left: u.valToPos(xs[current], "x"), top: u.over.clientHeight / 2 });
+    }
+    el.addEventListener("keydown", function (e) {
+      var start = current == null ? (u.cursor.idx == null ? -1 : u.cursor.idx) : current;
+      if (e.key === "ArrowRight") go(start < 0 ? 0 : start + 1);
+      else if (e.key === "ArrowLeft") go(start < 0 ? xs.length - 1 : start - 1);
+      else if (e.key === "Home") go(0);
+      else if (e.key === "End") go(xs.length - 1);
+      else if (e.key === "Escape") { current = null; u.setCursor({ left: -10, top: -10 }); }
+      else return;
+      e.preventDefault();
+    });
+    el.addEventListener("blur", function () { current = null; u.setCursor({ left: -10, top: -10 }); });
+  }
+
+  var charts = [], halfBucket = 0;
+  function draw(name, series, data, unit, describe) {
+    var el = root.querySelector('[data-chart="' + name + '"]');
+    if (!el) return;
+    el.replaceChildren();
+    var hasValue = data.slice(1).some(function (s) { return s.some(function (v) { return v != null; }); });
+    if (!hasValue) { showEmpty(el); return; }
+    var chart = new uPlot(baseOptions(el, series, unit, halfBucket), data, el);
+    // Legend markers of hatched series get the same stripes (the canvas pattern cannot be a CSS background).
+    var rows = chart.root.querySelectorAll(".u-legend .u-series"), skip = rows.length - series.length; // x row if any
+    series.forEach(function (s, i) {
+      var marker = s.hatched && rows[i + skip] && rows[i + skip].querySelector(".u-marker");
+      if (marker) marker.style.background = "repeating-linear-gradient(135deg, " + rgba(s.hatched, 0.9) + " 0 2px, " + rgba(s.hatched, 0.18) + " 2px 5px)";
+    });
+    attachTip(chart, el, data[0], describe);
+    charts.push({ chart: chart, el: el });
+    if (resizer) resizer.observe(el);
+  }
+
+  function powerChart(buckets, key, power_, label, rgb) {
+    var avg = power_[key + "_avg_w"], max = power_[key + "_max_w"], field = key + "_w";
+    var solid = rgba(rgb, 0.75);
     var series = [
-      { label: label, stroke: color, fill: fill, paths: bars(), points: { show: false }, value: function (u, v) { return watts(v); } },
-      { label: "Estimated", stroke: COLORS.estimated, fill: COLORS.estimated, paths: bars(), points: { show: false }, show: true, value: function (u, v) { return watts(v); } },
-      { label: "Average", stroke: COLORS.avg, width: 1.5, dash: [6, 4], points: { show: false }, value: function () { return watts(avg); } },
-      { label: "Maximum", stroke: COLORS.max, width: 1.5, dash: [2, 3], points: { show: false }, value: function () { return watts(max); } },
+      { label: label, stroke: "rgb(" + rgb + ")", fill: solid, paths: bars(), points: { show: false } },
+      { label: "Estimated", stroke: COLORS.estimated, fill: COLORS.estimated, paths: bars(), points: { show: false } },
+      { label: "So far", stroke: "rgb(" + rgb + ")", fill: hatch(rgb), hatched: rgb, paths: bars(), points: { show: false } },
+      { label: "Average " + power(avg), stroke: COLORS.avg, width: 1.5, dash: [6, 4], points: { show: false } },
+      { label: "Maximum " + power(max), stroke: COLORS.max, width: 1.5, dash: [2, 3], points: { show: false } },
     ];
     var data = [
       null,
-      only(buckets, key + "_w", false),
-      only(buckets, key + "_w", true),
+      only(buckets, field, measured),
+      only(buckets, field, estimatedOnly),
+      only(buckets, field, soFar),
       constant(buckets, avg),
       constant(buckets, max),
     ];
-    if (!hasEstimate) { series.splice(1, 1); data.splice(2, 1); }
-    return { series: series, data: data };
+    // Legend entries only for what is on this chart.
+    for (var i = 2; i >= 1; i--) {
+      if (!data[i + 1].some(function (v) { return v != null; })) { series.splice(i, 1); data.splice(i + 1, 1); }
+    }
+    function describe(idx) {
+      var b = buckets[idx], f = flags(b);
+      var value = b[field] == null ? "no data" : power(b[field]) + " average · " + kwh(b[key + "_kwh"]);
+      return { title: bucketLabel(b) + (f.length ? " · " + f.join(", ") : ""), rows: [label + ": " + value] };
+    }
+    return { series: series, data: data, describe: describe };
+  }
+
+  // Dots on a line only when they fit (8 px each): a lone value, such as the first quarter of a day, stays visible.
+  function fewPoints(u, si) {
+    var n = u.data[si].filter(function (v) { return v != null; }).length;
+    return n * 8 <= u.bbox.width / (uPlot.pxRatio || 1);
+  }
+
+  // Per-bar fill for charts whose series are not split by kind: the running bucket is hatched.
+  function perBar(buckets, rgb) {
+    var solid = rgba(rgb, 0.85), line = "rgb(" + rgb + ")";
+    return {
+      fill: { unit: 3, values: function () { return buckets.map(function (b) { return b.so_far ? hatch(rgb) : solid; }); } },
+      stroke: { unit: 3, values: function () { return buckets.map(function () { return line; }); } },
+    };
   }
 
   function render(json) {
     var buckets = json.buckets;
     var xs = buckets.map(function (b) { return Date.parse(b.start) / 1000; });
+    halfBucket = buckets.length ? (Date.parse(buckets[0].end) - Date.parse(buckets[0].start)) / 2000 : 0;
 
-    var imp = powerChart("import", buckets, "import", json.power, "Import", COLORS.import, COLORS.importFill);
-    imp.data[0] = xs;
-    draw("import", imp.series, imp.data, watts);
+    [["import", "Import"], ["export", "Export"]].forEach(function (c) {
+      var chart = powerChart(buckets, c[0], json.power, c[1], RGB[c[0]]);
+      chart.data[0] = xs;
+      draw(c[0], chart.series, chart.data, UNITS.W, chart.describe);
+    });
 
-    var exp = powerChart("export", buckets, "export", json.power, "Export", COLORS.export, COLORS.exportFill);
-    exp.data[0] = xs;
-    draw("export", exp.series, exp.data, watts);
-
-    var phaseSeries = [], phaseData = [xs];
+    var phaseSeries = [], phaseData = [xs], phaseIdx = [];
     for (var p = 0; p < 3; p++) {
-      var values = buckets.map(function (b) { return b.load_w[p]; });
+      var values = buckets.map(function (b) { return b.load_w ? b.load_w[p] : null; });
       if (values.some(function (v) { return v != null; })) {
-        phaseSeries.push({ label: "L" + (p + 1), stroke: COLORS.phases[p], width: 1.5, points: { show: false }, spanGaps: false, value: function (u, v) { return watts(v); } });
+        phaseSeries.push({ label: "L" + (p + 1), stroke: COLORS.phases[p], width: 1.5, points: { size: 5, show: fewPoints }, spanGaps: false });
         phaseData.push(values);
+        phaseIdx.push(p);
       }
     }
-    if (phaseSeries.length) draw("phases", phaseSeries, phaseData, watts);
-    else draw("phases", [{ label: "L1" }], [xs, constant(buckets, null)], watts);
+    draw("phases", phaseSeries, phaseData, UNITS.W, function (idx) {
+      var b = buckets[idx], f = flags(b);
+      return {
+        title: bucketLabel(b) + (f.length ? " · " + f.join(", ") : ""),
+        rows: phaseIdx.map(function (p) { return "L" + (p + 1) + ": " + power(b.load_w[p]); }),
+      };
+    });
 
     draw(
       "daynight",
       [
-        { label: "Day tariff", stroke: COLORS.day, fill: COLORS.day, paths: uPlot.paths.bars({ size: [0.4, 30], align: -1 }), points: { show: false }, value: function (u, v) { return kwh(v); } },
-        { label: "Night tariff", stroke: COLORS.night, fill: COLORS.night, paths: uPlot.paths.bars({ size: [0.4, 30], align: 1 }), points: { show: false }, value: function (u, v) { return kwh(v); } },
+        { label: "Day tariff", stroke: "rgb(" + RGB.day + ")", fill: rgba(RGB.day, 0.85), paths: bars({ size: [0.4, 30], gap: 0, align: -1, disp: perBar(buckets, RGB.day) }), points: { show: false } },
+        { label: "Night tariff", stroke: "rgb(" + RGB.night + ")", fill: rgba(RGB.night, 0.85), paths: bars({ size: [0.4, 30], gap: 0, align: 1, disp: perBar(buckets, RGB.night) }), points: { show: false } },
       ],
       [xs, buckets.map(function (b) { return b.import_day_kwh; }), buckets.map(function (b) { return b.import_night_kwh; })],
-      function (v) { return nf3.format(v); }
+      UNITS.kWh,
+      function (idx) {
+        var b = buckets[idx], f = flags(b);
+        return {
+          title: bucketLabel(b) + (f.length ? " · " + f.join(", ") : ""),
+          rows: ["Day tariff: " + kwh(b.import_day_kwh), "Night tariff: " + kwh(b.import_night_kwh)],
+        };
+      }
     );
 
+    // No gas meter (or no gas reading in this period): no gas chart, on every view.
+    var gasCard = root.querySelector('[data-chart-card="gas"]');
     if (json.has_gas) {
       draw(
         "gas",
-        [{ label: "Gas", stroke: COLORS.gas, fill: COLORS.gas, paths: bars(), points: { show: false }, value: function (u, v) { return m3(v); } }],
+        [{ label: "Gas", stroke: "rgb(" + RGB.gas + ")", fill: rgba(RGB.gas, 0.85), paths: bars({ disp: perBar(buckets, RGB.gas) }), points: { show: false } }],
         [xs, buckets.map(function (b) { return b.gas_m3; })],
-        function (v) { return nf3.format(v); }
+        UNITS.m3,
+        function (idx) {
+          var b = buckets[idx], f = b.gas_estimated ? ["estimated"] : [];
+          if (b.so_far) f.unshift("so far");
+          return { title: bucketLabel(b) + (f.length ? " · " + f.join(", ") : ""), rows: ["Gas: " + m3(b.gas_m3)] };
+        }
       );
+    } else if (gasCard) {
+      gasCard.remove();
     }
     root.dataset.chartsReady = "true";
   }
@@ -192,13 +400,17 @@
     .then(render)
     .catch(function (err) { fail(err.message || String(err)); });
 
+  // Follow the card's width (window resize, phone rotation, a scrollbar appearing); height changes are the legend's.
+  function fit() {
+    charts.forEach(function (c) {
+      var w = chartWidth(c.el);
+      if (w !== c.chart.width) c.chart.setSize({ width: w, height: chartHeight(c.el) });
+    });
+  }
   var resizeTimer = null;
-  window.addEventListener("resize", function () {
-    clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () {
-      charts.forEach(function (c) { c.chart.setSize({ width: Math.max(c.el.clientWidth, 280), height: c.el.clientHeight || 256 }); });
-    }, 150);
-  });
+  function fitSoon() { clearTimeout(resizeTimer); resizeTimer = setTimeout(fit, 100); }
+  var resizer = typeof ResizeObserver === "function" ? new ResizeObserver(fitSoon) : null;
+  if (!resizer) window.addEventListener("resize", fitSoon);
 
   // --- Qlik tab (only rendered when the QLIK_* settings are set) -----------------------------------------
   var qlikConfigEl = document.getElementById("qlik-config");
