@@ -26,7 +26,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from _timing import time_calls
+from _timing import child_env, time_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/p1_bench_bi"
@@ -164,7 +164,7 @@ def main() -> int:
     passthrough = ["--meters", str(args.meters), "--days", str(args.days), "--calls", str(args.calls), "--child"]
     with tempfile.TemporaryDirectory() as tmp:
         print(f"== SQLite ({args.meters} meters x {args.days} days) ==", flush=True)
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3"}
+        env = child_env(DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3")
         subprocess.run([sys.executable, __file__, *passthrough], env=env, check=True)
     if not _pg_reachable(args.pg_url):
         print(f"== PostgreSQL at {args.pg_url} unreachable: skipped ==")
@@ -178,7 +178,7 @@ def main() -> int:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         print(f"== PostgreSQL ({args.meters} meters x {args.days} days) ==", flush=True)
-        env = {**os.environ, "DATABASE_URL": args.pg_url}
+        env = child_env(DATABASE_URL=args.pg_url)
         subprocess.run([sys.executable, __file__, *passthrough], env=env, check=True)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

@@ -26,7 +26,7 @@ from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 
-from _timing import time_calls
+from _timing import child_env, time_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/p1_bench_series"
@@ -233,7 +233,7 @@ def main() -> int:
     status = 0
     with tempfile.TemporaryDirectory(prefix="bench-series-") as tmp:
         print(f"== SQLite (temporary file), {args.meters} meters x {args.days} days ==")
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3"}
+        env = child_env(DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3")
         status |= subprocess.run([sys.executable, __file__, *passthrough], env=env, check=False).returncode
 
     pg_url = os.environ.get("BENCH_PG_URL", DEFAULT_PG)
@@ -249,7 +249,7 @@ def main() -> int:
         print(f"  skipped: PostgreSQL unreachable ({exc.__class__.__name__}: {exc})")
         return status
     try:
-        env = {**os.environ, "DATABASE_URL": pg_url}
+        env = child_env(DATABASE_URL=pg_url)
         status |= subprocess.run([sys.executable, __file__, *passthrough], env=env, check=False).returncode
     finally:
         with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:

@@ -102,7 +102,8 @@ class Bucket:
 
     @property
     def hours(self) -> float:
-        return (self.end - self.start).total_seconds() / 3600
+        """Hours the bucket's energy covers: up to the latest reading for the running bucket."""
+        return ((self.so_far_until or self.end) - self.start).total_seconds() / 3600
 
 
 @dataclass(frozen=True)
@@ -487,6 +488,10 @@ def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, p
         e1, e2 = _delta(tracks[_E1], k), _delta(tracks[_E2], k)
         gas = _delta(tracks[_GAS], k) if has_gas else None
         imp, exp = _add(i1, i2), _add(e1, e2)
+        so_far = imp is not None and any(tracks[c].so_far == k + 1 for c in _REGISTERS)
+        until = inside[-1][_EP] if so_far else b1
+        # A running bucket's average power is over the time it has covered so far, not its whole length.
+        covered = until - b0
         import_cost = (
             None
             if i1 is None or i2 is None
@@ -500,8 +505,8 @@ def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, p
                 import_t2_wh=i2,
                 export_t1_wh=e1,
                 export_t2_wh=e2,
-                import_w=None if imp is None else imp * 3600 / seconds,
-                export_w=None if exp is None else exp * 3600 / seconds,
+                import_w=None if imp is None or not covered else imp * 3600 / covered,
+                export_w=None if exp is None or not covered else exp * 3600 / covered,
                 phase_w=tuple(phase_sum[k][p] * 1000 / phase_cnt[k][p] if phase_cnt[k][p] else None for p in range(3)),
                 gas_l=gas,
                 import_cost_eur=import_cost,
@@ -513,8 +518,8 @@ def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, p
                 gas_estimated=has_gas and (tracks[_GAS].estimated[k] or tracks[_GAS].estimated[k + 1]),
                 reset=any(t0 < b1 and t1 > b0 for t0, t1 in drops)
                 or (has_gas and any(t0 < b1 and t1 > b0 for t0, t1 in gas_drops)),
-                so_far=(so_far := imp is not None and any(tracks[c].so_far == k + 1 for c in _REGISTERS)),
-                so_far_until=_utc(inside[-1][_EP]) if so_far and inside else None,
+                so_far=so_far,
+                so_far_until=_utc(until) if so_far else None,
             )
         )
 

@@ -56,6 +56,8 @@ def test_it_counts_the_running_bucket_so_far_and_the_period_to_the_wh(meter, now
     bucket = running[0]
     assert bucket.so_far
     assert bucket.so_far_until == latest
+    elapsed = (latest - bucket.start).total_seconds()
+    assert bucket.import_w == (bucket.import_wh * 3600 / elapsed if elapsed else None)
     assert not bucket.estimated
     assert bucket.import_wh is not None
     assert (bucket.import_t1_wh, bucket.import_t2_wh, bucket.export_t1_wh, bucket.export_t2_wh) == truth.wh(
