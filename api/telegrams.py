@@ -1,16 +1,23 @@
-"""Raw P1 telegrams posted to ``/api/v1/telegrams`` -> ingest items, with the edge's own parser and sampler."""
+"""Raw P1 telegrams posted to ``/api/v1/telegrams`` -> ingest items, with the edge's own framer, parser and sampler.
+
+The framer is linear with a maximum frame size and the parser raises nothing but ``TelegramError`` (a malformed
+optional line is left out of the reading), so no body can hold a worker for long or answer a 500.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from p1edge.framing import split_telegrams
+from p1edge.framing import Framer
 from p1edge.sampling import first_per_slot
-from p1edge.telegram import TelegramError, parse_telegram
+from p1edge.telegram import TelegramError, parse_telegram_report
 
 from meters.services import IngestError, IngestRejected
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,18 +33,26 @@ def telegram_items(text: str) -> TelegramBatch:
     Raises ``IngestRejected`` listing every telegram that cannot become a reading by its position (from 0),
     so one bad telegram stores nothing; an empty list of errors never happens.
     """
-    telegrams = split_telegrams(text)
+    framer = Framer()
+    telegrams = framer.feed_text(text)
     if not telegrams:
-        raise IngestRejected([IngestError(0, "telegram", "No complete P1 telegram ('/' ... '!CRC') in the body.")])
+        message = "No complete P1 telegram ('/' ... '!CRC') in the body."
+        if framer.drop_reasons:
+            dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(framer.drop_reasons.items()))
+            message += f" Frames dropped: {dropped}."
+        raise IngestRejected([IngestError(0, "telegram", message)])
     readings: list[dict[str, Any]] = []
     origin: dict[tuple[str, datetime], int] = {}
     errors: list[IngestError] = []
     for position, telegram in enumerate(telegrams):
         try:
-            reading = parse_telegram(telegram)
+            parsed = parse_telegram_report(telegram)
         except TelegramError as exc:
             errors.append(IngestError(position, "telegram", exc.reason))
             continue
+        if parsed.dropped:
+            logger.info("telegram %d kept without malformed optional fields: %s", position, "; ".join(parsed.details))
+        reading = parsed.reading
         readings.append(reading)
         origin.setdefault((reading["serial"], reading["measured_at"]), position)
     if errors:

@@ -52,12 +52,16 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _config(args: argparse.Namespace, need: tuple[str, ...]):
+def _config(args: argparse.Namespace, need: tuple[str, ...], *, log_warnings: bool = True):
     try:
-        return load_config(args.config, need=need)
+        config = load_config(args.config, need=need)
     except ConfigError as exc:
         print(f"p1edge: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if log_warnings:
+        for warning in config.warnings:
+            logger.warning("%s", warning)
+    return config
 
 
 def cmd_read(args: argparse.Namespace) -> int:
@@ -74,7 +78,12 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
     config = _config(args, UPLOADER_KEYS)
     assert config.spool_dir is not None
-    uploader = Uploader(config, Spool(config.spool_dir), stop=_stop_on_signals())
+
+    def reload_config():
+        # While a refused password is parked the uploader re-reads the file when it changes (a new password).
+        return load_config(args.config, need=UPLOADER_KEYS)
+
+    uploader = Uploader(config, Spool(config.spool_dir), stop=_stop_on_signals(), reload_config=reload_config)
     return uploader.run(once=args.once)
 
 
@@ -99,7 +108,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = _config(args, ("spool.dir",))
+    config = _config(args, ("spool.dir",), log_warnings=False)
     assert config.spool_dir is not None
     if not Path(config.spool_dir).is_dir():
         print(f"spool directory {config.spool_dir} does not exist yet (the reader creates it)")
@@ -112,6 +121,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         age = f"{oldest} ({seconds / 3600:.1f} h ago)"
     uploader = load_state(spool.dir, UPLOADER_STATE)
     reader = load_state(spool.dir, READER_STATE)
+    port = f"cannot open {reader['port_error']} (retrying)" if reader.get("port_error") else "ok"
     lines = [
         f"spool:            {spool.dir}",
         f"backlog:          {records} readings ({size} bytes)",
@@ -120,20 +130,53 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"uploaded:         {uploader.get('total_sent', 0)} ({uploader.get('total_duplicates', 0)} duplicates)",
         f"last error:       {uploader.get('last_error') or '-'} {uploader.get('last_error_at', '')}".rstrip(),
         f"dead letters:     {spool.dead_letter_count()} ({spool.dead_letter_path})",
+        f"login:            {_login_line(uploader)}",
         f"reader telegrams: {reader.get('telegrams', 0)} seen, {reader.get('stored', 0)} stored, "
         f"{reader.get('rejected', 0)} rejected {reader.get('rejected_reasons') or ''}".rstrip(),
+        f"reader fields:    {reader.get('fields_dropped', 0)} malformed optional fields left out of kept readings "
+        f"{reader.get('dropped_fields') or ''}".rstrip(),
+        f"reader frames:    {reader.get('frames_dropped', 0)} dropped "
+        f"{reader.get('dropped_frame_reasons') or ''}".rstrip(),
+        f"reader port:      {port}",
         f"reader last error: {reader.get('last_error') or '-'}",
     ]
     print("\n".join(lines))
     return 0
 
 
+def _login_line(uploader_state: dict) -> str:
+    refused = uploader_state.get("login_refused")
+    if not isinstance(refused, dict):
+        return "-"
+    return (
+        f"refused at {refused.get('at')}: {refused.get('reason')}; the uploader does not try this password again "
+        f"until the config changes or {refused.get('until')} (touch the config file to try at once)"
+    )
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = _config(args, tuple(args.need) if args.need else READER_KEYS + UPLOADER_KEYS)
-    print(f"configuration OK (from {config.source})")
+    config = _config(args, tuple(args.need) if args.need else READER_KEYS + UPLOADER_KEYS, log_warnings=False)
+    print(f"configuration valid (from {config.source})")
     for key, value in config.effective().items():
         print(f"  {key} = {value}")
-    return 0
+    for warning in config.warnings:
+        print(f"warning: {warning}")
+    if args.offline:
+        return 0
+    errors = []
+    if config.serial_port:
+        from p1edge.reader import probe_port
+
+        problem = probe_port(config.serial_port, config.baudrate)
+        print(f"error: serial.port: cannot open {problem}" if problem else f"serial.port: {config.serial_port} opens")
+        errors += [problem] if problem else []
+    if config.api_url:
+        from p1edge.uploader import probe_api
+
+        problem, note = probe_api(config)
+        print(f"error: api.url: {problem}" if problem else f"api.url: {note}")
+        errors += [problem] if problem else []
+    return 1 if errors else 0
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -208,7 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check-config",
         parents=[common],
         help="validate and print the effective configuration",
-        description="Validate the configuration (file + environment) and print it with secrets masked.",
+        description="Validate the configuration (file + environment) and print it with secrets masked, warn "
+        "about a config file other users can read, then open the serial port and reach the server's token "
+        "endpoint (no login) and name what fails. Exit 2: invalid configuration, 1: a check failed.",
+    )
+    check.add_argument(
+        "--offline", action="store_true", help="validate only; do not open the port or contact the server"
     )
     check.add_argument("--need", nargs="*", help=argparse.SUPPRESS)
     check.set_defaults(func=cmd_check_config)

@@ -11,11 +11,14 @@ username = "pi-kitchen"          # P1EDGE_API_USERNAME
 password = "..."                 # P1EDGE_API_PASSWORD (keep the file mode 0640 root:p1edge)
 timeout = 15                     # seconds, every request
 batch_size = 500                 # readings per request (1..500)
+allow_insecure = false           # P1EDGE_API_ALLOW_INSECURE: permit http:// to a non-loopback server
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ _KEYS: dict[str, tuple[str, str, str | None]] = {
     "api.password": ("api", "password", "P1EDGE_API_PASSWORD"),
     "api.timeout": ("api", "timeout", "P1EDGE_API_TIMEOUT"),
     "api.batch_size": ("api", "batch_size", "P1EDGE_BATCH_SIZE"),
+    "api.allow_insecure": ("api", "allow_insecure", "P1EDGE_API_ALLOW_INSECURE"),
 }
 SECRET_KEYS = frozenset({"api.password"})
 READER_KEYS = ("serial.port", "serial.baudrate", "spool.dir")
@@ -62,7 +66,10 @@ class Config:
     api_password: str | None = None
     api_timeout: float = 15.0
     batch_size: int = MAX_BATCH
+    allow_insecure: bool = False
     source: str = "defaults"
+    path: str | None = None  # the config file that was read, if any (the uploader watches it for changes)
+    warnings: tuple[str, ...] = ()  # problems that do not stop a service (check-config prints, services log)
 
     def effective(self) -> dict[str, str]:
         """Key -> printable value, secrets masked (for check-config)."""
@@ -75,6 +82,7 @@ class Config:
             "api.password": self.api_password,
             "api.timeout": self.api_timeout,
             "api.batch_size": self.batch_size,
+            "api.allow_insecure": str(self.allow_insecure).lower(),
         }
         return {
             key: ("(not set)" if value is None else "********" if key in SECRET_KEYS else str(value))
@@ -87,16 +95,17 @@ def _label(key: str) -> str:
     return f"{key} (env {env})" if env else key
 
 
-def _raw_values(path: str | None, env: Mapping[str, str]) -> tuple[dict[str, Any], str, list[str]]:
+def _raw_values(path: str | None, env: Mapping[str, str]) -> tuple[dict[str, Any], str, str | None, list[str]]:
     problems: list[str] = []
     data: dict[str, Any] = {}
     explicit = path is not None
     file_path = Path(path or env.get("P1EDGE_CONFIG") or DEFAULT_CONFIG_PATH)
     source = "environment"
+    read_path: str | None = None
     try:
         with open(file_path, "rb") as handle:
             data = tomllib.load(handle)
-        source = str(file_path)
+        source = read_path = str(file_path)
     except FileNotFoundError:
         if explicit:
             problems.append(f"config file {file_path}: not found")
@@ -104,6 +113,8 @@ def _raw_values(path: str | None, env: Mapping[str, str]) -> tuple[dict[str, Any
         problems.append(f"config file {file_path}: not readable by this user (give the p1edge group read access)")
     except tomllib.TOMLDecodeError as exc:
         problems.append(f"config file {file_path}: not valid TOML ({exc})")
+    except OSError as exc:  # a directory, an I/O error: one line, not a traceback
+        problems.append(f"config file {file_path}: cannot be read ({exc.strerror or exc})")
     values: dict[str, Any] = {}
     for key, (section, name, env_name) in _KEYS.items():
         table = data.get(section, {})
@@ -120,7 +131,49 @@ def _raw_values(path: str | None, env: Mapping[str, str]) -> tuple[dict[str, Any
         for name in table:
             if f"{section}.{name}" not in _KEYS:
                 problems.append(f"{section}.{name}: unknown key")
-    return values, source, problems
+    return values, source, read_path, problems
+
+
+def _file_warnings(path: str | None) -> list[str]:
+    """The file holds the API password: other users must not be able to read it."""
+    if path is None:
+        return []
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return []
+    if mode & stat.S_IROTH:
+        return [
+            f"{path} is readable by every user (mode {stat.S_IMODE(mode):04o}) and holds the API password: "
+            f"chmod 600 {path} (or 640 with group p1edge, as the README installs it)"
+        ]
+    return []
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def _flag(values: dict[str, Any], key: str, problems: list[str]) -> bool:
+    value = values.get(key, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    problems.append(f"{_label(key)}: expected true or false, got {value!r}")
+    return False
+
+
+def is_loopback(host: str | None) -> bool:
+    """localhost or a loopback address (127.0.0.0/8, ::1); no DNS lookup, so no name can pretend to be one."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _text(values: dict[str, Any], key: str, problems: list[str], required: bool) -> str | None:
@@ -157,7 +210,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None, *
 
     `need` names the keys the calling service requires (the reader needs no API settings)."""
     env = os.environ if env is None else env
-    values, source, problems = _raw_values(path, env)
+    values, source, read_path, problems = _raw_values(path, env)
 
     port = _text(values, "serial.port", problems, "serial.port" in need)
     baudrate = _number(values, "serial.baudrate", problems, kind=int, minimum=1, maximum=4_000_000, default=115200)
@@ -167,12 +220,19 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None, *
     spool = _text(values, "spool.dir", problems, "spool.dir" in need)
     if spool is not None and not os.path.isabs(spool):
         problems.append(f"{_label('spool.dir')}: expected an absolute directory path, got {spool!r}")
+    allow_insecure = _flag(values, "api.allow_insecure", problems)
     url = _text(values, "api.url", problems, "api.url" in need)
     if url is not None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             expected = "the server base URL like https://p1.example.org"
             problems.append(f"{_label('api.url')}: expected {expected}, got {url!r}")
+        elif parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+            # http:// would send the password and every reading in clear text over the network.
+            problems.append(
+                f"{_label('api.url')}: {url!r} is not encrypted; use https://, or set api.allow_insecure = true "
+                f"(env P1EDGE_API_ALLOW_INSECURE) for a server on a network you trust"
+            )
         url = url.rstrip("/")
     username = _text(values, "api.username", problems, "api.username" in need)
     password = _text(values, "api.password", problems, "api.password" in need)
@@ -189,5 +249,8 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None, *
         api_password=password,
         api_timeout=float(timeout),
         batch_size=batch,
+        allow_insecure=allow_insecure,
         source=source,
+        path=read_path,
+        warnings=tuple(_file_warnings(read_path)),
     )

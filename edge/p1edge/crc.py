@@ -1,7 +1,8 @@
 """CRC-16/ARC as used by the P1 port, and the helper that seals a telegram with it.
 
-dsmr-parser checks the CRC of every telegram it parses; `crc_matches` lets the reader check the telegrams it
-does not parse (those of a quarter-hour already stored), and `seal` BUILDS telegrams (simulator, tests).
+`crc_problem` is the one CRC check: the parser runs it before any line is read (its message shows both values in
+hex, which dsmr-parser's own check prints in decimal), and the reader runs it alone on the telegrams it does not
+parse (those of a quarter-hour already stored). `seal` BUILDS telegrams (simulator, tests).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def _table() -> tuple[int, ...]:
 
 
 _TABLE = _table()
+_HEX = frozenset("0123456789ABCDEFabcdef")
 
 
 @cache
@@ -49,17 +51,29 @@ def crc16_arc(data: bytes) -> int:
     return crc
 
 
+def crc_problem(frame: str) -> tuple[str, str] | None:
+    """None when the `!XXXX` after the last `!` (1 to 4 hex digits) is the CRC of the first `/` through that
+    `!`; else (kind, reason), the reason with both values in hex so they can be compared with the wire."""
+    start, bang = frame.find("/"), frame.rfind("!")
+    if start < 0 or bang < start:
+        return "no telegram", "no telegram ('/' ... '!CRC')"
+    digits = frame[bang + 1 :].strip()
+    if not 1 <= len(digits) <= 4 or not all(c in _HEX for c in digits):
+        shown = digits[:12] + ("..." if len(digits) > 12 else "")
+        return "no CRC", f"no CRC: expected 1 to 4 hex digits after '!', got {shown!r}"
+    try:
+        data = frame[start : bang + 1].encode("latin-1")
+    except UnicodeEncodeError as exc:  # text posted to the server can hold characters no wire byte gives
+        return "not a byte", f"not a byte: {frame[exc.start]!r} at position {exc.start} cannot come from a meter"
+    expected, computed = int(digits, 16), crc16_arc(data)
+    if expected != computed:
+        return "CRC mismatch", f"CRC mismatch: telegram says 0x{expected:04X}, computed 0x{computed:04X}"
+    return None
+
+
 def crc_matches(frame: str) -> bool:
     """Whether a framed telegram's trailing `!XXXX` (1 to 4 hex digits) is the CRC of `/` through `!`."""
-    bang = frame.rfind("!")
-    digits = frame[bang + 1 :].strip()
-    if bang < 0 or not 1 <= len(digits) <= 4:
-        return False
-    try:
-        expected = int(digits, 16)
-    except ValueError:
-        return False
-    return crc16_arc(frame[: bang + 1].encode("latin-1")) == expected
+    return crc_problem(frame) is None
 
 
 def seal(body: str, *, crc_digits: int = 4) -> str:

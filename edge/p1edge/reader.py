@@ -15,19 +15,20 @@ from typing import Any, Protocol
 import serial
 
 from p1edge.config import Config
-from p1edge.crc import crc_matches
+from p1edge.crc import crc_problem
 from p1edge.framing import Framer
 from p1edge.records import encode_record
 from p1edge.sampling import QuarterSampler, slot_start
 from p1edge.spool import Spool
 from p1edge.state import READER_STATE, load_state, save_state
-from p1edge.telegram import TelegramError, parse_telegram
+from p1edge.telegram import ParsedTelegram, TelegramError, parse_telegram_report
 
 logger = logging.getLogger(__name__)
 
 _CLOCK = re.compile(r"^0-0:1\.0\.0\((\d{12})([SW])\)", re.MULTILINE)
 _SERIAL = re.compile(r"^0-0:96\.1\.1\(([0-9A-Fa-f]+)\)", re.MULTILINE)
 _STATE_EVERY_SECONDS = 30.0
+_COUNTS = ("telegrams", "stored", "skipped", "rejected", "fields_dropped")
 
 
 class Port(Protocol):
@@ -63,10 +64,16 @@ class _FilePort:
 class _SerialPort:
     def __init__(self, port: serial.SerialBase) -> None:
         self.port = port
+        # A device reports how many bytes wait (TIOCINQ); pyserial's socket:// says only 0 or 1, so asking for
+        # in_waiting there meant one read call, and one framer feed, per byte. Its read(size) returns when
+        # `size` bytes arrived or the 1 s timeout passed: about one telegram per call at the meter's pace.
+        self.exact_in_waiting = isinstance(port, serial.Serial)
 
     def read(self, size: int) -> bytes:
         try:
-            return self.port.read(max(1, min(self.port.in_waiting, 65536)))
+            if not self.exact_in_waiting:
+                return self.port.read(size)
+            return self.port.read(max(1, min(self.port.in_waiting, size)))
         except (serial.SerialException, OSError) as exc:
             raise PortClosed(str(exc)) from exc
 
@@ -74,22 +81,50 @@ class _SerialPort:
         self.port.close()
 
 
+def _port_error(name: str, exc: BaseException) -> str:
+    """One line for the log and `status`: what could not be opened and the system's reason, no traceback."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    if isinstance(exc, serial.SerialException):
+        reason = str(exc).replace(f"Could not open port {name}: ", "")  # pyserial repeats the name
+    return f"{name}: {reason}".replace("\n", " ")
+
+
 def open_port(name: str, baudrate: int, *, follow: bool = False) -> Port:
-    """A device path, a pyserial URL (socket://, rfc2217://, loop://...) or a plain file / FIFO."""
-    if "://" in name:
-        return _SerialPort(
-            serial.serial_for_url(name, baudrate=baudrate, bytesize=8, parity="N", stopbits=1, timeout=1)
-        )
+    """A device path, a pyserial URL (socket://, rfc2217://, loop://...) or a plain file / FIFO.
+
+    Raises PortClosed with a one-line reason when it cannot be opened (missing, unreadable, refused), which
+    the reader's loop retries in service mode exactly like an unplugged device."""
     try:
+        if "://" in name:
+            return _SerialPort(
+                serial.serial_for_url(name, baudrate=baudrate, bytesize=8, parity="N", stopbits=1, timeout=1)
+            )
         mode = os.stat(name).st_mode
-    except FileNotFoundError:
-        raise PortClosed(f"{name} does not exist") from None
-    if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
-        return _FilePort(name, follow=follow)
-    try:
+        if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
+            return _FilePort(name, follow=follow)
         return _SerialPort(serial.Serial(name, baudrate=baudrate, bytesize=8, parity="N", stopbits=1, timeout=1))
-    except (serial.SerialException, OSError) as exc:
-        raise PortClosed(str(exc)) from exc
+    except FileNotFoundError:
+        raise PortClosed(f"{name}: does not exist (device not plugged in?)") from None
+    except (serial.SerialException, OSError, ValueError) as exc:  # ValueError: a malformed pyserial URL
+        raise PortClosed(_port_error(name, exc)) from None
+
+
+def probe_port(name: str, baudrate: int) -> str | None:
+    """For check-config: None when `name` opens, else the one-line reason. Opens and closes at once; a FIFO
+    is opened non-blocking (a blocking open would wait for a writer)."""
+    try:
+        if "://" not in name and stat.S_ISFIFO(os.stat(name).st_mode):
+            os.close(os.open(name, os.O_RDONLY | os.O_NONBLOCK))
+            return None
+    except FileNotFoundError:
+        pass  # open_port words it
+    except OSError as exc:
+        return _port_error(name, exc)
+    try:
+        open_port(name, baudrate).close()
+    except PortClosed as exc:
+        return str(exc)
+    return None
 
 
 def _cheap_slot(frame: str) -> tuple[str, datetime] | None:
@@ -118,8 +153,11 @@ class Reader:
         self.stop = stop or threading.Event()
         self.framer = Framer()
         self.counts: Counter[str] = Counter()
-        self.reasons: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()  # rejected telegrams by TelegramError.kind
+        self.field_reasons: Counter[str] = Counter()  # optional fields left out of kept readings, by field
         self.last_error: str | None = None
+        self.port_error: str | None = None  # why the port cannot be opened right now (None once it reads)
+        self._logged_fields: set[str] = set()
         self._state_saved = 0.0
         last = spool.last_record()
         seed = {}
@@ -127,9 +165,13 @@ class Reader:
             seed[last["serial"]] = datetime.fromisoformat(last["timestamp"])
         self.sampler = QuarterSampler(seed)
         previous = load_state(spool.dir, READER_STATE)
-        for key in ("telegrams", "stored", "skipped", "rejected"):
+        for key in _COUNTS:
             self.counts[key] = int(previous.get(key, 0))
         self.reasons.update(previous.get("rejected_reasons", {}))
+        self.field_reasons.update(previous.get("dropped_fields", {}))
+        # the framer's counters start at 0 in each process; the state adds those of earlier runs
+        self._frames_dropped_before = int(previous.get("frames_dropped", 0))
+        self._frame_reasons_before: Counter[str] = Counter(previous.get("dropped_frame_reasons", {}))
 
     def handle_frame(self, frame: str) -> dict[str, Any] | None:
         """One framed telegram; returns the reading it stored, if any."""
@@ -140,28 +182,48 @@ class Reader:
             if last is not None and cheap[1] <= last:
                 # The quarter is stored: no full parse, but the CRC is still checked so that every corrupted
                 # telegram is counted, whichever second it arrived in.
-                if not crc_matches(frame):
-                    self._reject("CRC mismatch: telegram of an already stored quarter-hour")
+                problem = crc_problem(frame)
+                if problem is not None:
+                    self._reject(problem[0], f"{problem[1]} (a telegram of an already stored quarter-hour)")
                     return None
                 self.counts["skipped"] += 1
                 return None
-        try:
-            reading = parse_telegram(frame)
-        except TelegramError as exc:
-            self._reject(exc.reason)
+        parsed = self._parse(frame)
+        if parsed is None:
             return None
-        kept = self.sampler.offer(reading)
+        kept = self.sampler.offer(parsed.reading)
         if kept is None:
             self.counts["skipped"] += 1
             return None
         self.spool.append([encode_record(kept)])
         self.counts["stored"] += 1
+        self._count_dropped(parsed)
         logger.info("stored reading %s %s", kept["serial"], kept["timestamp"].isoformat())
         return kept
 
-    def _reject(self, reason: str) -> None:
+    def _parse(self, frame: str) -> ParsedTelegram | None:
+        try:
+            return parse_telegram_report(frame)
+        except TelegramError as exc:
+            self._reject(exc.kind, exc.reason)
+        except Exception as exc:  # a parser bug must cost one telegram, not crash-loop the service
+            logger.exception("parser failed on a telegram; it is counted as rejected")
+            self._reject("parser error", f"parser error: {type(exc).__name__}: {exc}")
+        return None
+
+    def _count_dropped(self, parsed: ParsedTelegram) -> None:
+        """Optional fields left out of a stored reading: counted by field; logged once per field and process
+        (a meter that always sends one malformed line would otherwise log it every quarter-hour)."""
+        for key, detail in zip(parsed.dropped, parsed.details, strict=True):
+            self.counts["fields_dropped"] += 1
+            self.field_reasons[key] += 1
+            log = logger.warning if key not in self._logged_fields else logger.debug
+            self._logged_fields.add(key)
+            log("reading kept without a malformed optional field (%d so far): %s", self.field_reasons[key], detail)
+
+    def _reject(self, kind: str, reason: str) -> None:
         self.counts["rejected"] += 1
-        self.reasons[reason.split(":", 1)[0]] += 1
+        self.reasons[kind] += 1
         self.last_error = reason
         logger.warning("telegram rejected (%d so far): %s", self.counts["rejected"], reason)
 
@@ -180,10 +242,14 @@ class Reader:
             return
         self._state_saved = now
         state = {
-            **{key: self.counts[key] for key in ("telegrams", "stored", "skipped", "rejected")},
+            **{key: self.counts[key] for key in _COUNTS},
             "rejected_reasons": dict(self.reasons),
+            "dropped_fields": dict(self.field_reasons),
+            "frames_dropped": self._frames_dropped_before + self.framer.dropped_frames,
+            "dropped_frame_reasons": dict(self._frame_reasons_before + self.framer.drop_reasons),
             "skipped_bytes": self.framer.skipped_chars,
             "last_error": self.last_error,
+            "port_error": self.port_error,
             "updated_at": datetime.now(UTC).isoformat(),
             "last_slot": {k: v.isoformat() for k, v in self.sampler.last_slots.items()},
         }
@@ -198,14 +264,17 @@ class Reader:
                 try:
                     port = open_port(port_name, self.config.baudrate, follow=not once)
                 except PortClosed as exc:
+                    self.port_error = str(exc)
                     if once:
-                        logger.error("cannot open %s: %s", port_name, exc)
+                        logger.error("cannot open %s", exc)
                         return 1
-                    logger.warning("cannot open %s (%s); retrying in %.0f s", port_name, exc, delay)
+                    logger.warning("cannot open %s; retrying in %.0f s", exc, delay)
+                    self.save_state()  # so that `p1edge status` shows why nothing arrives
                     self.stop.wait(delay)
                     delay = min(delay * 2, 30.0)
                     continue
                 delay = 1.0
+                self.port_error = None
                 logger.info("reading %s", port_name)
                 try:
                     while not self.stop.is_set():

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
+import os
 import random
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +21,7 @@ from typing import Any
 import requests
 
 from p1edge import __version__
-from p1edge.config import Config
+from p1edge.config import Config, ConfigError
 from p1edge.spool import Batch, Spool
 from p1edge.state import UPLOADER_STATE, load_state, save_state
 
@@ -28,10 +32,24 @@ BACKOFF_CAP_SECONDS = 300.0
 RETRY_AFTER_CAP_SECONDS = 3600.0
 ONCE_RETRY_AFTER_LIMIT = 60.0
 EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: `upload --once` stopped because the server is unreachable
+EXIT_AUTH = 2  # `upload --once` stopped because the server refused the credentials (or they are parked)
+# After the server refuses the password, it is tried again only after this long (or when the config changes):
+# every refused attempt would renew the server's account lockout, so guessing on a timer can never get in.
+LOGIN_PARK_SECONDS = 3600.0
+PARK_CHECK_SECONDS = 30.0  # how often a parked uploader looks whether the config file changed
 
 
 class AuthError(Exception):
     """The server refused the configured credentials."""
+
+
+class LoginParked(Exception):
+    """The configured password was refused and is not to be tried before `until` (epoch seconds)."""
+
+    def __init__(self, reason: str, until: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.until = until
 
 
 class Retry(Exception):
@@ -80,13 +98,17 @@ class ApiClient:
     """JWT session against the server: login, refresh before expiry, re-login on 401, timeout everywhere."""
 
     def __init__(self, config: Config, session: requests.Session | None = None, clock=time.time) -> None:
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = f"p1edge/{__version__}"
+        self.clock = clock
+        self.configure(config)
+
+    def configure(self, config: Config) -> None:
+        """(Re)load the server URL and credentials; the tokens of the previous ones are forgotten."""
         self.base = (config.api_url or "").rstrip("/")
         self.username = config.api_username or ""
         self.password = config.api_password or ""
         self.timeout = config.api_timeout
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = f"p1edge/{__version__}"
-        self.clock = clock
         self.access: str | None = None
         self.refresh: str | None = None
         self.access_exp: float | None = None
@@ -103,13 +125,18 @@ class ApiClient:
         self.access_exp = jwt_expiry(self.access)
 
     def login(self) -> None:
+        url = self.base + "/api/v1/token/"
         response = self._post("/api/v1/token/", json={"username": self.username, "password": self.password})
-        if response.status_code in (400, 401, 403):
-            raise AuthError(f"login as {self.username!r} refused ({response.status_code}): {response.text[:200]}")
-        if response.status_code == 429:
+        status = response.status_code
+        if status in (400, 401, 403):
+            detail = _json(response).get("detail") or response.text[:200]
+            raise AuthError(f"login as {self.username!r} refused by {url} (HTTP {status}): {detail}")
+        if status == 429:
             raise Retry("login throttled (429)", _retry_after(response))
-        if response.status_code != 200:
-            raise Retry(f"login failed: HTTP {response.status_code}")
+        if status in (404, 405):  # not the token endpoint: api.url must be the server's base URL
+            raise Retry(f"login failed: HTTP {status} from POST {url}; check api.url (the server's base URL)")
+        if status != 200:
+            raise Retry(f"login failed: HTTP {status} from POST {url}")
         self._take_tokens(response.json())
         logger.info("logged in to %s as %s", self.base, self.username)
 
@@ -146,6 +173,35 @@ class ApiClient:
         return response
 
 
+def probe_api(config: Config, session: requests.Session | None = None) -> tuple[str | None, str]:
+    """For check-config: (problem, note). GET on the token endpoint, which answers 405 (POST only) when the
+    URL is right: it finds a wrong host or path without a login attempt (which would count toward a lockout)."""
+    url = (config.api_url or "").rstrip("/") + "/api/v1/token/"
+    session = session or requests.Session()
+    try:
+        response = session.get(url, timeout=config.api_timeout, headers={"User-Agent": f"p1edge/{__version__}"})
+    except requests.RequestException as exc:
+        return f"cannot reach {url}: {_first_line(exc)}", ""
+    if response.status_code == 404:
+        return f"GET {url} answered 404 Not Found: api.url must be the server's base URL (without /api/...)", ""
+    if response.status_code >= 500:
+        return f"GET {url} answered HTTP {response.status_code} (server error)", ""
+    return None, f"the server answers at {url} (HTTP {response.status_code}; the password is checked at upload)"
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The useful part of a requests error (urllib3 nests the socket error three reprs deep)."""
+    text = str(exc).strip()
+    errno = _ERRNO.search(text)
+    if errno:
+        return errno.group().strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
 @dataclass
 class Outcome:
     sent: int = 0
@@ -169,12 +225,16 @@ class Uploader:
         *,
         stop: threading.Event | None = None,
         sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+        reload_config: Callable[[], Config] | None = None,
     ) -> None:
         self.config = config
         self.spool = spool
-        self.client = client or ApiClient(config)
+        self.client = client or ApiClient(config, clock=clock)
         self.stop = stop or threading.Event()
         self.sleep = sleep or self.stop.wait
+        self.clock = clock
+        self.reload_config = reload_config  # re-reads the config file when it changes while a login is parked
         self.failures = 0
         self.state = load_state(spool.dir, UPLOADER_STATE)
 
@@ -215,7 +275,7 @@ class Uploader:
             self._dead(bodies[0], [{"message": f"HTTP {status}: {response.text[:500]}"}])
             outcome.dead += 1
             return
-        raise Retry(f"HTTP {status} from the server: {response.text[:200]}")
+        raise Retry(f"HTTP {status} from POST {self.client.base}/api/v1/readings: {response.text[:200]}")
 
     def _dead(self, body: str, errors: list[dict[str, Any]]) -> None:
         self.spool.dead_letter({"record": json.loads(body), "errors": errors})
@@ -228,6 +288,7 @@ class Uploader:
                 if batch.end is not None and batch.end != self.spool.ack_position():
                     self.spool.ack(batch.end, rejects=batch.rejects)  # only corrupt lines / empty segments
                 return None
+            self._login_gate()
             outcome = Outcome()
             self.deliver(batch.bodies, outcome)
             assert batch.end is not None
@@ -249,22 +310,112 @@ class Uploader:
         self.state["last_error_at"] = datetime.now(UTC).isoformat()
         save_state(self.spool.dir, UPLOADER_STATE, self.state)
 
+    # --- a refused password ---------------------------------------------------------------------------------
+    def _fingerprint(self, salt: str) -> str:
+        """Which credentials were refused, without keeping the password (a salted hash of it)."""
+        config = self.config
+        text = "\0".join([salt, config.api_url or "", config.api_username or "", config.api_password or ""])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _config_stamp(self) -> list[Any] | None:
+        """mtime, size and content hash of the config file: any change (even a `touch`) allows a new login."""
+        path = self.config.path
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                return [info.st_mtime_ns, info.st_size, hashlib.sha256(handle.read()).hexdigest()]
+        except OSError:
+            return None
+
+    def _park(self, reason: str) -> None:
+        salt = secrets.token_hex(8)
+        now = self.clock()
+        until = now + LOGIN_PARK_SECONDS
+        self.state["login_refused"] = {
+            "at": datetime.fromtimestamp(now, UTC).isoformat(),
+            "until": datetime.fromtimestamp(until, UTC).isoformat(),
+            "reason": reason,
+            "salt": salt,
+            "credentials": self._fingerprint(salt),
+            "config_file": self._config_stamp(),
+        }
+        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+        logger.warning(
+            "%s; not trying this password again until the configuration changes or %s",
+            reason,
+            self.state["login_refused"]["until"],
+        )
+
+    def _unpark(self, why: str) -> None:
+        logger.info("%s: logging in again", why)
+        self.state.pop("login_refused", None)
+        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+
+    def _login_gate(self) -> None:
+        """Raise LoginParked while the refused credentials are unchanged and the hour has not passed."""
+        parked = self.state.get("login_refused")
+        if not isinstance(parked, dict) or self.client.access is not None:
+            return
+        stamp = self._config_stamp()
+        if stamp != parked.get("config_file"):
+            if self.reload_config is not None:
+                try:
+                    config = self.reload_config()
+                except ConfigError as exc:
+                    logger.error("the configuration changed but is invalid; still not logging in: %s", exc)
+                    parked["config_file"] = stamp  # wait for the next change rather than log this every check
+                    save_state(self.spool.dir, UPLOADER_STATE, self.state)
+                    raise LoginParked(str(exc), self.clock() + PARK_CHECK_SECONDS) from None
+                self.config = config
+                self.client.configure(config)
+            self._unpark(f"the configuration file {self.config.path} changed")
+            return
+        if self._fingerprint(str(parked.get("salt", ""))) != parked.get("credentials"):
+            self._unpark("the configured credentials changed")
+            return
+        try:
+            until = datetime.fromisoformat(str(parked.get("until"))).timestamp()
+        except ValueError:
+            until = 0.0  # an unreadable state file: try, at worst one more refusal
+        if self.clock() >= until:
+            self._unpark("an hour has passed since the password was refused")
+            return
+        raise LoginParked(
+            f"{parked.get('reason')} (at {parked.get('at')}); not retried until the config changes or "
+            f"{parked.get('until')}",
+            until,
+        )
+
     # --- the loop -------------------------------------------------------------------------------------------
     def run(self, *, once: bool = False, idle_seconds: float = 10.0) -> int:
-        """Drain the spool; with once, exit when empty (0) or when the server is unreachable (75)."""
+        """Drain the spool; with once, exit when empty (0), when the server is unreachable (75) or when it refused
+        the password, now or within the last hour with the same configuration (2)."""
         while not self.stop.is_set():
             try:
                 outcome = self.step()
-            except (Retry, AuthError) as exc:
-                reason = exc.reason if isinstance(exc, Retry) else str(exc)
-                retry_after = exc.retry_after if isinstance(exc, Retry) else None
-                self._record_error(reason)
-                if once and not (retry_after is not None and retry_after <= ONCE_RETRY_AFTER_LIMIT):
-                    logger.error("upload stopped: %s", reason)
-                    return 2 if isinstance(exc, AuthError) else EXIT_TEMPFAIL
-                delay = retry_after if retry_after is not None else backoff_delay(self.failures)
+            except LoginParked as exc:
+                if once:
+                    logger.error("upload stopped: %s", exc.reason)
+                    return EXIT_AUTH
+                self.sleep(max(1.0, min(PARK_CHECK_SECONDS, exc.until - self.clock())))
+                continue
+            except AuthError as exc:
+                self._record_error(str(exc))
+                self._park(str(exc))
+                if once:
+                    return EXIT_AUTH
+                self.sleep(PARK_CHECK_SECONDS)
+                continue
+            except Retry as exc:
+                self._record_error(exc.reason)
+                if once and not (exc.retry_after is not None and exc.retry_after <= ONCE_RETRY_AFTER_LIMIT):
+                    logger.error("upload stopped: %s", exc.reason)
+                    return EXIT_TEMPFAIL
+                delay = exc.retry_after if exc.retry_after is not None else backoff_delay(self.failures)
                 self.failures += 1
-                logger.warning("upload failed (%s); retrying in %.1f s", reason, delay)
+                logger.warning("upload failed (%s); retrying in %.1f s", exc.reason, delay)
                 self.sleep(delay)
                 continue
             if outcome is None:

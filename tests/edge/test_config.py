@@ -1,6 +1,13 @@
+import os
+import subprocess
+import sys
+
 import pytest
 from p1edge.cli import main
 from p1edge.config import ConfigError, load_config
+
+from tests.edge.server import free_port
+from tests.edge.test_reader import _without_privileges
 
 GOOD = """
 [serial]
@@ -77,7 +84,7 @@ def test_it_rejects_unknown_keys_and_bad_toml(tmp_path):
 
 def test_it_masks_the_password_in_check_config(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("P1EDGE_API_PASSWORD", raising=False)
-    assert main(["check-config", "--config", _file(tmp_path)]) == 0
+    assert main(["check-config", "--offline", "--config", _file(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "api.password = ********" in out
     assert "file-secret" not in out
@@ -90,3 +97,119 @@ def test_it_refuses_to_start_a_service_with_a_bad_value(tmp_path, capsys, monkey
         main(["read", "--once", "--config", _file(tmp_path)])
     assert exited.value.code == 2
     assert "P1EDGE_BAUDRATE" in capsys.readouterr().err
+
+
+# --- check-config hardening (issue 12) ----------------------------------------------------------------------
+
+
+def test_it_warns_about_a_config_file_other_users_can_read(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("P1EDGE_API_PASSWORD", raising=False)
+    path = _file(tmp_path)
+    os.chmod(path, 0o644)
+    assert main(["check-config", "--offline", "--config", path]) == 0
+    out = capsys.readouterr()
+    warning = [line for line in (out.out + out.err).splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1
+    assert path in warning[0]
+    assert "chmod 600" in warning[0]
+
+    os.chmod(path, 0o640)
+    assert main(["check-config", "--offline", "--config", path]) == 0
+    out = capsys.readouterr()
+    assert "warning:" not in out.out + out.err
+
+
+@pytest.mark.parametrize(
+    "url", ["http://p1.example.org", "http://192.168.1.20:8000", "http://127.0.0.1.nip.io", "http://localhost.example"]
+)
+def test_it_refuses_a_plain_http_api_url(tmp_path, url):
+    with pytest.raises(ConfigError) as caught:
+        load_config(_file(tmp_path), {"P1EDGE_API_URL": url})
+    [problem] = caught.value.problems
+    assert problem.startswith("api.url (env P1EDGE_API_URL): ")
+    assert "https://" in problem
+    assert "api.allow_insecure = true" in problem
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://127.8.9.10", "http://localhost:8000", "http://[::1]:80"]
+)
+def test_it_accepts_plain_http_to_a_loopback_address(tmp_path, url):
+    assert load_config(_file(tmp_path), {"P1EDGE_API_URL": url}).api_url == url
+
+
+def test_it_accepts_plain_http_when_allowed_explicitly_in_the_file_or_the_environment(tmp_path):
+    insecure = GOOD.replace('url = "https://p1.example.org/"', 'url = "http://p1.lan"\nallow_insecure = true')
+    config = load_config(_file(tmp_path, insecure), {})
+    assert (config.api_url, config.allow_insecure) == ("http://p1.lan", True)
+    env = {"P1EDGE_API_URL": "http://p1.lan", "P1EDGE_API_ALLOW_INSECURE": "true"}
+    assert load_config(_file(tmp_path), env).allow_insecure is True
+    with pytest.raises(ConfigError, match=r"api\.allow_insecure \(env P1EDGE_API_ALLOW_INSECURE\): expected true or"):
+        load_config(_file(tmp_path), {"P1EDGE_API_ALLOW_INSECURE": "maybe"})
+    assert load_config(_file(tmp_path), {}).allow_insecure is False
+
+
+def _probe_config(tmp_path, port: str, url: str) -> str:
+    return _file(
+        tmp_path,
+        f'[serial]\nport = "{port}"\n[spool]\ndir = "{tmp_path}/spool"\n'
+        f'[api]\nurl = "{url}"\nusername = "pi"\npassword = "pw"\ntimeout = 5\n',
+    )
+
+
+def test_it_reports_a_refused_socket_port_in_one_line(tmp_path, capsys):
+    path = _probe_config(tmp_path, f"socket://127.0.0.1:{free_port()}", "http://127.0.0.1:9")
+    os.chmod(path, 0o600)
+    assert main(["check-config", "--config", path]) == 1
+    out = capsys.readouterr()
+    errors = [line for line in (out.out + out.err).splitlines() if line.startswith("error:")]
+    assert any(line.startswith("error: serial.port: ") and "Connection refused" in line for line in errors), errors
+    assert any(line.startswith("error: api.url: ") and "http://127.0.0.1:9/api/v1/token/" in line for line in errors)
+    assert "Traceback" not in out.out + out.err
+
+
+def test_it_reports_an_unreadable_capture_file_in_one_line(tmp_path):
+    capture = tmp_path / "p1.txt"
+    capture.write_text("")
+    capture.chmod(0)
+    path = _probe_config(tmp_path, str(capture), "http://127.0.0.1:9")
+    done = subprocess.run(
+        [
+            *_without_privileges(),
+            sys.executable,
+            "-m",
+            "p1edge.cli",
+            "check-config",
+            "--need",
+            "serial.port",
+            "--config",
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "P1EDGE_API_PASSWORD": ""},
+    )
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("error: serial.port:")]
+    assert len(errors) == 1, done.stdout
+    assert str(capture) in errors[0]
+    assert "ermission denied" in errors[0]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_names_the_url_tried_when_the_api_path_is_wrong(tmp_path, capsys, live_server):
+    (tmp_path / "p1.txt").write_text("")
+    path = _probe_config(tmp_path, str(tmp_path / "p1.txt"), live_server.url + "/p1")
+    os.chmod(path, 0o600)
+    assert main(["check-config", "--config", path]) == 1
+    out = capsys.readouterr().out
+    [error] = [line for line in out.splitlines() if line.startswith("error:")]
+    assert f"{live_server.url}/p1/api/v1/token/" in error
+    assert "404" in error
+
+    path = _probe_config(tmp_path, str(tmp_path / "p1.txt"), live_server.url)
+    os.chmod(path, 0o600)
+    assert main(["check-config", "--config", path]) == 0
+    assert "error:" not in capsys.readouterr().out

@@ -1,9 +1,15 @@
 import json
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from p1edge.crc import build_telegram
 from p1edge.reader import Reader
 from p1edge.sampling import first_per_slot
@@ -11,7 +17,8 @@ from p1edge.simulator import SimulatorOptions, run, telegrams
 from p1edge.spool import Spool
 from p1edge.telegram import parse_telegram
 
-from tests.edge.telegrams import base_lines
+from tests.edge.server import free_port
+from tests.edge.telegrams import base_lines, replace
 
 
 def _stored(spool: Spool) -> list[dict]:
@@ -95,3 +102,170 @@ def test_it_stops_on_request_while_waiting_for_a_missing_port(edge_config, tmp_p
     started = time.monotonic()
     assert reader.run(once=False) == 0
     assert time.monotonic() - started < 5
+
+
+# --- malformed lines, oversized frames, ports that refuse (issue 12) -----------------------------------------
+
+
+def _clock(second: int, minute: int = 15) -> str:
+    return f"25031410{minute:02d}{second:02d}W"
+
+
+def test_it_keeps_a_reading_whose_optional_lines_are_malformed_and_counts_them(edge_config, tmp_path):
+    bad_peaks = replace(base_lines(clock=_clock(0)), "0-0:98.1.0", "0-0:98.1.0(12)(1-0:1.6.0)(1-0:1.6.0)")
+    bad_voltage = replace(base_lines(clock=_clock(0, 30)), "1-0:32.7.0", "1-0:32.7.0(*V)")
+    one_of_two = replace(
+        base_lines(clock=_clock(0, 45)),
+        "0-0:98.1.0",
+        "0-0:98.1.0(2)(1-0:1.6.0)(1-0:1.6.0)(250101000000W)(241212183000W)(06.100*kW)",
+    )
+    capture = tmp_path / "p1.txt"
+    capture.write_bytes("".join(build_telegram(lines) for lines in (bad_peaks, bad_voltage, one_of_two)).encode())
+    config = edge_config(serial_port=str(capture))
+    spool = Spool(config.spool_dir)
+
+    reader = Reader(config, spool)
+    assert reader.run(once=True) == 0
+
+    stored = _stored(spool)
+    assert [r["timestamp"] for r in stored] == [
+        "2025-03-14T09:15:00+00:00",
+        "2025-03-14T09:30:00+00:00",
+        "2025-03-14T09:45:00+00:00",
+    ]
+    assert stored[1]["l1_voltage_v"] is None
+    assert stored[1]["l2_voltage_v"] == "232.0"
+    state = json.loads((spool.dir / "reader-state.json").read_text())
+    assert state["rejected"] == 0
+    assert state["fields_dropped"] == 3
+    assert state["dropped_fields"] == {"bad field 0-0:98.1.0": 2, "bad field 1-0:32.7.0": 1}
+
+
+def test_it_rejects_a_telegram_with_a_malformed_required_register_and_keeps_reading(edge_config, tmp_path):
+    bad = replace(base_lines(clock=_clock(0)), "1-0:1.8.1", "1-0:1.8.1(*kWh)")
+    capture = tmp_path / "p1.txt"
+    capture.write_bytes((build_telegram(bad) + build_telegram(base_lines(clock=_clock(1)))).encode())
+    config = edge_config(serial_port=str(capture))
+    spool = Spool(config.spool_dir)
+
+    reader = Reader(config, spool)
+    assert reader.run(once=True) == 0
+
+    assert [r["measured_at"] for r in _stored(spool)] == ["2025-03-14T09:15:01+00:00"]
+    assert reader.reasons == {"bad required field 1-0:1.8.1": 1}
+    assert reader.last_error.startswith("bad required field 1-0:1.8.1: ")
+
+
+def test_it_shows_crc_mismatches_in_hex_also_for_a_quarter_already_stored(edge_config, tmp_path):
+    first = build_telegram(base_lines(clock=_clock(0)))
+    later = build_telegram(base_lines(clock=_clock(1)))
+    said = later[-6:-2]
+    corrupt = later.replace("(1)", "(2)", 1)
+    capture = tmp_path / "p1.txt"
+    capture.write_bytes((first + corrupt).encode())
+    config = edge_config(serial_port=str(capture))
+
+    reader = Reader(config, Spool(config.spool_dir))
+    assert reader.run(once=True) == 0
+
+    assert reader.reasons == {"CRC mismatch": 1}
+    assert reader.last_error.startswith(f"CRC mismatch: telegram says 0x{said}, computed 0x")
+
+
+def test_it_drops_and_counts_an_oversized_frame_and_reads_on(edge_config, tmp_path):
+    huge = build_telegram([*base_lines(clock=_clock(0)), *("0-0:96.13.0(" + "41" * 400 + ")" for _ in range(30))])
+    capture = tmp_path / "p1.txt"
+    capture.write_bytes((huge + build_telegram(base_lines(clock=_clock(1)))).encode())
+    config = edge_config(serial_port=str(capture))
+    spool = Spool(config.spool_dir)
+
+    assert Reader(config, spool).run(once=True) == 0
+
+    assert [r["measured_at"] for r in _stored(spool)] == ["2025-03-14T09:15:01+00:00"]
+    state = json.loads((spool.dir / "reader-state.json").read_text())
+    assert state["frames_dropped"] == 1
+    assert state["dropped_frame_reasons"] == {"frame over 16384 bytes": 1}
+
+
+def _wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_it_retries_a_refused_socket_port_in_service_mode_until_it_answers(edge_config, tmp_path):
+    port = free_port()
+    config = edge_config(serial_port=f"socket://127.0.0.1:{port}")
+    spool = Spool(config.spool_dir)
+    reader = Reader(config, spool)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", reader.run(once=False)))
+    thread.start()
+    try:
+        _wait_for(lambda: reader.port_error is not None, what="the refused connection")
+        assert "Connection refused" in reader.port_error
+        assert "\n" not in reader.port_error
+        with socket.create_server(("127.0.0.1", port)) as server:
+            connection, _address = server.accept()  # the reader's next attempt
+            options = SimulatorOptions(start=datetime(2025, 6, 11, 10, 0, tzinfo=UTC), duration=timedelta(minutes=16))
+            with connection, connection.makefile("wb") as output:
+                run(options, output, speed=0)
+            _wait_for(lambda: spool.backlog()[0] >= 2, what="two stored readings")
+    finally:
+        reader.stop.set()
+        thread.join(30)
+    assert result == {"code": 0}
+    assert reader.counts["stored"] == 2
+
+
+def _without_privileges() -> list[str]:
+    """A command prefix under which a mode-000 file is unreadable (root reads it anyway)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: cannot make a file unreadable")
+    return ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+
+
+def test_it_reports_an_unreadable_capture_file_in_one_line(tmp_path):
+    capture = tmp_path / "p1.txt"
+    capture.write_bytes(build_telegram(base_lines()).encode())
+    capture.chmod(0)
+    env = {**os.environ, "P1EDGE_CONFIG": str(tmp_path / "none.toml"), "P1EDGE_SPOOL_DIR": str(tmp_path / "spool")}
+    env["P1EDGE_SERIAL_PORT"] = str(capture)
+    done = subprocess.run(
+        [*_without_privileges(), sys.executable, "-m", "p1edge.cli", "read", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert str(capture) in lines[0]
+    assert "ermission denied" in lines[0]
+
+
+def test_it_retries_an_unreadable_capture_file_in_service_mode(tmp_path):
+    capture = tmp_path / "p1.txt"
+    capture.write_bytes(build_telegram(base_lines()).encode())
+    capture.chmod(0)
+    log = tmp_path / "reader.log"
+    env = {**os.environ, "P1EDGE_CONFIG": str(tmp_path / "none.toml"), "P1EDGE_SPOOL_DIR": str(tmp_path / "spool")}
+    env["P1EDGE_SERIAL_PORT"] = str(capture)
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            [*_without_privileges(), sys.executable, "-m", "p1edge.cli", "read"], env=env, stderr=stderr
+        )
+    try:
+        _wait_for(lambda: "retrying" in log.read_text(), what="the first retry")
+        capture.chmod(0o644)
+        spool = Spool(tmp_path / "spool")
+        _wait_for(lambda: spool.backlog()[0] == 1, what="the reading once the file is readable")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert "Traceback" not in log.read_text()

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 from p1edge.crc import HEADER_SINGLE_PHASE, build_telegram, crc16_arc
-from p1edge.telegram import READING_FIELDS, TelegramError, parse_telegram
+from p1edge.telegram import READING_FIELDS, TelegramError, parse_telegram, parse_telegram_report
 
 from tests.edge.telegrams import SERIAL, base_lines, replace, without
 
@@ -228,3 +228,118 @@ def test_it_tells_the_repeated_autumn_hour_apart_by_its_letter():
     winter = parse_telegram(build_telegram(base_lines(clock="241027023000W")))
     assert summer["measured_at"] == datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
     assert winter["measured_at"] == datetime(2024, 10, 27, 1, 30, tzinfo=UTC)
+
+
+# --- malformed lines in CRC-valid telegrams (issue 12) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("obis", "line"),
+    [
+        ("0-0:98.1.0", "0-0:98.1.0(12)(1-0:1.6.0)(1-0:1.6.0)"),  # a count of 12 and no entries at all
+        ("0-0:98.1.0", "0-0:98.1.0(2)(1-0:1.6.0)(1-0:1.6.0)(250101000000W)(241212183000W)(06.100*kW)"),
+        ("1-0:32.7.0", "1-0:32.7.0(*V)"),  # a number without digits
+        ("1-0:32.7.0", "1-0:32.7.0(23.1.2*V)"),
+        ("1-0:32.7.0", "1-0:32.7.0(231.2*V)(1)"),  # one value too many
+        ("1-0:31.7.0", "1-0:31.7.0(NaN*A)"),
+        ("1-0:21.7.0", "1-0:21.7.0(-00.620*kW)"),
+        ("0-0:96.3.10", "0-0:96.3.10(7)"),  # breaker states are 0, 1 and 2
+        ("0-0:96.14.0", "0-0:96.14.0(" + "9" * 5000 + ")"),
+    ],
+)
+def test_it_drops_a_malformed_optional_line_and_keeps_the_reading(obis, line):
+    telegram = build_telegram(replace(base_lines(), obis, line))
+
+    parsed = parse_telegram_report(telegram)
+
+    assert parsed.dropped == (f"bad field {obis}",)
+    assert parsed.reading["import_t1_kwh"] == Decimal("4512.345")
+    expected = parse_telegram(build_telegram(without(base_lines(), obis)))
+    assert parsed.reading == expected  # the bad field is simply absent, nothing else changes
+
+
+def test_it_drops_a_malformed_mbus_reading_and_keeps_the_electricity():
+    lines = [*base_lines(), "0-1:24.1.0(003)", "0-1:24.2.3(250314101000W)(01.2.3*m3)"]
+    parsed = parse_telegram_report(build_telegram(lines))
+    assert parsed.dropped == ("bad field 0-1:24.2.3",)
+    assert parsed.reading["gas_m3"] is None
+    assert parsed.reading["power_import_kw"] == Decimal("1.870")
+
+
+@pytest.mark.parametrize(
+    ("obis", "line"),
+    [
+        ("1-0:1.8.1", "1-0:1.8.1(*kWh)"),
+        ("1-0:2.8.2", "1-0:2.8.2(000321.250*kWh)(x)"),
+        ("1-0:1.7.0", "1-0:1.7.0(Infinity*kW)"),
+        ("1-0:2.7.0", "1-0:2.7.0(-0.1*kW)"),
+    ],
+)
+def test_it_rejects_a_telegram_whose_required_register_is_malformed(obis, line):
+    with pytest.raises(TelegramError) as caught:
+        parse_telegram(build_telegram(replace(base_lines(), obis, line)))
+    assert caught.value.reason.startswith(f"bad required field {obis}: ")
+    assert caught.value.kind == f"bad required field {obis}"
+
+
+def test_it_ignores_an_unknown_obis_code_that_only_starts_like_a_known_one():
+    # dsmr-parser's pattern for 1-0:1.8.1 also matches 1-0:1.8.10; that is another (unknown) register
+    lines = [*base_lines(), "1-0:1.8.10(999999.999*kWh)", "1-0:32.7.01(x)"]
+    parsed = parse_telegram_report(build_telegram(lines))
+    assert parsed.reading["import_t1_kwh"] == Decimal("4512.345")
+    assert parsed.dropped == ()
+
+
+def test_it_takes_the_breaker_state_from_the_main_meter_not_from_an_mbus_channel():
+    lines = [*base_lines(), "0-1:24.1.0(003)", "0-1:96.3.10(0)", "0-2:24.1.0(007)", "0-2:96.3.10(2)"]
+    assert parse_telegram(build_telegram(lines))["breaker_state"] == 1
+    only_channels = [*without(base_lines(), "0-0:96.3.10"), "0-1:24.1.0(003)", "0-1:96.3.10(0)"]
+    assert parse_telegram(build_telegram(only_channels))["breaker_state"] is None
+
+
+@pytest.mark.parametrize(("letter", "hour"), [("s", 0), ("w", 1)])
+def test_it_accepts_a_lower_case_dst_letter_in_an_mbus_capture_time(letter, hour):
+    # 02:30 local on the last Sunday of October happens twice: the letter tells which one
+    lines = [*base_lines(clock="241027024500W"), "0-1:24.1.0(003)", f"0-1:24.2.3(241027023000{letter})(01234.567*m3)"]
+    reading = parse_telegram(build_telegram(lines))
+    assert reading["gas_m3"] == Decimal("1234.567")
+    assert reading["gas_at"] == datetime(2024, 10, 27, hour, 30, tzinfo=UTC)
+
+
+def test_it_takes_the_lowest_reporting_channel_when_two_gas_meters_report():
+    lines = [
+        *base_lines(),
+        "0-4:24.1.0(003)",
+        "0-4:24.2.3(250314101000W)(00222.222*m3)",
+        "0-2:24.1.0(003)",
+        "0-2:24.2.3(250314100500W)(00111.111*m3)",
+    ]
+    reading = parse_telegram(build_telegram(lines))
+    assert reading["gas_m3"] == Decimal("111.111")  # channel 2, although channel 4 is listed first and newer
+
+
+def test_it_reports_a_crc_mismatch_in_hex():
+    good = build_telegram(base_lines())
+    said = int(good[-6:-2], 16)
+    wrong = good[:-6] + f"{said ^ 0x0101:04X}\r\n"
+    with pytest.raises(TelegramError) as caught:
+        parse_telegram(wrong)
+    assert caught.value.reason == f"CRC mismatch: telegram says 0x{said ^ 0x0101:04X}, computed 0x{said:04X}"
+    assert caught.value.kind == "CRC mismatch"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "!",
+        "/!",
+        "/FLU5\\253769484_A\r\n\r\n!0000\r\n",
+        "/FLU5\u20ac\r\n!1234\r\n",  # not a byte: cannot be a P1 telegram
+        "/FLU5\r\n!12345\r\n",
+        "/FLU5\r\n!zz\r\n",
+    ],
+)
+def test_it_raises_only_telegram_error_for_text_that_is_no_telegram(text):
+    with pytest.raises(TelegramError):
+        parse_telegram(text)
