@@ -18,16 +18,17 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY requirements.txt ./
 COPY edge/ ./edge/
-# requirements.txt ends with "-e ./edge" for developers; the image installs the edge as a regular package
-# so the runtime stage needs no source checkout of it.
-RUN grep -v -E '^-e[[:space:]]+\./edge[[:space:]]*$' requirements.txt > /tmp/requirements-image.txt \
-    && pip install --no-cache-dir -r /tmp/requirements-image.txt ./edge
+# requirements.txt is the hash-locked set (edge dependencies included); the edge goes on top as a regular
+# package without dependencies, so the runtime stage needs no source checkout of it.
+RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
+    && pip install --no-cache-dir --no-deps ./edge
 
 # --- static: collectstatic once, shared by the runtime and the nginx images ---
 FROM build AS static
 WORKDIR /app
 COPY . .
-RUN STATIC_MANIFEST=1 STATIC_ROOT=/app/staticfiles python manage.py collectstatic --no-input --verbosity 0
+# DEBUG=1 only for this build step: collectstatic signs nothing, and the image must carry no SECRET_KEY.
+RUN DEBUG=1 STATIC_MANIFEST=1 STATIC_ROOT=/app/staticfiles python manage.py collectstatic --no-input --verbosity 0
 
 # --- nginx: optional reverse proxy for self-hosters (docker/compose.yaml, profile "nginx") ---
 FROM nginx:1.27-alpine AS nginx

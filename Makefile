@@ -12,20 +12,30 @@ PG_SUITES ?= tests/users tests/meters tests/api tests/edge tests/bi
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres tools lint format css chart bench clean
+.PHONY: run test test-sqlite test-postgres tools lint format css chart bench clean lock
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt edge/pyproject.toml
+# Every dependency is locked with hashes (requirements*.txt, compiled by `make lock` from the hand-edited *.in files)
+# and installed with --require-hashes; the edge package comes from ./edge on top, without dependencies.
+$(VENV)/.installed: requirements-dev.txt edge/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=python3.11 make ...)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e ./edge
 	touch $@
 
 $(TOOLS_VENV)/.installed: requirements-tools.txt
 	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements-tools.txt
 	touch $@
+
+# Recompiles the locks after a *.in file (or edge/pyproject.toml) changed: pins, transitive dependencies, hashes.
+LOCK := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
+	--no-emit-index-url --no-emit-find-links
+lock: $(VENV)/.installed
+	$(LOCK) -o requirements.txt requirements.in
+	$(LOCK) -o requirements-dev.txt requirements-dev.in
+	$(LOCK) -o requirements-tools.txt requirements-tools.in
+	cd edge && ../$(LOCK) -o requirements.txt pyproject.toml
 
 tools: $(TOOLS_VENV)/.installed
 

@@ -76,22 +76,29 @@ def test_it_bakes_no_secret_into_the_image():
             assert not re.search(r"(SECRET_KEY|PASSWORD)=", args), f"RUN sets a secret: {args}"
 
 
-def test_it_installs_every_requirement_and_the_edge_package_non_editable():
+def test_it_installs_the_hash_locked_requirements_and_the_edge_package_non_editable():
     [install] = [args for keyword, args in instructions("build") if keyword == "RUN" and "pip install" in args]
-    pattern = re.search(r"grep -v -E '([^']+)' requirements.txt", install)
-    assert pattern, "the build stage no longer filters the editable edge line"
-    assert install.rstrip().endswith("./edge"), "the edge package must be installed explicitly"
+    assert "--require-hashes -r requirements.txt" in install
+    assert install.rstrip().endswith("--no-deps ./edge"), "the edge package must be installed explicitly"
+    assert_hash_locked(ROOT / "requirements.txt")
 
-    kept = subprocess.run(
-        ["grep", "-v", "-E", pattern.group(1), str(ROOT / "requirements.txt")],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.splitlines()
-    requirements = [line.strip() for line in kept if line.strip() and not line.lstrip().startswith("#")]
-    assert requirements, "no requirement left"
-    for line in requirements:
-        assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[A-Za-z0-9_.\-+]+", line), f"{line!r} is not a pinned requirement"
+
+def assert_hash_locked(path: Path) -> None:
+    """Every requirement of a lock file is pinned with ==, carries at least one sha256, and nothing is editable."""
+    text = path.read_text()
+    entries = [e for e in re.split(r"\n(?=[^\s#])", text) if e.strip() and not e.lstrip().startswith("#")]
+    assert entries, f"no requirement in {path.name}"
+    for entry in entries:
+        first = entry.split("\\")[0].strip()
+        assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[A-Za-z0-9_.\-+]+", first), f"{first!r} is not a pinned requirement"
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), f"{first} has no hash in {path.name}"
+
+
+@pytest.mark.parametrize(
+    "lock", ["requirements.txt", "requirements-dev.txt", "requirements-tools.txt", "edge/requirements.txt"]
+)
+def test_it_locks_every_requirement_file_with_hashes(lock):
+    assert_hash_locked(ROOT / lock)
 
 
 def test_it_copies_the_docker_files_into_the_build_context():

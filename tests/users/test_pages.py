@@ -26,7 +26,7 @@ def test_it_serves_help_to_anyone_with_the_install_steps(client):
     for needle in (
         "P1 port",
         "RJ12",
-        "pip install ./edge",
+        "pip install --no-deps ./edge",
         "/etc/p1edge/config.toml",
         "p1edge-reader",
         "p1edge-uploader",
