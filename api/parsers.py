@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser, JSONParser, get_encoding
 
 from api.exceptions import PayloadTooLarge
 
@@ -19,29 +19,37 @@ def _reject_constant(name: str) -> Any:
 
 
 class DecimalJSONParser(JSONParser):
-    """JSON whose non-integer numbers become ``Decimal`` so 12345.678 kWh is stored exactly, never via a float."""
+    """JSON whose non-integer numbers become ``Decimal`` so 12345.678 kWh is stored exactly, never via a float.
+
+    Raises ``ParseError`` (400) for malformed JSON, NaN/Infinity, nesting deeper than Python's recursion limit,
+    and a ``charset`` that is not a text encoding (``rot13``, ``zlib``, ``base64``: ``codecs`` knows them, so
+    Django passes them on, but decoding through them fails or, for ``bz2_codec``, decompresses the body).
+    """
 
     def parse(self, stream, media_type=None, parser_context=None):
-        parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        # DRF's own check, so the token views (DRF's JSONParser) answer such a charset with the same 400.
+        encoding = get_encoding(parser_context or {})
         try:
             text = codecs.getreader(encoding)(stream).read()
             return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        except RecursionError:
+            # json's C scanner recurses once per [ or {: 100,000 of them exhaust the stack, not the size limit.
+            raise ParseError("JSON parse error - the body is nested too deeply") from None
 
 
 class PlainTextParser(BaseParser):
-    """``text/plain`` bodies (raw P1 telegrams) as one ``str``."""
+    """``text/plain`` bodies (raw P1 telegrams) as one ``str``; ``ParseError`` (400) for text that does not decode
+    and for a ``charset`` that is not a text encoding."""
 
     media_type = "text/plain"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        encoding = get_encoding(parser_context or {})
         try:
             return stream.read().decode(encoding)
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:
             raise ParseError(f"The body is not valid {encoding} text.") from exc
 
 

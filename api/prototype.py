@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from meters.models import Reading
+from meters.services import is_plain_number
 
 # Prototype key -> DESIGN.md field name (in the order of the prototype's reader).
 PROTOTYPE_TO_FIELD: dict[str, str] = {
@@ -62,14 +63,22 @@ def _normalise_time(value: Any) -> Any:
 
 
 def _normalise_integer(value: Any) -> Any:
-    """``"0001"`` -> 1 and ``"1.0"`` -> 1; anything else is passed on for the service to judge."""
+    """``"0001"`` -> 1 and ``"1.0"`` -> 1; anything else is passed on for the service to judge.
+
+    Only spellings the service itself accepts as numbers are rewritten: a full-width ``"0001"``, ``"0_1"`` or ``"-0"``
+    would become a valid 1 or 0 here (``Decimal`` reads them) and so slip past the service's rule.
+    """
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         return value
+    text = value if isinstance(value, str) else str(value)
+    if not is_plain_number(text):
+        return value
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(text.strip())
     except InvalidOperation:
         return value
-    if number.is_finite() and number == number.to_integral_value():
+    # adjusted() < 6 keeps int() away from "1e999999", which would build a million-digit integer.
+    if number.is_finite() and not number.is_signed() and number.adjusted() < 6 and number == number.to_integral_value():
         return int(number)
     return value
 

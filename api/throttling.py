@@ -7,13 +7,79 @@ A refused request gets 429 with ``Retry-After`` from DRF's exception handler.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.db import BaseDatabaseCache
+from django.db import connections, router, transaction
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from users.lockout import client_ip
+
+logger = logging.getLogger(__name__)
+
+
+# How long a lock on one client's history may live (a worker killed while holding it delays that client no
+# longer) and how long a request waits for it before it is refused like a throttled one.
+_LOCK_SECONDS = 5
+_LOCK_WAIT_SECONDS = 3
+
+
+@contextmanager
+def _exclusive(cache: BaseCache, key: str) -> Iterator[bool]:
+    """Hold ``key``'s throttle history against every other worker and instance; yields False when the lock was
+    not had in time.
+
+    SQLite (the database cache's default home): the settings make Django begin with BEGIN IMMEDIATE, which takes
+    the database's one write lock, so reading and writing back the history inside one transaction is atomic.
+    Elsewhere (Redis, PostgreSQL, SQL Server) ``cache.add`` of a lock key is atomic: Redis SET NX, a database INSERT
+    against the cache table's primary key.
+    """
+    if isinstance(cache, BaseDatabaseCache):
+        alias = router.db_for_write(cache.cache_model_class)
+        if connections[alias].vendor == "sqlite":
+            with transaction.atomic(using=alias):
+                yield True
+            return
+    lock = f"{key}:lock"
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while not cache.add(lock, 1, _LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            logger.warning("throttle: no lock on %s within %s s; request refused", key, _LOCK_WAIT_SECONDS)
+            yield False
+            return
+        time.sleep(0.005)
+    try:
+        yield True
+    finally:
+        cache.delete(lock)
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view) -> bool:
+        """DRF's sliding window, with its read and write-back of the client's history made atomic: two workers that
+        read the same history before either wrote it back each let a request through (28 of 40 parallel attempts
+        against 20/min were accepted with three gunicorn workers)."""
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache
+        with _exclusive(backend, key) as locked:
+            if not locked:
+                self.history, self.now = [], self.timer()
+                return self.throttle_failure()
+            return super().allow_request(request, view)
 
 
 class TokenRateThrottle(_SettingsRateThrottle):
@@ -22,11 +88,8 @@ class TokenRateThrottle(_SettingsRateThrottle):
     scope = "token"
 
     def get_ident(self, request) -> str:
-        # DRF trusts X-Forwarded-For unless NUM_PROXIES is set, which would let a password guesser pick a
-        # fresh "IP" per request; without a configured proxy count only the socket address counts.
-        if api_settings.NUM_PROXIES is None:
-            return request.META.get("REMOTE_ADDR", "")
-        return super().get_ident(request)
+        # The login lockout's rule (TRUSTED_PROXY_COUNT), so a guesser cannot pick a fresh "IP" per request.
+        return client_ip(request) or ""
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -20,5 +20,10 @@ urlpatterns = [
     path("api/v1/meters/<str:code>/series/", views.meter_series, name="meter-series"),
     # Documentation.
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # GET and HEAD only: DRF's OPTIONS answer would be rendered through the page's HTML template, which has none.
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", http_method_names=["get", "head"]),
+        name="docs",
+    ),
 ]

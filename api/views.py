@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import Count, Max, Min, QuerySet
@@ -183,14 +183,53 @@ class MeterListView(generics.ListAPIView):
         )
 
 
+class _OutsideCalendar(ValueError):
+    """A well-formed date-time whose UTC time is not in the years 1-9999."""
+
+
+def _utc_datetime(text: str) -> datetime | None:
+    """``text`` (ISO 8601; naive means settings.TIME_ZONE) as an aware UTC datetime, or None when it is no date-time.
+
+    Raises ``_OutsideCalendar`` for e.g. 0001-01-01T00:00:00+01:00. Converting here, before the ORM sees the
+    value, is what keeps PostgreSQL from refusing offsets beyond +-15:59, which Python accepts up to +-23:59.
+    """
+    try:
+        value = parse_datetime(text)
+    except ValueError:  # the right shape but no such date (2024-02-30) or hour
+        return None
+    if value is None:
+        return None
+    try:
+        return (timezone.make_aware(value) if timezone.is_naive(value) else value).astimezone(UTC)
+    except OverflowError:
+        raise _OutsideCalendar(text) from None
+
+
 class ReadingPagination(CursorPagination):
     ordering = "timestamp"
     page_size = 672  # one week of quarter-hours
     page_size_query_param = "page_size"
     max_page_size = 5000
 
+    def decode_cursor(self, request: Request):
+        """DRF's cursor with its position checked: the client sends it back, and it ends in a ``timestamp__gt``
+        filter, where anything but a date-time in range was a 500. A forged one gets DRF's 404 "Invalid cursor"."""
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            moment = _utc_datetime(cursor.position)
+        except _OutsideCalendar:
+            moment = None
+        if moment is None:
+            raise NotFound(self.invalid_cursor_message)
+        # str() of a UTC datetime is how DRF writes a stored timestamp's position, so its page links still match.
+        return cursor._replace(position=str(moment))
+
 
 def _time_param(request: Request, name: str) -> datetime | None:
+    """The ``from``/``to`` query parameter as an aware UTC datetime (None when absent); ``ParseError`` (400) for
+    text that is not an ISO 8601 date-time and for one outside the calendar."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
@@ -198,11 +237,13 @@ def _time_param(request: Request, name: str) -> datetime | None:
     candidates = (raw, raw.replace(" ", "+"))
     for candidate in candidates:
         try:
-            value = parse_datetime(candidate)
-        except ValueError:
-            value = None
+            value = _utc_datetime(candidate)
+        except _OutsideCalendar:
+            raise ParseError(
+                f"'{name}' is outside the calendar (its UTC time must fall in the years 1 to 9999), got {raw!r}."
+            ) from None
         if value is not None:
-            return timezone.make_aware(value) if timezone.is_naive(value) else value
+            return value
     raise ParseError(f"'{name}' must be an ISO 8601 date-time such as 2024-03-01T00:00:00+01:00, got {raw!r}.")
 
 

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 
 @register(Tags.security, deploy=False)
 def check_production_settings(app_configs, **kwargs) -> list[Warning]:
     if settings.DEBUG:
         return []
-    from energy_app.settings import DEFAULT_SECRET_KEY
+    from energy_app.settings import require_secret_key
 
     warnings: list[Warning] = []
-    if settings.SECRET_KEY == DEFAULT_SECRET_KEY:
+    # The settings refuse such a key at start; this catches one set afterwards (tests, override_settings).
+    try:
+        require_secret_key(settings.SECRET_KEY, debug=False)
+    except ImproperlyConfigured as exc:
         warnings.append(
             Warning(
-                "DEBUG is off but SECRET_KEY is the development default.",
+                f"DEBUG is off but the SECRET_KEY is weak: {exc}",
                 hint="Set the SECRET_KEY environment variable to a long random value.",
                 id="energy_app.W001",
             )

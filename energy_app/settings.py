@@ -8,18 +8,21 @@ development server on SQLite; ``energy_app.checks`` flags defaults that are unsa
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# Development-only key; energy_app.checks warns when it is used with DEBUG off.
+# Development-only key; with DEBUG off the server refuses to start on it (require_secret_key).
 DEFAULT_SECRET_KEY = "dev-insecure-only-for-local-runs-change-me"  # noqa: S105 (public on purpose)
+SECRET_KEY_MIN_LENGTH = 50
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -80,6 +83,18 @@ def env_url_list(name: str, default: str = "") -> list[str]:
     return items
 
 
+# Several gunicorn workers and threads write one SQLite file. WAL lets readers go on beside the one writer.
+# IMMEDIATE takes the write lock when a transaction begins: a DEFERRED one that read first must upgrade its lock,
+# and SQLite refuses such an upgrade with "database is locked" at once, without waiting (this made 277 of 4,761
+# uploads fail). The busy timeout (seconds) then lets writers queue instead of failing. synchronous=NORMAL is
+# safe with WAL: a power cut may lose the last commits, never the database.
+SQLITE_FILE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
 def database_from_url(url: str, name: str = "DATABASE_URL") -> dict:
     """Turn ``sqlite:///path``, ``postgres://...`` or ``mssql://...`` into a Django DATABASES entry."""
     parts = urlsplit(url)
@@ -94,7 +109,9 @@ def database_from_url(url: str, name: str = "DATABASE_URL") -> dict:
             path = ":memory:"
         elif not os.path.isabs(path):
             path = str(BASE_DIR / path)
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+        # An in-memory database belongs to one process (the tests); WAL and lock modes are for a shared file.
+        sqlite_options = {"timeout": 20} if path == ":memory:" else dict(SQLITE_FILE_OPTIONS)
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": sqlite_options}
     if scheme in ("postgres", "postgresql", "pgsql"):
         config = {
             "ENGINE": "django.db.backends.postgresql",
@@ -131,8 +148,37 @@ def database_from_url(url: str, name: str = "DATABASE_URL") -> dict:
     )
 
 
+def require_secret_key(secret_key: str, debug: bool) -> None:
+    """Refuse a key that signs nothing safely (unset, the public development key, short) unless debugging.
+
+    Sessions, password-reset links and the API's JWTs are signed with it: with the public key anyone can mint
+    a token for any account. Raises ``ImproperlyConfigured`` naming the variable and the expected form, never
+    the key itself (it ends up in logs).
+    """
+    if debug:
+        return
+    if not secret_key:
+        reason = "it is not set"
+    elif secret_key == DEFAULT_SECRET_KEY:
+        reason = "it is the public development key"
+    elif len(secret_key) < SECRET_KEY_MIN_LENGTH:
+        reason = f"it has {len(secret_key)} characters"
+    elif len(set(secret_key)) < 5:
+        reason = "it has fewer than 5 different characters"
+    else:
+        return
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be a random value of at least {SECRET_KEY_MIN_LENGTH} characters when DEBUG is off, "
+        f"but {reason}. Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+
+
 SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
+# pytest-django imports these settings before any conftest could set the environment; a test process serves
+# no one, so it may sign with the development key (servers that tests start as subprocesses get a real one).
+if "pytest" not in sys.modules:
+    require_secret_key(SECRET_KEY, debug=DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_url_list("CSRF_TRUSTED_ORIGINS")
 
@@ -147,10 +193,12 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "social_django",
     "axes",
+    "csp",
     "tailwind",
     "theme",
     "energy_app.apps.EnergyAppConfig",
@@ -161,6 +209,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before whitenoise, so static files carry the browser policies too (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
+    "energy_app.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -194,6 +245,54 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
+
+
+_REDIS_FORM = "redis://host:port/db (rediss:// for TLS), e.g. redis://127.0.0.1:6379/0"
+
+
+def cache_from_url(url: str, name: str = "REDIS_URL") -> dict:
+    """Turn ``redis://[:password@]host[:port][/db]`` (or ``rediss://``) into a Django CACHES entry for Redis.
+
+    Raises ``ImproperlyConfigured`` naming the variable and the expected form; the password is never repeated.
+    """
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or 0 < parts.port
+    except ValueError:  # not a number, or above 65535
+        port_ok = False
+    database = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if (
+        parts.scheme.lower() not in ("redis", "rediss")
+        or not parts.hostname
+        or not port_ok
+        or not (database == "" or (database.isascii() and database.isdigit()))
+    ):
+        # The user-info part may hold a password, which belongs in no log.
+        shown = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl() if "@" in parts.netloc else url
+        raise ImproperlyConfigured(f"{name} must look like {_REDIS_FORM}, got {shown!r}")
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        # A Redis that does not answer fails the request within seconds instead of holding a worker.
+        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+    }
+
+
+# Throttles, login lockouts and claim limits count across every worker process and instance, so they need a
+# cache all of them share: Redis when REDIS_URL is set, otherwise a table in the database (created by
+# `manage.py migrate`, see energy_app.apps). MAX_ENTRIES is far above Django's 300, whose culling would drop
+# live throttle counters as soon as a few hundred clients were counted.
+REDIS_URL = env_str("REDIS_URL").strip()
+if REDIS_URL:
+    CACHES = {"default": cache_from_url(REDIS_URL)}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "p1_cache",
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -277,8 +376,12 @@ AXES_USERNAME_FORM_FIELD = "username"
 # Username in any case and the e-mail all count against one account (see users/lockout.py).
 AXES_USERNAME_CALLABLE = "users.lockout.lockout_username"
 AXES_VERBOSE = False
-# Behind proxies the lockout must key on the client, not the proxy: the same rule as the API throttles.
+# Behind proxies the lockout must key on the client, not the proxy, and without a configured proxy count on the
+# socket address only: the same rule as the API's token throttle (TRUSTED_PROXY_COUNT).
 AXES_CLIENT_IP_CALLABLE = "users.lockout.client_ip"
+# A locked account is told when it unlocks (page and API), and a refused try while locked does not move that time.
+AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 
 # Social login: a provider is offered only when both its key and secret are set.
 SOCIAL_AUTH_URL_NAMESPACE = "social"
@@ -321,13 +424,21 @@ SOCIAL_AUTH_LOGIN_ERROR_URL = "/login/"
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # SimpleJWT's, plus the account's token version: a password change or deactivation revokes every token.
+        "users.tokens.VersionedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # How many reverse proxies (nginx, App Service front ends) append to X-Forwarded-For; 0 trusts none.
-    "NUM_PROXIES": TRUSTED_PROXY_COUNT or None,
+    # How many reverse proxies (nginx, App Service front ends) append to X-Forwarded-For; 0 trusts none (None
+    # would make DRF trust the whole header). users.lockout.client_ip reads it for the lockout as well.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every JSON body goes through the guarded parser (deep nesting, odd charsets: 400, never 500), token views too.
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.DecimalJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "token": env_str("THROTTLE_TOKEN_RATE", "20/min"),
         "ingest": env_str("THROTTLE_INGEST_RATE", "600/min"),
@@ -336,8 +447,13 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 5, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
-    "ROTATE_REFRESH_TOKENS": False,
+    # Each refresh returns a new refresh token and blacklists the one used: a stolen token works once at most.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
+    # users.tokens: the token version claim, the login lockout's answer and input limits at the token endpoints.
+    "TOKEN_OBTAIN_SERIALIZER": "users.tokens.TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "users.tokens.TokenRefreshSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "P1 Energy API",
@@ -355,6 +471,14 @@ INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimu
 INGEST_MAX_FUTURE = timedelta(days=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
+# --- claim and registration limits (meters.services.claim_meter, users.views.register) ----------
+# Wrong day-register proofs: per meter from all accounts together, per client network (an IPv6 client's /64),
+# per account. Accounts created per client network.
+CLAIM_MAX_WRONG_PER_METER_PER_DAY = env_int("CLAIM_MAX_WRONG_PER_METER_PER_DAY", 10, minimum=1)
+CLAIM_MAX_WRONG_PER_ADDRESS_PER_HOUR = env_int("CLAIM_MAX_WRONG_PER_ADDRESS_PER_HOUR", 10, minimum=1)
+CLAIM_MAX_WRONG_PER_ACCOUNT_PER_HOUR = env_int("CLAIM_MAX_WRONG_PER_ACCOUNT_PER_HOUR", 5, minimum=1)
+REGISTER_MAX_PER_ADDRESS_PER_HOUR = env_int("REGISTER_MAX_PER_ADDRESS_PER_HOUR", 5, minimum=1)
+
 # --- prices (Flemish defaults, per user editable) ----------------------------------------------
 PRICE_IMPORT_DAY_EUR_KWH = env_decimal("PRICE_IMPORT_DAY_EUR_KWH", "0.30")
 PRICE_IMPORT_NIGHT_EUR_KWH = env_decimal("PRICE_IMPORT_NIGHT_EUR_KWH", "0.25")
@@ -369,6 +493,69 @@ QLIK_WEB_INTEGRATION_ID = env_str("QLIK_WEB_INTEGRATION_ID")
 QLIK_APP_ID = env_str("QLIK_APP_ID")
 QLIK_OBJECT_IDS = env_list("QLIK_OBJECT_IDS")
 QLIK_ENABLED = bool(QLIK_TENANT_HOST and QLIK_WEB_INTEGRATION_ID and QLIK_APP_ID and QLIK_OBJECT_IDS)
+
+# --- browser policies ----------------------------------------------------------------------------
+# Scripts and styles from this site only: the vendored uPlot, dashboard.js and the built Tailwind CSS, so an
+# injected inline script or style="" never applies. uPlot and dashboard.js style elements through element.style
+# (the CSSOM), which CSP allows. The Qlik tenant is allowed only when the embed is configured; the social
+# providers are form targets because their login starts with a POST that redirects there.
+_QLIK_ORIGINS = [f"https://{QLIK_TENANT_HOST}"] if QLIK_ENABLED else []
+# The Qlik capability API talks to the tenant's engine over a WebSocket.
+_QLIK_SOCKETS = [f"wss://{QLIK_TENANT_HOST}"] if QLIK_ENABLED else []
+_SOCIAL_LOGIN_ORIGINS = {
+    "google-oauth2": "https://accounts.google.com",
+    "github": "https://github.com",
+    "azuread-v2-oauth2": "https://login.microsoftonline.com",
+}
+_CONTENT_SECURITY_POLICY = {
+    # drf-spectacular's Swagger UI page starts itself with an inline script (SpectacularSwaggerSplitView does not).
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, *_QLIK_ORIGINS],
+        "style-src": [SELF, *_QLIK_ORIGINS],
+        "img-src": [SELF, *_QLIK_ORIGINS],
+        "font-src": [SELF, *_QLIK_ORIGINS],
+        "connect-src": [SELF, *_QLIK_ORIGINS, *_QLIK_SOCKETS],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, *(_SOCIAL_LOGIN_ORIGINS[backend] for backend, _ in SOCIAL_PROVIDERS)],
+    },
+}
+# Django's debug pages use inline styles and scripts: while debugging, violations are reported, not enforced.
+if DEBUG:
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CONTENT_SECURITY_POLICY
+else:
+    CONTENT_SECURITY_POLICY = _CONTENT_SECURITY_POLICY
+# Browser features no page uses, off for the site and anything it embeds (energy_app.middleware).
+PERMISSIONS_POLICY: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        (
+            "accelerometer",
+            "autoplay",
+            "camera",
+            "display-capture",
+            "encrypted-media",
+            "geolocation",
+            "gyroscope",
+            "hid",
+            "idle-detection",
+            "magnetometer",
+            "microphone",
+            "midi",
+            "payment",
+            "picture-in-picture",
+            "publickey-credentials-get",
+            "screen-wake-lock",
+            "serial",
+            "usb",
+            "xr-spatial-tracking",
+        ),
+        (),
+    ),
+    "fullscreen": ("self",),
+}
 
 # --- theme -------------------------------------------------------------------------------------
 TAILWIND_APP_NAME = "theme"

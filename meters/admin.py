@@ -1,4 +1,5 @@
-"""Django admin for operators: meters with their data volume, readings (read-only registers), claim attempts."""
+"""Django admin for operators: meters with their data volume, readings (read-only registers), claim attempts,
+serials users wait for."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.contrib import admin
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest
 
-from meters.models import POWER_FIELDS, READING_FIELDS, REGISTER_FIELDS, ClaimAttempt, Meter, Reading
+from meters.models import POWER_FIELDS, READING_FIELDS, REGISTER_FIELDS, ClaimAttempt, Meter, PendingMeter, Reading
 from meters.services import InvalidSerial, normalise_serial
 
 
@@ -68,12 +69,30 @@ class ReadingAdmin(admin.ModelAdmin):
 
 @admin.register(ClaimAttempt)
 class ClaimAttemptAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "user", "serial", "succeeded")
+    list_display = ("created_at", "user", "serial", "address", "succeeded")
     list_filter = ("succeeded",)
     list_select_related = ("user",)
-    search_fields = ("serial", "user__username")
-    readonly_fields = ("user", "serial", "succeeded", "created_at")
+    search_fields = ("serial", "user__username", "address")
+    readonly_fields = ("user", "serial", "address", "succeeded", "created_at")
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(PendingMeter)
+class PendingMeterAdmin(admin.ModelAdmin):
+    """Serials users typed before any data arrived. They give no right to the meter, so there is nothing to edit;
+    an operator may delete one (or assign the meter itself under Meters)."""
+
+    list_display = ("serial", "name", "user", "created_at")
+    list_select_related = ("user",)
+    search_fields = ("serial", "user__username", "user__email")
+    readonly_fields = ("user", "serial", "name", "code", "created_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: PendingMeter | None = None) -> bool:
         return False

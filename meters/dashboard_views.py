@@ -64,7 +64,10 @@ def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
         Meter.objects.filter(owner=request.user).annotate(latest=Max("readings__timestamp")).order_by("name", "serial")
     )
     if not meters:
-        messages.info(request, "Add your meter's serial number to see its dashboard.")
+        if request.user.pending_meters.exists():
+            messages.info(request, "Your meter is waiting for the first reading from your device.")
+        else:
+            messages.info(request, "Add your meter's serial number to see its dashboard.")
         return redirect("meters:list")
     profile = profile_for(request.user)
     if chosen is None:

@@ -108,15 +108,50 @@ class Reading(models.Model):
 
 
 class ClaimAttempt(models.Model):
-    """One try at claiming an unclaimed meter with data by typing its day register; wrong ones are rate-limited."""
+    """One try at claiming an unclaimed meter with data by typing its day register; wrong ones are rate-limited
+    per meter, per client network and per account (meters.services.claim_meter). A row is written before the
+    value is checked and counts as wrong until it is found right, so parallel tries are counted too."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="claim_attempts")
     serial = models.CharField(max_length=32)
     succeeded = models.BooleanField(default=False)
+    # The client's IPv4 address or the /64 network of an IPv6 client (meters.services.client_network): an IPv6
+    # host picks from 2^64 addresses, so single addresses would not limit anyone. Empty when unknown.
+    address = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "created_at"], name="claimattempt_user_time")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="claimattempt_user_time"),
+            models.Index(fields=["serial", "created_at"], name="claimattempt_serial_time"),
+            models.Index(fields=["address", "created_at"], name="claimattempt_address_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} -> {self.serial} ({'ok' if self.succeeded else 'wrong'})"
+
+
+class PendingMeter(models.Model):
+    """A serial a user added on the Meters page while no data of it existed: a note, not a reservation.
+
+    It is visible to that user only and gives no right to the meter, so several accounts may hold the same serial.
+    The meter becomes an account's through the first upload by that account's device, which also takes the name
+    typed here (meters.services.ingest_readings), or, once data exist, through the register proof.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pending_meters")
+    serial = models.CharField(max_length=32, db_index=True)
+    name = models.CharField(max_length=100, blank=True)
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id used in forms.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "serial"]
+        constraints = [models.UniqueConstraint(fields=["user", "serial"], name="pendingmeter_unique_user_serial")]
+
+    def __str__(self) -> str:
+        return f"{self.user} waits for {self.serial}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.serial

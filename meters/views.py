@@ -16,12 +16,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from meters import services
 from meters.forms import AddMeterForm, DeleteWithDataForm, RenameMeterForm
 from meters.models import Meter
+from users.lockout import client_ip
 
 logger = logging.getLogger(__name__)
 
 LIST_URL = "/serialNumbers/"
 FIRST_METER_URL = "/day/"
 NO_DATA_WARNING = "added, but no data yet — check that the device is connected"
+PENDING_NOTE = "It becomes yours with the first reading your device uploads."
 
 
 def _get_meter_for_user(request: HttpRequest, code: str | uuid.UUID) -> Meter:
@@ -35,27 +37,38 @@ def _get_meter_for_user(request: HttpRequest, code: str | uuid.UUID) -> Meter:
 
 @login_required
 def meter_list(request: HttpRequest) -> HttpResponse:
-    """Own meters with their reading count and last reading, and the form that adds or claims a meter."""
+    """Own meters with their reading count and last reading, serials waiting for their first reading, and the
+    form that adds or claims a meter. A POST with ``forget`` removes a waiting serial."""
+    if request.method == "POST" and "forget" in request.POST:
+        if services.forget_pending_meter(request.user, request.POST["forget"]):
+            messages.success(request, "The serial number was removed from your list.")
+        else:
+            messages.error(request, "Nothing was removed: that serial number is not waiting in your list.")
+        return redirect(LIST_URL)
+
     form = AddMeterForm(request.POST or None)
     show_register = False
+    status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            added = services.claim_meter(request.user, data["serialNumber"], data["name"], data["register"])
+            added = services.claim_meter(
+                request.user, data["serialNumber"], data["name"], data["register"], address=client_ip(request)
+            )
         except (services.ProofRequired, services.WrongProof) as exc:
             show_register = True
             form.add_error("register", str(exc))
         except services.TooManyAttempts as exc:
             show_register = True
             form.add_error(None, str(exc))
+            status = 429
         except services.MeterError as exc:
             form.add_error("serialNumber", str(exc))
         else:
-            label = added.meter.display_name
-            if added.has_data:
-                messages.success(request, f"Meter {label} added.")
-            else:
-                messages.warning(request, f"Meter {label} {NO_DATA_WARNING}.")
+            if added.meter is None:
+                messages.warning(request, f"Meter {added.display_name} {NO_DATA_WARNING}. {PENDING_NOTE}")
+                return redirect(LIST_URL)  # the dashboards have nothing to show until that reading arrives
+            messages.success(request, f"Meter {added.display_name} added.")
             return redirect(FIRST_METER_URL if added.first_meter else LIST_URL)
     elif request.method == "POST":
         show_register = bool(request.POST.get("register"))
@@ -65,12 +78,13 @@ def meter_list(request: HttpRequest) -> HttpResponse:
         .annotate(reading_count=Count("readings"), last_reading_at=Max("readings__timestamp"))
         .order_by("name", "serial")
     )
-    return render(
-        request,
-        "meters/meter_list.html",
-        {"form": form, "meters": meters, "show_register": show_register},
-        status=200,
-    )
+    context = {
+        "form": form,
+        "meters": meters,
+        "pending": services.pending_meters(request.user),
+        "show_register": show_register,
+    }
+    return render(request, "meters/meter_list.html", context, status=status)
 
 
 @login_required

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
@@ -13,6 +15,8 @@ class UsernameOrEmailBackend(ModelBackend):
             username = kwargs.get(get_user_model().USERNAME_FIELD)
         if not username or password is None:
             return None
+        # As Django's login form does; the token endpoint passes the typed text as it came.
+        username = unicodedata.normalize("NFKC", username)
         user_model = get_user_model()
         # Usernames win over e-mails so an account can't be shadowed by someone using its name as e-mail.
         candidates = list(

@@ -11,15 +11,25 @@ from django.contrib.auth.forms import (
     PasswordResetForm,
     SetPasswordForm,
     UserCreationForm,
+    UsernameField,
 )
 
 from theme.forms import DecimalCommaField, StyledFormMixin
 from users.models import Profile
+from users.text import mixes_scripts
 
 User = get_user_model()
 
 DUPLICATE_USERNAME = "This username is already taken. Choose another one."
 DUPLICATE_EMAIL = "An account with this e-mail address already exists. Log in or reset your password instead."
+MIXED_SCRIPTS = (
+    "Use letters of one script in a username (not, for example, Latin and Cyrillic together): "
+    "such names can look exactly like someone else's."
+)
+FOREIGN_EMAIL_USERNAME = (
+    "A username that is an e-mail address must be your own e-mail, the one in the E-mail field. "
+    "Choose a username without @, or use your e-mail address."
+)
 
 
 def _username_taken(username: str, exclude_pk: int | None = None) -> bool:
@@ -36,6 +46,24 @@ def _email_taken(email: str, exclude_pk: int | None = None) -> bool:
     return users.exists()
 
 
+def check_username(username: str, exclude_pk: int | None = None) -> str:
+    """``username`` (already NFKC-normalised by ``UsernameField``) if it may be chosen.
+
+    Raises ``forms.ValidationError`` for letters of several scripts or a name taken in any case.
+    """
+    if mixes_scripts(username):
+        raise forms.ValidationError(MIXED_SCRIPTS, code="mixed_scripts")
+    if _username_taken(username, exclude_pk=exclude_pk):
+        raise forms.ValidationError(DUPLICATE_USERNAME, code="duplicate_username")
+    return username
+
+
+def username_fits_email(username: str, email: str) -> bool:
+    """A username with an @ must be the account's own e-mail: login accepts either, and a username that is
+    another person's e-mail would take over their e-mail login (usernames are matched first)."""
+    return "@" not in username or username.casefold() == email.casefold()
+
+
 class RegisterForm(StyledFormMixin, UserCreationForm):
     email = forms.EmailField(
         label="E-mail",
@@ -48,16 +76,18 @@ class RegisterForm(StyledFormMixin, UserCreationForm):
         fields = ("username", "email")
 
     def clean_username(self) -> str:
-        username = self.cleaned_data["username"]
-        if _username_taken(username):
-            raise forms.ValidationError(DUPLICATE_USERNAME, code="duplicate_username")
-        return username
+        return check_username(self.cleaned_data["username"])
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()
         if _email_taken(email):
             raise forms.ValidationError(DUPLICATE_EMAIL, code="duplicate_email")
         return email
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        _check_email_username(self, cleaned)
+        return cleaned
 
 
 class LoginForm(StyledFormMixin, AuthenticationForm):
@@ -79,22 +109,32 @@ class AccountForm(StyledFormMixin, forms.ModelForm):
         model = User
         fields = ("username", "email", "first_name", "last_name")
         labels = {"email": "E-mail"}
+        # Django's username field NFKC-normalises, so a full-width "BOB" is checked (and stored) as "BOB".
+        field_classes = {"username": UsernameField}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["email"].required = True
 
     def clean_username(self) -> str:
-        username = self.cleaned_data["username"]
-        if _username_taken(username, exclude_pk=self.instance.pk):
-            raise forms.ValidationError(DUPLICATE_USERNAME, code="duplicate_username")
-        return username
+        return check_username(self.cleaned_data["username"], exclude_pk=self.instance.pk)
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()
         if _email_taken(email, exclude_pk=self.instance.pk):
             raise forms.ValidationError("Another account already uses this e-mail address.", code="duplicate_email")
         return email
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        _check_email_username(self, cleaned)
+        return cleaned
+
+
+def _check_email_username(form: forms.Form, cleaned: dict) -> None:
+    username, email = cleaned.get("username"), cleaned.get("email")
+    if username and email and not username_fits_email(username, email):
+        form.add_error("username", forms.ValidationError(FOREIGN_EMAIL_USERNAME, code="foreign_email_username"))
 
 
 # Field name -> the site-wide default it overrides.

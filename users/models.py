@@ -38,6 +38,11 @@ class Profile(models.Model):
     price_capacity = _price("Capacity tariff (EUR per kW per year). Empty uses the site default.")
     price_gas = _price("Gas (EUR/m³). Empty uses the site default.")
     last_meter_code = models.UUIDField(null=True, blank=True, help_text="Meter last shown on the dashboard.")
+    token_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Put into every API token; raised on a password change or deactivation, which revokes them.",
+    )
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

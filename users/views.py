@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,15 +11,19 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from meters.services import client_network, retry_time_text
 from users.forms import AccountForm, LoginForm, PricesForm, RegisterForm
+from users.lockout import client_ip
 from users.models import profile_for
 
 logger = logging.getLogger(__name__)
@@ -38,6 +43,27 @@ def _safe_next(request: HttpRequest) -> str:
     return settings.LOGIN_REDIRECT_URL
 
 
+REGISTER_WINDOW = timedelta(hours=1)
+
+
+def take_registration_slot(network: str, now: datetime) -> datetime | None:
+    """Take one of the ``settings.REGISTER_MAX_PER_ADDRESS_PER_HOUR`` account slots of ``network`` (see
+    ``meters.services.client_network``) for an hour: None when one was free, else when the oldest one frees.
+
+    Each slot is one cache key written with ``cache.add``, which exactly one of several parallel requests wins
+    (Redis SET NX, the database cache's unique key, the memory cache's lock), so parallel registrations cannot
+    pass the limit; the key expires an hour after it was taken, so the window slides. The cache is shared by all
+    workers. A request without a usable address counts under one shared "unknown" network: fail closed.
+    """
+    prefix = f"register:{network or 'unknown'}"
+    keys = [f"{prefix}:{slot}" for slot in range(settings.REGISTER_MAX_PER_ADDRESS_PER_HOUR)]
+    for key in keys:
+        if cache.add(key, now.timestamp(), timeout=REGISTER_WINDOW.total_seconds()):
+            return None
+    oldest = min(cache.get_many(keys).values(), default=now.timestamp())
+    return datetime.fromtimestamp(oldest, tz=UTC) + REGISTER_WINDOW
+
+
 @sensitive_post_parameters("password1", "password2")
 @csrf_protect
 @never_cache
@@ -47,6 +73,18 @@ def register(request: HttpRequest) -> HttpResponse:
         return redirect(settings.LOGIN_REDIRECT_URL)
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # Only accounts actually created take a slot (a form with errors creates nothing); scripted accounts
+        # were how one meter was guessed at 2,343 times (issue 12).
+        network = client_network(client_ip(request))
+        retry_at = take_registration_slot(network, timezone.now())
+        if retry_at is not None:
+            logger.warning("register: refused for network %s, registration limit reached", network or "unknown")
+            form.add_error(
+                None,
+                f"Too many accounts were created from your network in the past hour "
+                f"({settings.REGISTER_MAX_PER_ADDRESS_PER_HOUR}). Try again after {retry_time_text(retry_at)}.",
+            )
+            return render(request, "users/register.html", {"form": form}, status=429)
         user = form.save()
         profile_for(user)
         auth_login(request, user, backend=MODEL_BACKEND)

@@ -81,6 +81,18 @@ def test_it_answers_a_replayed_reading_as_duplicate(alice_api, alice_meter):
         ({"switch": "7.0"}, "switch"),
         ({"tijdstip": "yesterday"}, "tijdstip"),
         ({"serialmeter": "bad serial!"}, "serialmeter"),
+        # A valid compact clock whose UTC time falls before the year 1 (it was an OverflowError, a 500).
+        ({"tijdstip": "00010101000000"}, "tijdstip"),
+        ({"tijdstip": "00010101000000S"}, "tijdstip"),
+        ({"tijdstip": "99991231235959"}, "tijdstip"),
+        # What Decimal() reads but no meter writes: full-width digits, digit-group underscores, a negative zero.
+        ({"currentrate": "\uff10\uff10\uff10\uff11"}, "currentrate"),
+        ({"switch": "0_1"}, "switch"),
+        ({"switch": "-0"}, "switch"),
+        ({"switch": "-0.0"}, "switch"),
+        ({"totaldayconsumption": "\uff11\uff12\uff13\uff14\uff15.\uff16\uff17\uff18"}, "totaldayconsumption"),
+        ({"l1current": "1_0"}, "l1current"),
+        ({"currentproduction": "-0.0"}, "currentproduction"),
     ],
 )
 def test_it_names_the_prototype_field_of_an_invalid_value(alice_api, alice_meter, overrides, field):

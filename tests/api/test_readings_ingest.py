@@ -173,6 +173,27 @@ def test_it_registers_unknown_serials_to_the_sender(bob_api, bob):
     assert Meter.objects.get(serial="1SAG9900000001").owner == bob
 
 
+def test_it_takes_the_households_upload_after_another_account_typed_its_serial_on_the_website(
+    alice, bob, alice_api, staff_api, client
+):
+    # Serial squatting (issue 12): before, bob's typed serial reserved the meter, the operator's upload landed in
+    # bob's account and the household's own device got 400.
+    client.force_login(bob)
+    assert client.post("/serialNumbers/", {"serialNumber": "1SAG9900000003", "name": "Squat"}).status_code == 302
+
+    operator = staff_api.post(URL, {"readings": _day("1SAG9900000003", 1)}, format="json")
+    assert operator.status_code == 200
+    assert Meter.objects.get(serial="1SAG9900000003").owner is None
+
+    Meter.objects.filter(serial="1SAG9900000003").delete()  # and again without the operator's data
+    device = alice_api.post(URL, {"readings": _day("1SAG9900000003", 2)}, format="json")
+
+    assert device.status_code == 200, device.content
+    assert device.json() == {"created": 2, "duplicates": 0, "registered_serials": ["1SAG9900000003"]}
+    assert Meter.objects.get(serial="1SAG9900000003").owner == alice
+    assert "now registered to another account" in client.get("/serialNumbers/").content.decode()
+
+
 def test_it_lets_staff_write_any_serial_without_taking_it_over(staff_api, alice, alice_meter):
     response = staff_api.post(URL, {"readings": _day(ALICE_SERIAL, 2) + _day("1SAG9900000002", 1)}, format="json")
     assert response.status_code == 200
@@ -220,3 +241,27 @@ def test_it_throttles_ingest_per_user_with_retry_after(alice_api, bob_api, alice
 
     # Another account has its own budget.
     assert bob_api.post(URL, {"readings": _day("1SAG9900000003", 1)}, format="json").status_code == 200
+
+
+def test_it_answers_400_by_index_and_field_for_times_beyond_the_calendar_and_odd_numbers(alice_api, alice_meter):
+    """Each of these was a 500 (OverflowError) or was stored as if it were a plain number."""
+    batch = _day(ALICE_SERIAL, 6)
+    batch[0]["timestamp"] = "9999-12-31T23:59:59-23:59"
+    batch[1]["timestamp"] = "0001-01-01T00:00:00"
+    batch[2]["gas_at"] = "0001-01-01T00:00:00+01:00"
+    batch[3]["import_t1_kwh"] = "\uff11\uff12\uff13"  # full-width 123
+    batch[4]["power_import_kw"] = "1_000"
+    batch[5]["l1_voltage_v"] = "-0"
+
+    response = alice_api.post(URL, {"readings": batch}, format="json")
+
+    assert response.status_code == 400
+    assert [(e["index"], e["field"]) for e in response.json()["errors"]] == [
+        (0, "timestamp"),
+        (1, "timestamp"),
+        (2, "gas_at"),
+        (3, "import_t1_kwh"),
+        (4, "power_import_kw"),
+        (5, "l1_voltage_v"),
+    ]
+    assert not Reading.objects.exists()

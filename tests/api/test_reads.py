@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -148,3 +149,73 @@ def test_it_still_needs_csrf_for_session_writes(alice, alice_meter):
     client.force_login(alice)
     response = client.post("/api/v1/readings", {"readings": []}, content_type="application/json")
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00",  # naive, so Brussels time: UTC would be in the year 0
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-23:59",  # UTC would be in the year 10000
+    ],
+)
+@pytest.mark.parametrize("name", ["from", "to"])
+def test_it_answers_400_to_a_time_beyond_the_calendar(alice_api, alice_meter, name, value):
+    response = alice_api.get(_readings_url(alice_meter), {name: value})
+    assert response.status_code == 400
+    assert name in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # Python reads offsets up to +-23:59; PostgreSQL refuses a displacement beyond +-15:59 (a 500 there).
+        "2024-03-01T17:00:00+17:00",
+        "2024-02-29T06:29:00-16:31",
+    ],
+)
+def test_it_reads_offsets_that_postgresql_would_refuse_as_the_same_utc_time(alice_api, alice_meter, value):
+    _fill(alice_meter, 8)
+    response = alice_api.get(_readings_url(alice_meter), {"from": value, "to": "2024-03-01T01:00:00Z"})
+    assert response.status_code == 200
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in response.json()["results"]]
+    assert stamps == [START + timedelta(minutes=15 * n) for n in range(4)]
+
+
+def _cursor(query: str) -> str:
+    """A cursor as DRF builds it (base64 of a query string with o=offset, r=reverse, p=position)."""
+    return base64.b64encode(query.encode("ascii")).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "p=notadate",
+        "p=2024",
+        "p=9999-12-31 23:59:59-23:59",
+        "p=0001-01-01 00:00:00%2B01:00",
+        "o=1&r=1&p=31-12-2024",
+        "p=" + "9" * 5000,
+    ],
+)
+def test_it_answers_404_invalid_cursor_to_a_forged_cursor(alice_api, alice_meter, query):
+    _fill(alice_meter, 3)
+    response = alice_api.get(_readings_url(alice_meter), {"cursor": _cursor(query)})
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Invalid cursor"
+
+
+def test_it_ignores_a_p_parameter_outside_the_cursor(alice_api, alice_meter):
+    _fill(alice_meter, 3)
+    response = alice_api.get(_readings_url(alice_meter), {"p": "notadate"})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 3
+
+
+def test_it_follows_a_cursor_whose_offset_postgresql_would_refuse(alice_api, alice_meter):
+    """A hand-made cursor at 2024-03-01T00:15Z written with a -16:30 offset reads on like DRF's own cursor."""
+    _fill(alice_meter, 4)
+    response = alice_api.get(_readings_url(alice_meter), {"cursor": _cursor("p=2024-02-29 07:45:00-16:30")})
+    assert response.status_code == 200
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in response.json()["results"]]
+    assert stamps == [START + timedelta(minutes=15 * n) for n in (2, 3)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -62,6 +63,8 @@ def clean_env(**overrides: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(_LEAKY_PREFIXES)}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # With DEBUG off the settings refuse to start without a real key; a throw-away one unless a test sets its own.
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
     env.update(overrides)
     return env
 

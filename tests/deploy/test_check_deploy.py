@@ -6,6 +6,10 @@ import secrets
 import subprocess
 import sys
 
+import pytest
+
+from energy_app.settings import DEFAULT_SECRET_KEY
+
 from .conftest import ROOT, clean_env
 
 PRODUCTION = {
@@ -52,3 +56,19 @@ def test_it_warns_when_https_settings_are_missing(tmp_path):
     output = result.stdout + result.stderr
     for check_id in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert check_id in output
+
+
+@pytest.mark.parametrize(
+    "key", ["", DEFAULT_SECRET_KEY, "too-short-for-production"], ids=["empty", "development key", "short"]
+)
+def test_it_refuses_to_start_without_a_real_secret_key(tmp_path, key):
+    result = check_deploy(tmp_path, SECRET_KEY=key, **PRODUCTION)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY must be a random value of at least 50 characters" in result.stderr
+
+
+def test_it_gives_subprocesses_a_real_secret_key_unless_told_otherwise():
+    # docker/entrypoint.sh, gunicorn and /healthz run with DEBUG off in these tests, so they need one.
+    assert len(clean_env()["SECRET_KEY"]) >= 50
+    assert clean_env(SECRET_KEY="given")["SECRET_KEY"] == "given"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meters.models import ClaimAttempt, Meter
+from meters.models import ClaimAttempt, Meter, PendingMeter
 from meters.services import ingest_readings
 from tests.factories import reading_item
 
@@ -97,13 +97,19 @@ def test_it_counts_wrong_attempts_per_user(bob, alice, unclaimed_meter_with_data
     assert Meter.objects.get(serial=SERIAL).owner == alice
 
 
-def test_it_claims_an_unclaimed_meter_without_data_directly(bob_client, bob):
+def test_it_leaves_an_unclaimed_meter_without_data_to_the_first_upload_of_a_device(bob_client, bob, alice):
+    # Typing a serial proves nothing: the meter goes to the account whose device uploads first (issue 12).
     Meter.objects.create(serial=SERIAL)
 
     response = _claim(bob_client)
 
     assert response.status_code == 302
-    assert Meter.objects.get(serial=SERIAL).owner == bob
+    assert Meter.objects.get(serial=SERIAL).owner is None
+    assert PendingMeter.objects.filter(user=bob, serial=SERIAL).exists()
+
+    ingest_readings(alice, [reading_item(SERIAL, NOW - timedelta(minutes=15))])
+
+    assert Meter.objects.get(serial=SERIAL).owner == alice
 
 
 NOT_A_NUMBER = "Day register 1.8.1 (kWh): enter a number such as 1019,100 or 1019.100."
@@ -172,4 +178,163 @@ def test_it_asks_for_the_register_when_the_serial_of_a_meter_with_data_is_typed_
 
     assert "enter the day register 1.8.1" in response.content.decode()
     assert Meter.objects.count() == 1
+    assert Meter.objects.get(serial=SERIAL).owner is None
+
+
+# --- limits across accounts and addresses (issue 12: 470 accounts took a released meter by guessing) ---------
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Many accounts are built here; password hashing strength is the users suite's concern."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _account(django_user_model, n: int):
+    return django_user_model.objects.create_user(f"guesser{n}", f"guesser{n}@example.org", "x-guess-password-9")
+
+
+def _client_for(user, address: str):
+    from django.test import Client
+
+    client = Client(REMOTE_ADDR=address)
+    client.force_login(user)
+    return client
+
+
+def test_it_limits_wrong_proofs_per_meter_across_accounts_and_addresses(
+    django_user_model, bob, unclaimed_meter_with_data, time_machine
+):
+    for n in range(10):
+        time_machine.move_to(NOW + timedelta(minutes=n), tick=False)
+        client = _client_for(_account(django_user_model, n), f"198.51.100.{n + 1}")
+        assert "does not match" in _claim(client, "1").content.decode()
+
+    time_machine.move_to(NOW + timedelta(hours=2), tick=False)
+    response = _claim(_client_for(bob, "203.0.113.9"), "1000.000")
+
+    page = response.content.decode()
+    assert "Too many wrong register entries for this meter" in page
+    # The first wrong attempt (13:00 Brussels time) leaves the 24-hour window a day later.
+    assert "Try again after 21 Nov 2026 13:00" in page
+    assert Meter.objects.get(serial=SERIAL).owner is None
+    assert ClaimAttempt.objects.filter(serial=SERIAL, succeeded=False).count() == 10
+
+    time_machine.move_to(NOW + timedelta(days=1, minutes=1), tick=False)
+    assert _claim(_client_for(bob, "203.0.113.9"), "1000.000").status_code == 302
+    assert Meter.objects.get(serial=SERIAL).owner == bob
+
+
+def test_it_limits_wrong_proofs_per_address_across_accounts(
+    django_user_model, bob, unclaimed_meter_with_data, settings
+):
+    settings.CLAIM_MAX_WRONG_PER_ADDRESS_PER_HOUR = 3
+    for n in range(3):
+        _claim(_client_for(_account(django_user_model, n), "198.51.100.7"), "1")
+
+    refused = _claim(_client_for(bob, "198.51.100.7"), "1000.000").content.decode()
+    assert "Too many wrong register entries from your network" in refused
+    assert "Try again after 20 Nov 2026 14:00" in refused
+    assert Meter.objects.get(serial=SERIAL).owner is None
+
+    assert _claim(_client_for(bob, "203.0.113.9"), "1000.000").status_code == 302
+
+
+def test_it_counts_the_ipv6_network_of_a_client_not_its_single_address(
+    django_user_model, bob, unclaimed_meter_with_data, settings
+):
+    # An IPv6 household or host has a whole /64 to pick addresses from.
+    settings.CLAIM_MAX_WRONG_PER_ADDRESS_PER_HOUR = 2
+    for n in range(2):
+        _claim(_client_for(_account(django_user_model, n), f"2001:db8:1:2::{n + 1}"), "1")
+
+    refused = _claim(_client_for(bob, "2001:db8:1:2:ffff::77"), "1000.000").content.decode()
+
+    assert "from your network" in refused
+    assert Meter.objects.get(serial=SERIAL).owner is None
+
+
+def test_it_says_which_limit_and_when_the_account_may_try_again(bob_client, unclaimed_meter_with_data, time_machine):
+    for n in range(5):
+        time_machine.move_to(NOW + timedelta(minutes=5 * n), tick=False)
+        _claim(bob_client, "1")
+
+    page = _claim(bob_client, "1000.000").content.decode()
+
+    assert "Too many wrong attempts from your account" in page
+    assert "Try again after 20 Nov 2026 14:00" in page  # first attempt at 13:00 Brussels time, plus an hour
+
+
+def test_it_refuses_an_attempt_over_the_limit_without_recording_it(bob, bob_client, unclaimed_meter_with_data):
+    for _ in range(8):
+        _claim(bob_client, "1")
+
+    assert ClaimAttempt.objects.filter(user=bob).count() == 5
+
+
+def test_it_records_the_client_address_of_each_attempt(bob, unclaimed_meter_with_data):
+    _claim(_client_for(bob, "2001:db8:1:2::99"), "1")
+    _claim(_client_for(bob, "198.51.100.7"), "1")
+
+    assert sorted(ClaimAttempt.objects.values_list("address", flat=True)) == ["198.51.100.7", "2001:db8:1:2::/64"]
+
+
+def _post_at_once(clients, register: str) -> list[int]:
+    """Each client posts its proof in its own thread, all released together; returns the status codes."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip(
+            "in-memory SQLite shares one cache between threads and raises 'table is locked' instead of waiting, "
+            "so parallel requests cannot run on it; this race runs on PostgreSQL (make test-postgres)"
+        )
+
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def post(client):
+        try:
+            barrier.wait()
+            statuses.append(_claim(client, register).status_code)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return statuses
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_records_no_more_than_the_account_limit_when_wrong_proofs_arrive_at_once(bob, unclaimed_meter_with_data):
+    clients = [_client_for(bob, f"198.51.100.{n + 1}") for n in range(30)]
+
+    statuses = _post_at_once(clients, "1")
+
+    # Before the fix 60 parallel wrong proofs recorded 7 against a limit of 5. Refused tries answer 429.
+    recorded = ClaimAttempt.objects.filter(user=bob).count()
+    assert recorded <= 5
+    assert sorted(statuses) == [200] * recorded + [429] * (30 - recorded)
+    assert Meter.objects.get(serial=SERIAL).owner is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_records_no_more_than_the_meter_limit_when_many_accounts_guess_at_once(
+    django_user_model, unclaimed_meter_with_data
+):
+    clients = [_client_for(_account(django_user_model, n), f"198.51.100.{n + 1}") for n in range(30)]
+
+    statuses = _post_at_once(clients, "1")
+
+    recorded = ClaimAttempt.objects.filter(serial=SERIAL).count()
+    assert recorded <= 10
+    assert sorted(statuses) == [200] * recorded + [429] * (30 - recorded)
     assert Meter.objects.get(serial=SERIAL).owner is None

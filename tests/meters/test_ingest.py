@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from meters.models import Meter, Reading
-from meters.services import IngestRejected, ingest_readings, slot_start
+from meters.models import Meter, PendingMeter, Reading
+from meters.services import IngestRejected, add_meter, ingest_readings, slot_start
 from tests.factories import reading_item
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +87,50 @@ def test_it_gives_an_unclaimed_meter_without_data_to_the_first_writer(bob):
 
     assert result.registered_serials == (SERIAL,)
     assert Meter.objects.get(serial=SERIAL).owner == bob
+
+
+def test_it_gives_a_serial_someone_only_typed_on_the_website_to_the_first_device_that_uploads(alice, bob):
+    # Serial squatting (issue 12): bob typed the household's serial first; alice's device has the meter.
+    add_meter(bob, SERIAL, "Not mine")
+    add_meter(alice, SERIAL, "Home")
+
+    result = ingest_readings(alice, _quarters(SERIAL, NOW - timedelta(hours=1), 2))
+
+    assert result.registered_serials == (SERIAL,)
+    meter = Meter.objects.get(serial=SERIAL)
+    assert (meter.owner, meter.name, meter.readings.count()) == (alice, "Home", 2)
+    assert list(PendingMeter.objects.values_list("user__username", flat=True)) == ["bob"]
+    with pytest.raises(IngestRejected):
+        ingest_readings(bob, _quarters(SERIAL, NOW - timedelta(minutes=15), 1))
+
+
+def test_it_keeps_an_operator_upload_out_of_an_account_that_only_typed_the_serial(staff, bob):
+    add_meter(bob, SERIAL, "Squat")
+
+    result = ingest_readings(staff, _quarters(SERIAL, NOW - timedelta(hours=1), 2))
+
+    assert result.registered_serials == ()
+    assert Meter.objects.get(serial=SERIAL).owner is None
+    assert PendingMeter.objects.filter(user=bob).exists()  # bob now needs the register proof
+
+
+def test_it_keeps_the_meter_name_given_by_the_device_owner_over_a_pending_one(alice):
+    Meter.objects.create(serial=SERIAL, name="Cellar")
+    add_meter(alice, SERIAL, "Home")
+
+    ingest_readings(alice, _quarters(SERIAL, NOW - timedelta(hours=1), 1))
+
+    assert Meter.objects.get(serial=SERIAL).name == "Cellar"
+    assert not PendingMeter.objects.exists()
+
+
+def test_it_reads_pending_entries_only_when_a_batch_registers_a_meter(alice, alice_meter):
+    ingest_readings(alice, _quarters(SERIAL, NOW - timedelta(hours=2), 1))
+
+    with CaptureQueriesContext(connection) as queries:
+        ingest_readings(alice, _quarters(SERIAL, NOW - timedelta(hours=1), 1))
+
+    assert not [q for q in queries.captured_queries if PendingMeter._meta.db_table in q["sql"]]
 
 
 def test_it_lets_staff_write_any_serial_and_leaves_new_serials_unclaimed(staff, alice_meter):
@@ -396,3 +441,106 @@ def test_it_retries_the_batch_once_when_the_insert_hits_the_unique_slot_constrai
     assert calls == [3, 3]
     assert (result.created, result.duplicates) == (3, 0)
     assert alice_meter.readings.count() == 3
+
+
+# --- input from the edge of the calendar and of Unicode ------------------------------------------------------
+
+_TIME_FIELDS = ("timestamp", "measured_at", "month_peak_at", "gas_at", "water_at")
+_BEYOND_THE_CALENDAR = [
+    "9999-12-31T23:59:59-23:59",  # UTC would be in the year 10000
+    "0001-01-01T00:00:00",  # naive, so Brussels time: UTC would be in the year 0
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59",
+    datetime(1, 1, 1, tzinfo=ZoneInfo("Europe/Brussels")),
+]
+
+
+def test_it_reports_a_time_beyond_the_calendar_as_a_field_error(alice, alice_meter):
+    """One item per (field, value), so the one batch also shows that each is reported by its own index."""
+    cases = [(field, value) for field in _TIME_FIELDS for value in _BEYOND_THE_CALENDAR]
+    items = []
+    for n, (field, value) in enumerate(cases):
+        item = reading_item(SERIAL, NOW - timedelta(minutes=15 * n))
+        item[field] = value
+        items.append(item)
+
+    with pytest.raises(IngestRejected) as exc_info:
+        ingest_readings(alice, items)
+
+    assert _errors(exc_info) == {(n, field) for n, (field, _value) in enumerate(cases)}
+    assert all(error.message for error in exc_info.value.errors)
+    assert Reading.objects.count() == 0
+
+
+@pytest.mark.parametrize("field", ["month_peak_at", "gas_at", "water_at"])
+def test_it_range_checks_the_peak_gas_and_water_times_like_the_timestamp(alice, alice_meter, field):
+    items = [
+        reading_item(SERIAL, NOW, **{field: "2000-01-01T00:00:00+01:00"}),  # factory clock
+        reading_item(SERIAL, NOW - timedelta(minutes=15), **{field: (NOW + timedelta(days=2)).isoformat()}),
+        reading_item(SERIAL, NOW - timedelta(minutes=30), **{field: (NOW - timedelta(hours=1)).isoformat()}),
+    ]
+
+    with pytest.raises(IngestRejected) as exc_info:
+        ingest_readings(alice, items)
+    assert _errors(exc_info) == {(0, field), (1, field)}
+
+    assert ingest_readings(alice, items[2:]).created == 1
+
+
+_DECIMAL_FIELDS = [
+    "import_t1_kwh",
+    "import_t2_kwh",
+    "export_t1_kwh",
+    "export_t2_kwh",
+    "power_import_kw",
+    "power_export_kw",
+    *(f"l{n}_{d}_kw" for n in (1, 2, 3) for d in ("import", "export")),
+    *(f"l{n}_voltage_v" for n in (1, 2, 3)),
+    *(f"l{n}_current_a" for n in (1, 2, 3)),
+    "avg_demand_kw",
+    "month_peak_kw",
+    "gas_m3",
+    "water_m3",
+]
+
+
+# Full-width and Arabic-Indic 123, digit-group underscores, a no-break space, negative zeros.
+_NOT_NUMBERS = ["\uff11\uff12\uff13", "\u0661\u0662\u0663", "1_000", "\u00a012", "-0", "-0.000", Decimal("-0.0"), -0.0]
+
+
+def test_it_refuses_what_python_reads_as_a_number_but_a_meter_never_writes(alice, alice_meter):
+    """Full-width or Arabic-Indic digits, digit-group underscores, Unicode spaces and a negative zero are not
+    register values; each (field, value) is one item of the batch, reported by its index and field."""
+    cases = [(field, value) for field in _DECIMAL_FIELDS for value in _NOT_NUMBERS]
+    items = [reading_item(SERIAL, NOW - timedelta(minutes=15 * n), **{f: v}) for n, (f, v) in enumerate(cases)]
+
+    with pytest.raises(IngestRejected) as exc_info:
+        ingest_readings(alice, items)
+
+    assert _errors(exc_info) == {(n, field) for n, (field, _value) in enumerate(cases)}
+    assert Reading.objects.count() == 0
+
+
+@pytest.mark.parametrize(("field", "value"), [("tariff", "\uff11"), ("tariff", "0_1"), ("breaker_state", "-0")])
+def test_it_refuses_odd_spellings_of_the_whole_number_fields(alice, alice_meter, field, value):
+    with pytest.raises(IngestRejected) as exc_info:
+        ingest_readings(alice, [reading_item(SERIAL, NOW, **{field: value})])
+    assert _errors(exc_info) == {(0, field)}
+
+
+def test_it_still_reads_plain_ascii_spellings_of_numbers(alice, alice_meter):
+    ingest_readings(
+        alice,
+        [
+            reading_item(
+                SERIAL, NOW, import_t1_kwh=" 1234.5 ", import_t2_kwh="+7", export_t1_kwh="0", power_import_kw="1E-1"
+            )
+        ],
+    )
+    reading = alice_meter.readings.get()
+    assert (reading.import_t1_kwh, reading.import_t2_kwh, reading.export_t1_kwh, reading.power_import_kw) == (
+        Decimal("1234.500"),
+        Decimal("7.000"),
+        Decimal("0.000"),
+        Decimal("0.100"),
+    )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from meters.models import Meter, Reading
+from meters.models import Meter, PendingMeter, Reading
 from meters.services import ingest_readings
 from tests.factories import reading_item
 
@@ -62,13 +62,29 @@ def test_it_sends_visitors_who_are_not_logged_in_to_the_login_page(client, alice
     assert Meter.objects.get(pk=alice_meter.pk).owner is not None
 
 
-def test_it_adds_a_first_meter_and_opens_the_day_dashboard(alice_client):
-    response = alice_client.post("/serialNumbers/", {"serialNumber": " 1SAG2200000022 ", "name": "Home"})
+def test_it_opens_the_day_dashboard_after_claiming_a_first_meter_with_data(alice_client, staff):
+    ingest_readings(staff, [reading_item("1SAG2200000022", NOW - timedelta(minutes=15), import_t1_kwh="500.000")])
+
+    response = alice_client.post(
+        "/serialNumbers/", {"serialNumber": " 1SAG2200000022 ", "name": "Home", "register": "500"}
+    )
 
     assert response.status_code == 302
     assert response["Location"] == "/day/"
     meter = Meter.objects.get(serial="1SAG2200000022")
     assert (meter.name, meter.owner.username) == ("Home", "alice")
+
+
+def test_it_keeps_a_first_serial_without_data_on_the_meters_page_as_waiting(alice_client, alice):
+    # The dashboards would have nothing to show (and send the user back here), so the user stays on this page.
+    response = alice_client.post("/serialNumbers/", {"serialNumber": " 1SAG2200000022 ", "name": "Home"}, follow=True)
+
+    assert response.redirect_chain == [("/serialNumbers/", 302)]
+    assert not Meter.objects.exists()
+    assert list(PendingMeter.objects.values_list("user__username", "serial", "name")) == [
+        ("alice", "1SAG2200000022", "Home")
+    ]
+    assert "waiting for the first reading from your device" in response.content.decode().lower()
 
 
 def test_it_warns_when_an_added_meter_has_no_data_yet(alice_client, alice_meter):
@@ -106,7 +122,7 @@ def test_it_refuses_a_malformed_serial_and_says_where_the_number_is_printed(alic
 def test_it_stores_a_serial_typed_in_lower_case_in_capitals(alice_client):
     alice_client.post("/serialNumbers/", {"serialNumber": " 1sag3100000099 ", "name": "Home"})
 
-    assert list(Meter.objects.values_list("serial", flat=True)) == ["1SAG3100000099"]
+    assert list(PendingMeter.objects.values_list("serial", flat=True)) == ["1SAG3100000099"]
 
 
 def test_it_knows_my_meter_when_i_type_its_serial_in_lower_case(alice_client, alice_meter):
@@ -255,3 +271,140 @@ def test_it_requires_the_csrf_token(alice, alice_meter):
 
     assert response.status_code == 403
     assert Meter.objects.get(pk=alice_meter.pk).owner == alice
+
+
+# --- serials without data are pending entries that reserve nothing (issue 12, serial squatting) ----------------
+
+NEW_SERIAL = "1SAG4400000044"
+
+
+def _add(client, serial=NEW_SERIAL, name="Garage", **extra):
+    return client.post("/serialNumbers/", {"serialNumber": serial, "name": name, **extra})
+
+
+def _pending_rows(page: str) -> str:
+    return page.split('data-testid="pending-list"', 1)[1] if 'data-testid="pending-list"' in page else ""
+
+
+def test_it_shows_a_pending_serial_only_to_the_user_who_added_it(alice_client, alice, bob):
+    _add(alice_client)
+
+    page = alice_client.get("/serialNumbers/").content.decode()
+    assert NEW_SERIAL in _pending_rows(page)
+    assert "Garage" in _pending_rows(page)
+    assert "Waiting for the first reading from your device." in page
+
+    from django.test import Client
+
+    bob_client = Client()
+    bob_client.force_login(bob)
+    assert NEW_SERIAL not in bob_client.get("/serialNumbers/").content.decode()
+
+
+def test_it_lets_several_accounts_wait_for_the_same_serial(alice_client, bob):
+    from django.test import Client
+
+    bob_client = Client()
+    bob_client.force_login(bob)
+    assert _add(alice_client).status_code == 302
+    assert _add(bob_client, name="Mine").status_code == 302
+
+    assert sorted(PendingMeter.objects.values_list("user__username", flat=True)) == ["alice", "bob"]
+    assert not Meter.objects.exists()
+
+
+def test_it_gives_the_meter_to_the_account_whose_device_uploads_first(alice, bob, alice_client):
+    from django.test import Client
+
+    bob_client = Client()
+    bob_client.force_login(bob)
+    _add(bob_client, name="Squatted")  # bob typed the serial first, but has no device on the meter
+    _add(alice_client, name="Garage")
+
+    ingest_readings(alice, [reading_item(NEW_SERIAL, NOW - timedelta(minutes=15))])
+
+    meter = Meter.objects.get(serial=NEW_SERIAL)
+    assert (meter.owner, meter.name) == (alice, "Garage")  # the name alice typed while waiting
+    assert not PendingMeter.objects.filter(user=alice).exists()
+    alice_page = alice_client.get("/serialNumbers/").content.decode()
+    assert f'data-meter="{meter.code}"' in alice_page
+    assert NEW_SERIAL not in _pending_rows(alice_page)
+
+    bob_page = bob_client.get("/serialNumbers/").content.decode()
+    assert "This meter is now registered to another account" in _pending_rows(bob_page)
+    assert "alice" not in bob_page.lower()
+    assert f'data-meter="{meter.code}"' not in bob_page
+
+
+def test_it_asks_for_the_register_proof_once_someone_elses_upload_brought_data(alice_client, alice, staff):
+    _add(alice_client)
+    ingest_readings(staff, [reading_item(NEW_SERIAL, NOW - timedelta(minutes=15), import_t1_kwh="800.000")])
+
+    assert Meter.objects.get(serial=NEW_SERIAL).owner is None  # the operator's upload makes no one the owner
+    rows = _pending_rows(alice_client.get("/serialNumbers/").content.decode())
+    assert "enter the day register 1.8.1" in rows
+    assert 'name="register"' in rows
+
+    response = _add(alice_client, register="800,2")
+
+    assert response.status_code == 302
+    assert Meter.objects.get(serial=NEW_SERIAL).owner == alice
+    assert not PendingMeter.objects.exists()
+
+
+def test_it_says_a_serial_is_already_waiting_when_it_is_added_twice(alice_client):
+    _add(alice_client)
+
+    response = _add(alice_client, name="Again")
+
+    assert response.status_code == 200
+    assert "already in your list, waiting for the first reading" in response.content.decode()
+    assert PendingMeter.objects.get().name == "Garage"
+
+
+def test_it_removes_a_pending_serial_of_the_user_only(alice_client, alice, bob):
+    _add(alice_client)
+    entry = PendingMeter.objects.get()
+    from django.test import Client
+
+    bob_client = Client()
+    bob_client.force_login(bob)
+
+    bob_client.post("/serialNumbers/", {"forget": str(entry.code)})
+    assert PendingMeter.objects.filter(pk=entry.pk).exists()
+
+    response = alice_client.post("/serialNumbers/", {"forget": str(entry.code)}, follow=True)
+
+    assert "The serial number was removed from your list." in response.content.decode()
+    assert not PendingMeter.objects.exists()
+
+
+@pytest.mark.parametrize("code", ["not-a-uuid", str(uuid.uuid4()), ""])
+def test_it_removes_nothing_for_an_unknown_pending_code(alice_client, code):
+    _add(alice_client)
+
+    response = alice_client.post("/serialNumbers/", {"forget": code}, follow=True)
+
+    assert "Nothing was removed" in response.content.decode()
+    assert PendingMeter.objects.count() == 1
+
+
+def test_it_sends_a_user_with_only_pending_serials_from_the_dashboard_to_the_meters_page(alice_client):
+    _add(alice_client)
+
+    response = alice_client.get("/day/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/serialNumbers/"
+
+
+def test_it_limits_how_many_serials_one_account_may_keep_waiting(alice_client):
+    from meters.services import PENDING_MAX_PER_ACCOUNT
+
+    for n in range(PENDING_MAX_PER_ACCOUNT):
+        assert _add(alice_client, serial=f"1SAG77000000{n:02d}").status_code == 302
+
+    response = _add(alice_client, serial="1SAG7800000000")
+
+    assert "waiting for their first reading" in response.content.decode()
+    assert PendingMeter.objects.count() == PENDING_MAX_PER_ACCOUNT

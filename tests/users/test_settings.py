@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import secrets
 import subprocess
 import sys
 from decimal import Decimal
@@ -21,6 +22,7 @@ from energy_app.settings import (
     env_decimal,
     env_int,
     env_url_list,
+    require_secret_key,
 )
 
 BASE_DIR = Path(project_settings.BASE_DIR)
@@ -129,7 +131,12 @@ def test_it_defaults_to_brussels_time_and_the_console_mailer(monkeypatch):
 
 
 def test_it_reports_a_bad_value_when_manage_py_starts(tmp_path):
-    env = {**os.environ, "DATABASE_URL": "sqlite:///:memory:", "TIME_ZONE": "Mars/Olympus_Mons"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": "sqlite:///:memory:",
+        "TIME_ZONE": "Mars/Olympus_Mons",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
     result = subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), "check"],
         env=env,
@@ -214,6 +221,15 @@ def test_it_warns_about_the_default_key_and_empty_hosts_with_debug_off(settings)
     assert {"energy_app.W001", "energy_app.W002"} <= _warning_ids()
 
 
+def test_it_warns_about_a_short_key_set_after_start(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY = "only-thirty-characters-long-x1"
+    settings.ALLOWED_HOSTS = ["p1.example.org"]
+    [warning] = [message for message in run_checks() if message.id == "energy_app.W001"]
+    assert "it has 30 characters" in warning.msg
+    assert settings.SECRET_KEY not in warning.msg
+
+
 def test_it_does_not_warn_about_a_real_production_setup(settings):
     settings.DEBUG = False
     settings.SECRET_KEY = "a-long-random-production-key-" + "x" * 40
@@ -226,3 +242,153 @@ def test_it_does_not_warn_while_debugging(settings):
     settings.SECRET_KEY = DEFAULT_SECRET_KEY
     settings.ALLOWED_HOSTS = []
     assert not {"energy_app.W001", "energy_app.W002"} & _warning_ids()
+
+
+# --- SECRET_KEY (issue 12: the server started with the public development key) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("", "it is not set"),
+        (DEFAULT_SECRET_KEY, "it is the public development key"),
+        ("x7!Kq2" * 8, "it has 48 characters"),
+        ("a" * 64, "it has fewer than 5 different characters"),
+    ],
+)
+def test_it_refuses_a_weak_secret_key_with_debug_off(key, reason):
+    with pytest.raises(ImproperlyConfigured) as raised:
+        require_secret_key(key, debug=False)
+    message = str(raised.value)
+    assert message.startswith("SECRET_KEY must be a random value of at least 50 characters")
+    assert reason in message
+    assert "secrets.token_urlsafe(50)" in message
+    if key:
+        assert key not in message  # a secret is never echoed into logs
+
+
+def test_it_accepts_a_long_random_secret_key():
+    require_secret_key(secrets.token_urlsafe(50), debug=False)
+
+
+def test_it_allows_the_development_key_while_debugging():
+    require_secret_key(DEFAULT_SECRET_KEY, debug=True)
+    require_secret_key("", debug=True)
+
+
+def _start(tmp_path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "DEBUG", "PYTEST_VERSION"}
+    }
+    environment.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", **env)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# What gunicorn does first: import the WSGI module, which sets Django up.
+LOAD_WSGI_APP = "import energy_app.wsgi"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"SECRET_KEY": DEFAULT_SECRET_KEY}, {"SECRET_KEY": "short-key"}, {"SECRET_KEY": "", "DEBUG": "0"}],
+    ids=["missing", "development key", "short", "empty"],
+)
+def test_it_stops_the_server_at_start_without_a_real_secret_key(tmp_path, env):
+    result = _start(tmp_path, LOAD_WSGI_APP, **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY must be a random value of at least 50 characters" in result.stderr
+
+
+def test_it_starts_the_server_with_a_real_secret_key(tmp_path):
+    result = _start(tmp_path, LOAD_WSGI_APP, SECRET_KEY=secrets.token_urlsafe(50))
+    assert result.returncode == 0, result.stderr
+
+
+def test_it_starts_a_debug_server_with_the_development_key(tmp_path):
+    result = _start(tmp_path, LOAD_WSGI_APP, DEBUG="1")
+    assert result.returncode == 0, result.stderr
+
+
+# --- SQLite under concurrent writers ------------------------------------------------------------
+
+
+def test_it_gives_a_sqlite_file_wal_a_busy_timeout_and_immediate_transactions():
+    """Several gunicorn workers write one SQLite file: without these, concurrent uploads got "database is locked"."""
+    options = database_from_url("sqlite:////var/lib/p1/db.sqlite3")["OPTIONS"]
+    assert options["timeout"] >= 20
+    assert options["transaction_mode"] == "IMMEDIATE"
+    pragmas = {p.strip().lower() for p in options["init_command"].split(";") if p.strip()}
+    assert pragmas == {"pragma journal_mode=wal", "pragma synchronous=normal"}
+
+
+def test_it_keeps_an_in_memory_sqlite_to_a_busy_timeout():
+    # One process owns an in-memory database (the test suite): WAL does not apply to it.
+    assert database_from_url("sqlite:///:memory:")["OPTIONS"] == {"timeout": 20}
+
+
+def test_it_really_runs_a_sqlite_file_in_wal_mode(tmp_path, django_db_blocker):
+    from django.db.utils import ConnectionHandler
+
+    # A connection of its own to a scratch file, outside the test database.
+    connection = ConnectionHandler({"default": database_from_url(f"sqlite:///{tmp_path / 'p1.sqlite3'}")})["default"]
+    with django_db_blocker.unblock():
+        try:
+            with connection.cursor() as cursor:
+                assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                assert cursor.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+                assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 20_000
+            # What Django's atomic() then sends as BEGIN: the write lock from the start of the transaction.
+            assert connection.transaction_mode == "IMMEDIATE"
+        finally:
+            connection.close()
+
+
+# --- the cache shared by every worker (throttles, lockouts, claim limits) -------------------------
+
+
+def test_it_shares_the_cache_through_the_database_by_default(monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    cache = _load_settings(monkeypatch)["CACHES"]["default"]
+    assert cache["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+    assert cache["LOCATION"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:6379/0", "redis://cache.internal:6379", "rediss://:s3cret@p1.redis.cache.windows.net:6380/2"],
+)
+def test_it_uses_redis_when_redis_url_is_set(monkeypatch, url):
+    cache = _load_settings(monkeypatch, REDIS_URL=url)["CACHES"]["default"]
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "127.0.0.1:6379",
+        "http://127.0.0.1:6379/0",
+        "redis://",
+        "redis://127.0.0.1:port/0",
+        "redis://127.0.0.1:6379/zero",
+        "redis://127.0.0.1:6379/0/1",
+        "redis://127.0.0.1:99999/0",
+    ],
+)
+def test_it_names_redis_url_and_its_form_for_a_bad_value(monkeypatch, url):
+    with pytest.raises(ImproperlyConfigured, match=r"REDIS_URL must look like redis://host:port/db"):
+        _load_settings(monkeypatch, REDIS_URL=url)
+
+
+def test_it_does_not_repeat_the_redis_password_in_the_error(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL") as exc_info:
+        _load_settings(monkeypatch, REDIS_URL="redis://:hunter2-secret@cache:6379/x")
+    assert "hunter2-secret" not in str(exc_info.value)

@@ -318,8 +318,9 @@ class DemoHouse:
             "export_t1_kwh": _kwh(state.export_wh[0]),
             "export_t2_kwh": _kwh(state.export_wh[1]),
             "tariff": q.tariff,
-            "power_import_kw": round(max(net, 0.0), 3),
-            "power_export_kw": round(max(-net, 0.0), 3),
+            # 0.0 first: max() keeps its first argument on a tie, and a meter never writes "-0.000".
+            "power_import_kw": round(max(0.0, net), 3),
+            "power_export_kw": round(max(0.0, -net), 3),
             "breaker_state": 1,
             "avg_demand_kw": None if state.prev_import_wh is None else _kwh(state.prev_import_wh * 4),
             "month_peak_kw": _kwh(state.peak_wh * 4) if same_month and state.peak_wh is not None else None,
