@@ -100,6 +100,7 @@ token_obtain = extend_schema(
         200: OpenApiResponse(description="Token pair"),
         400: _FIELD_ERRORS,
         401: _detail("Wrong username or password", "No active account found with the given credentials"),
+        415: _BAD_MEDIA,
         429: _THROTTLED,
     },
 )
@@ -109,12 +110,13 @@ token_refresh = extend_schema(
     summary="Exchange a refresh token for a new access token",
     examples=[
         OpenApiExample("Refresh token", value={"refresh": "eyJhbGciOi..."}, request_only=True),
-        OpenApiExample("New access token", value={"access": "eyJhbGciOi..."}, response_only=True),
+        OpenApiExample("New tokens", value={"access": "eyJhbGciOi...", "refresh": "eyJhbGciOi..."}, response_only=True),
     ],
     responses={
-        200: OpenApiResponse(description="New access token"),
+        200: OpenApiResponse(description="New access token and its rotated refresh token"),
         400: _FIELD_ERRORS,
         401: _detail("Invalid or expired refresh token", "Token is invalid"),
+        415: _BAD_MEDIA,
         429: _THROTTLED,
     },
 )
