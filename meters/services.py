@@ -200,6 +200,20 @@ class _Item:
     values: dict[str, Any]
 
 
+def _moment(index: int, name: str, raw: Any, latest_allowed: datetime, errors: list[IngestError]) -> datetime | None:
+    """A time field parsed and range-checked (one rule for every time of a reading); None after reporting why."""
+    try:
+        moment = parse_timestamp(raw)
+    except ValueError as exc:
+        errors.append(IngestError(index, name, str(exc)))
+        return None
+    problem = check_reading_time(moment, latest_allowed)
+    if problem is not None:
+        errors.append(IngestError(index, name, problem))
+        return None
+    return moment
+
+
 def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[IngestError]) -> _Item | None:
     if type(item) is not dict and not isinstance(item, Mapping):
         errors.append(IngestError(index, "non_field_errors", "each reading must be an object"))
@@ -221,16 +235,9 @@ def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[Inge
             if name == "timestamp":
                 errors.append(IngestError(index, name, "this field is required"))
             continue
-        try:
-            moment = parse_timestamp(raw)
-        except ValueError as exc:
-            errors.append(IngestError(index, name, str(exc)))
-            continue
-        problem = check_reading_time(moment, latest_allowed)
-        if problem is not None:
-            errors.append(IngestError(index, name, problem))
-            continue
-        values[name] = moment
+        moment = _moment(index, name, raw, latest_allowed, errors)
+        if moment is not None:
+            values[name] = moment
     if "timestamp" in values:
         slot = slot_start(values["timestamp"])
         values.setdefault("measured_at", values["timestamp"])
@@ -272,19 +279,9 @@ def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[Inge
             errors.append(IngestError(index, name, str(exc)))
     for name in _DATETIME_FIELDS:
         raw = item.get(name)
-        if raw is None:
-            values[name] = None
-            continue
-        try:
-            moment = parse_timestamp(raw)
-        except ValueError as exc:
-            errors.append(IngestError(index, name, str(exc)))
-            continue
-        problem = check_reading_time(moment, latest_allowed)
-        if problem is not None:
-            errors.append(IngestError(index, name, problem))
-            continue
-        values[name] = moment
+        moment = None if raw is None else _moment(index, name, raw, latest_allowed, errors)
+        if raw is None or moment is not None:
+            values[name] = moment
 
     if len(errors) > before:
         return None
