@@ -72,7 +72,8 @@ def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
     profile = profile_for(request.user)
     if chosen is None:
         # The meter the user last looked at, else the one that sent the most recent reading.
-        latest = max(meters, key=lambda m: (m.latest is not None, m.latest or datetime.min.replace(tzinfo=UTC)))
+        never = datetime.min.replace(tzinfo=UTC)  # a meter without readings sorts before every real reading
+        latest = max(meters, key=lambda m: m.latest or never)
         chosen = next((m for m in meters if m.code == profile.last_meter_code), latest)
     if profile.last_meter_code != chosen.code:
         profile.last_meter_code = chosen.code
