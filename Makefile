@@ -9,6 +9,10 @@ TOOLS_VENV := .venv-tools
 PG_URL ?= postgres://postgres@127.0.0.1:5432/p1energy
 # Suites that do not depend on the database vendor run once, on SQLite.
 PG_SUITES ?= tests/users tests/meters tests/api tests/edge tests/bi
+# pytest-xdist workers: one per core ("auto"); each test file runs whole on one worker, so its module fixtures (a
+# browser, a live server) start once. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -49,12 +53,12 @@ test: lint test-sqlite test-postgres
 
 test-sqlite: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	@echo "== test suite on SQLite =="
-	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.installed
 	@if $(PY) -c 'import sys, psycopg; psycopg.connect("$(PG_URL)".rsplit("/", 1)[0] + "/postgres", connect_timeout=3).close()' 2>/dev/null; then \
 		echo "== test suite on PostgreSQL ($(PG_URL)) =="; \
-		DATABASE_URL=$(PG_URL) $(PY) -m pytest $(PG_SUITES) $(PYTEST_ARGS); \
+		DATABASE_URL=$(PG_URL) $(PY) -m pytest $(PYTEST_PARALLEL) $(PG_SUITES) $(PYTEST_ARGS); \
 	elif [ "$$REQUIRE_POSTGRES" = "1" ]; then \
 		echo "REQUIRE_POSTGRES=1 but PostgreSQL at $(PG_URL) is unreachable" >&2; exit 1; \
 	else \
@@ -64,6 +68,7 @@ test-postgres: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	DEBUG=1 $(PY) -m mypy
 
 format: $(VENV)/.installed
 	$(PY) -m ruff check --fix .

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import BaseParser, JSONParser, get_encoding
+from rest_framework.parsers import BaseParser, JSONParser, get_encoding  # type: ignore[attr-defined]  # DRF 3.18; stubs 3.16
+from rest_framework.request import Request
 
 from api.exceptions import PayloadTooLarge
 
@@ -26,7 +28,9 @@ class DecimalJSONParser(JSONParser):
     Django passes them on, but decoding through them fails or, for ``bz2_codec``, decompresses the body).
     """
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:  # any JSON value; the views check its shape
         # DRF's own check, so the token views (DRF's JSONParser) answer such a charset with the same 400.
         encoding = get_encoding(parser_context or {})
         try:
@@ -45,7 +49,10 @@ class PlainTextParser(BaseParser):
 
     media_type = "text/plain"
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    # DRF takes any parsed value as request.data; the stubs allow parsers mappings only.
+    def parse(  # type: ignore[override]
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> str:
         encoding = get_encoding(parser_context or {})
         try:
             return stream.read().decode(encoding)
@@ -53,7 +60,7 @@ class PlainTextParser(BaseParser):
             raise ParseError(f"The body is not valid {encoding} text.") from exc
 
 
-def check_body_size(request) -> None:
+def check_body_size(request: Request) -> None:
     """Refuse an oversized ingest body from its Content-Length, before anything reads or parses it."""
     limit = settings.INGEST_MAX_BODY_BYTES
     raw = request.META.get("CONTENT_LENGTH") or "0"

@@ -2,7 +2,7 @@
 
 Devices in the field still send it, so this module is the one place that knows its field names and
 formats. It only translates: validation (ranges, required fields, write rights) stays in
-``meters.services.ingest_readings``.
+``meters.ingest.ingest_readings``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from meters.ingest import is_plain_number
 from meters.models import Reading
-from meters.services import is_plain_number
 
-# Prototype key -> DESIGN.md field name (in the order of the prototype's reader).
+# Prototype key -> p1edge.wire field name (in the order of the prototype's reader).
 PROTOTYPE_TO_FIELD: dict[str, str] = {
     "tijdstip": "timestamp",
     "switch": "breaker_state",

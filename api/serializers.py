@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from p1edge import wire
 from rest_framework import serializers
 
 from api.prototype import PROTOTYPE_TO_FIELD
@@ -36,7 +37,8 @@ class IngestErrorSerializer(serializers.Serializer):
 
 
 class ErrorListSerializer(serializers.Serializer):
-    errors = IngestErrorSerializer(many=True)
+    # DRF's metaclass moves declared fields into _declared_fields: this does not shadow the errors property.
+    errors = IngestErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class DetailSerializer(serializers.Serializer):
@@ -63,24 +65,14 @@ class SetDataResultSerializer(serializers.Serializer):
 
 
 _NUMBER_OR_STRING: dict = {"oneOf": [{"type": "number"}, {"type": "string"}]}
-_REQUIRED_READING_FIELDS = (
-    "import_t1_kwh",
-    "import_t2_kwh",
-    "export_t1_kwh",
-    "export_t2_kwh",
-    "power_import_kw",
-    "power_export_kw",
-)
-_DATETIME_FIELDS = ("month_peak_at", "gas_at", "water_at")
-_INTEGER_FIELDS = ("tariff", "breaker_state")
 
 
 def _reading_field_schema(field: str) -> dict:
-    if field in _DATETIME_FIELDS:
+    if field in wire.TIME_FIELDS:
         return {"type": "string", "format": "date-time", "nullable": True}
-    if field in _INTEGER_FIELDS:
+    if field in wire.INT_FIELDS:
         return {"type": "integer", "nullable": True}
-    if field in _REQUIRED_READING_FIELDS:
+    if field in wire.REQUIRED_FIELDS:
         return dict(_NUMBER_OR_STRING)
     return {**_NUMBER_OR_STRING, "nullable": True}
 
@@ -106,7 +98,7 @@ def _prototype_response_field_schema(key: str) -> dict:
 # Raw OpenAPI schemas: values may be JSON numbers or numeric strings, which a serializer field cannot express.
 READING_ITEM_SCHEMA: dict = {
     "type": "object",
-    "required": ["serial", "timestamp", *_REQUIRED_READING_FIELDS],
+    "required": ["serial", "timestamp", *wire.REQUIRED_FIELDS],
     "properties": {
         "serial": {"type": "string", "description": "Decoded equipment id (0-0:96.1.1)."},
         "timestamp": {"type": "string", "format": "date-time", "description": "ISO 8601; snapped to its slot."},

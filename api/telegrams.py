@@ -15,7 +15,7 @@ from p1edge.framing import Framer
 from p1edge.sampling import first_per_slot
 from p1edge.telegram import TelegramError, parse_telegram_report
 
-from meters.services import IngestError, IngestRejected
+from meters.ingest import IngestError, IngestRejected
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -249,7 +253,7 @@ def _report(name: str, batched: Figures, baseline: Figures) -> bool:
     return ok
 
 
-def _pg_admin(url: str):
+def _pg_admin(url: str) -> psycopg.Connection[Any]:
     import psycopg
 
     return psycopg.connect(url, autocommit=True, connect_timeout=3)

@@ -5,7 +5,7 @@ M meters x D days of quarter-hour readings, then times (p50/p95 over N calls):
 
 * one meter's month from ``bi_day`` and its ``bi_month_peak`` row, and one meter's day from ``bi_quarter_hour``;
 * the baseline in the same process: the same meter-month's raw rows from ``meters_reading`` (no window functions),
-  and the dashboards' ``build_series(meter, "month", day)``;
+  and the dashboards' ``build_series(meter, "month", day, prices=...)``;
 * a full reload of ``bi_day`` (every meter and day), as a Qlik reload reads it.
 
 Prints milliseconds and the ratio view / raw rows. Goal: one meter-month from bi_day under 100 ms on PostgreSQL.
@@ -23,8 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from _timing import child_env, time_calls
 
@@ -83,7 +85,7 @@ def _load(n_meters: int, days: int) -> tuple[int, str]:
     return middle.id, middle.serial
 
 
-def child(args) -> int:
+def child(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "energy_app.settings")
     import django
@@ -94,14 +96,16 @@ def child(args) -> int:
 
     from meters.models import Meter
     from meters.series import build_series
+    from users.models import prices_for
 
     call_command("migrate", verbosity=0, interactive=False)
     meter_id, serial = _load(args.meters, args.days)
     meter = Meter.objects.get(id=meter_id)
+    prices = prices_for(meter.owner)
     month_utc = [datetime(d.year, d.month, d.day, tzinfo=UTC) - timedelta(hours=2) for d in MONTH]
 
-    def query(sql: str, params: list):
-        def run():
+    def query(sql: str, params: list[Any]) -> Callable[[], list[tuple[Any, ...]]]:
+        def run() -> list[tuple[Any, ...]]:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 return cursor.fetchall()
@@ -123,7 +127,7 @@ def child(args) -> int:
             'SELECT * FROM meters_reading WHERE meter_id = %s AND "timestamp" >= %s AND "timestamp" <= %s',
             [meter_id, *month_utc],
         ),
-        "baseline: build_series month": lambda: build_series(meter, "month", MONTH[0]),
+        "baseline: build_series month": lambda: build_series(meter, "month", MONTH[0], prices=prices),
     }
     results = {name: time_calls(fn, args.calls) for name, fn in cases.items()}
     for name, (p50, p95) in results.items():

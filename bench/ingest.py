@@ -1,4 +1,4 @@
-"""Ingest throughput: readings/s through meters.services.ingest_readings in batches of 1,000.
+"""Ingest throughput: readings/s through meters.ingest.ingest_readings in batches of 1,000.
 
 Runs on SQLite (a temporary database file) and on PostgreSQL (a scratch database created and dropped here;
 skipped with a message when the server is unreachable). Each backend runs in its own child process, which
@@ -74,8 +74,8 @@ def child(readings: int, baseline: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from meters.ingest import ingest_readings, parse_timestamp, slot_start
     from meters.models import Meter, Reading
-    from meters.services import ingest_readings, parse_timestamp, slot_start
 
     call_command("migrate", verbosity=0, interactive=False)
     user = get_user_model().objects.create_user("bench-operator", is_staff=True)

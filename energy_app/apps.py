@@ -1,8 +1,10 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def create_cache_tables(sender, using: str = "default", verbosity: int = 1, **kwargs) -> None:
+def create_cache_tables(sender: AppConfig, using: str = "default", verbosity: int = 1, **kwargs: Any) -> None:
     """post_migrate: create the database cache's table where ``migrate`` runs (make run, the Docker entrypoint, a
     self-hoster's upgrade, the test database), so every worker shares throttles and limits from the first request.
 

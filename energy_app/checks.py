@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 
 @register(Tags.security, deploy=False)
-def check_production_settings(app_configs, **kwargs) -> list[Warning]:
+def check_production_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Warning]:
     if settings.DEBUG:
         return []
     from energy_app.settings import require_secret_key

@@ -110,7 +110,7 @@ def database_from_url(url: str, name: str = "DATABASE_URL") -> dict:
         elif not os.path.isabs(path):
             path = str(BASE_DIR / path)
         # An in-memory database belongs to one process (the tests); WAL and lock modes are for a shared file.
-        sqlite_options = {"timeout": 20} if path == ":memory:" else dict(SQLITE_FILE_OPTIONS)
+        sqlite_options: dict[str, object] = {"timeout": 20} if path == ":memory:" else dict(SQLITE_FILE_OPTIONS)
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": sqlite_options}
     if scheme in ("postgres", "postgresql", "pgsql"):
         config = {
@@ -328,9 +328,10 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
 
-LOGIN_URL = "/login/"
-LOGIN_REDIRECT_URL = "/day/"
-LOGOUT_REDIRECT_URL = "/login/"
+# URL names: Django resolves them (resolve_url) where it redirects, as does users.views.
+LOGIN_URL = "users:login"
+LOGIN_REDIRECT_URL = "dashboard:day"
+LOGOUT_REDIRECT_URL = "users:login"
 
 # --- e-mail -------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -419,7 +420,8 @@ SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.load_extra_data",
     "social_core.pipeline.user.user_details",
 )
-SOCIAL_AUTH_LOGIN_ERROR_URL = "/login/"
+# A URL name: social_django's strategy resolves every *_URL setting with resolve_url.
+SOCIAL_AUTH_LOGIN_ERROR_URL = "users:login"
 
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -471,7 +473,7 @@ INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimu
 INGEST_MAX_FUTURE = timedelta(days=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
-# --- claim and registration limits (meters.services.claim_meter, users.views.register) ----------
+# --- claim and registration limits (meters.claims.claim_meter, users.views.register) ----------
 # Wrong day-register proofs: per meter from all accounts together, per client network (an IPv6 client's /64),
 # per account. Accounts created per client network.
 CLAIM_MAX_WRONG_PER_METER_PER_DAY = env_int("CLAIM_MAX_WRONG_PER_METER_PER_DAY", 10, minimum=1)

@@ -3,13 +3,26 @@ serials users wait for."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
+
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest
 
+from meters.claims import InvalidSerial, normalise_serial
 from meters.models import POWER_FIELDS, READING_FIELDS, REGISTER_FIELDS, ClaimAttempt, Meter, PendingMeter, Reading
-from meters.services import InvalidSerial, normalise_serial
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Volume(TypedDict):
+    """What ``MeterAdmin.get_queryset`` annotates."""
+
+    _reading_count: int
+    _last_reading_at: datetime | None
 
 
 class MeterAdminForm(forms.ModelForm):
@@ -44,11 +57,11 @@ class MeterAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="readings", ordering="_reading_count")
-    def reading_count(self, meter: Meter) -> int:
+    def reading_count(self, meter: WithAnnotations[Meter, _Volume]) -> int:
         return meter._reading_count
 
     @admin.display(description="last reading", ordering="_last_reading_at")
-    def last_reading_at(self, meter: Meter):
+    def last_reading_at(self, meter: WithAnnotations[Meter, _Volume]) -> datetime | None:
         return meter._last_reading_at
 
 

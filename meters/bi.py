@@ -1,13 +1,14 @@
 """Reporting views for BI tools (Qlik Sense, Power BI): SQL text per database vendor and the calendar tables.
 
 The views ``bi_quarter_hour``, ``bi_day`` and ``bi_month_peak`` are created by a migration (see docs/bi/README.md
-for their columns). They compute energy from boundary deltas exactly as DESIGN.md prescribes: the energy of a
+for their columns). They compute energy from boundary deltas exactly as docs/design.md prescribes: the energy of a
 quarter-hour is the register at the next slot minus the register at this slot, only when the next reading is exactly
 15 minutes later; otherwise the quarter is NULL and counted as incomplete, never zero.
 
 Local time. SQLite has no time-zone database and SQL Server's ``AT TIME ZONE`` uses Windows zone names that cannot
 be tested here, so local time comes from one source on all three vendors: ``bi_utc_offset``, a table of UTC offset
-periods for Europe/Brussels from 2000 to 2100, filled at migration time from Python's IANA tz database (zoneinfo).
+periods for the site's zone (``settings.TIME_ZONE``, Europe/Brussels by default) from 2000 to 2100, filled at
+migration time from Python's IANA tz database (zoneinfo), the same zone the dashboards bucket by.
 Periods are split at UTC year boundaries so a reading finds its period with an equality join on the UTC year (a
 handful of rows per year) instead of a range scan over the whole table. ``bi_calendar_day`` holds each local day
 with its UTC bounds and its number of quarter-hours (92, 96 or 100), which gives the completeness of a day and
@@ -18,6 +19,8 @@ Changing these views later: ``meters/bi.py`` always holds the current SQL. The v
 rebuild ``meters_reading`` for an AlterField while a view names it and PostgreSQL refuses to change the type of a
 column a view reads. So a later migration of the reading table needs no BI step, and editing the SQL here takes
 effect at the next ``migrate``. A migration that removes a column the views read fails loudly at that rebuild.
+The capacity minimum in ``bi_month_peak`` is ``meters.series.capacity.capacity_minimum_kw()``
+(``settings.CAPACITY_MINIMUM_KW``), written into the view as a decimal literal when the views are built.
 """
 
 from __future__ import annotations
@@ -27,19 +30,26 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.apps import apps as global_apps
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.models.signals import post_migrate, pre_migrate
 
+from meters.series.capacity import capacity_minimum_kw
+
+if TYPE_CHECKING:
+    from django.apps import AppConfig
+    from django.apps.registry import Apps
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
 logger = logging.getLogger(__name__)
 
-BI_TIME_ZONE = "Europe/Brussels"
 CALENDAR_FIRST_YEAR = 2000
 CALENDAR_LAST_YEAR = 2100
-# Flemish capacity tariff: a month counts as at least 2.5 kW (settings.CAPACITY_MINIMUM_KW, fixed by law, not env).
-CAPACITY_MINIMUM_KW = Decimal("2.5")
 
 # Drop order: dependants first.
 VIEW_NAMES = ("bi_month_peak", "bi_day", "bi_quarter_hour")
@@ -90,11 +100,16 @@ def _offset_minutes(tz: ZoneInfo, at: datetime) -> int:
     return int(offset.total_seconds() // 60)
 
 
+def _bi_zone(tz_name: str | None) -> ZoneInfo:
+    """The zone of the calendar tables: ``settings.TIME_ZONE`` unless one is named."""
+    return ZoneInfo(tz_name or settings.TIME_ZONE)
+
+
 def utc_offset_periods(
-    tz_name: str = BI_TIME_ZONE, first_year: int = CALENDAR_FIRST_YEAR, last_year: int = CALENDAR_LAST_YEAR
+    tz_name: str | None = None, first_year: int = CALENDAR_FIRST_YEAR, last_year: int = CALENDAR_LAST_YEAR
 ) -> list[OffsetPeriod]:
     """Constant-offset periods covering [first_year-01-01, last_year+1-01-01) UTC, split at each UTC new year."""
-    tz = ZoneInfo(tz_name)
+    tz = _bi_zone(tz_name)
     periods: list[OffsetPeriod] = []
     for year in range(first_year, last_year + 1):
         start = datetime(year, 1, 1, tzinfo=UTC)
@@ -122,9 +137,9 @@ def _local_midnight_utc(tz: ZoneInfo, day: date) -> datetime:
 
 
 def calendar_days(
-    tz_name: str = BI_TIME_ZONE, first_year: int = CALENDAR_FIRST_YEAR, last_year: int = CALENDAR_LAST_YEAR
+    tz_name: str | None = None, first_year: int = CALENDAR_FIRST_YEAR, last_year: int = CALENDAR_LAST_YEAR
 ) -> Iterator[CalendarDay]:
-    tz = ZoneInfo(tz_name)
+    tz = _bi_zone(tz_name)
     day = date(first_year, 1, 1)
     end = date(last_year + 1, 1, 1)
     while day < end:
@@ -232,6 +247,14 @@ def dialect_for(vendor: str) -> Dialect:
 
 def _q(d: Dialect, name: str) -> str:
     return f"{d.quote[0]}{name}{d.quote[1]}"
+
+
+def _decimal_literal(value: Decimal) -> str:
+    """A plain SQL decimal literal such as ``2.5`` (never ``2.5E+0``): view SQL is text, it takes no parameters."""
+    value = Decimal(value)
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"Not a usable capacity minimum for the BI views: {value!r}")
+    return format(value, "f")
 
 
 def create_tables_sql(vendor: str) -> list[str]:
@@ -419,6 +442,7 @@ def month_peak_view_sql(vendor: str) -> str:
     d = dialect_for(vendor)
     year, month = _q(d, "year"), _q(d, "month")
     month_utc_start = d.utc_naive.format(ts="c.month_utc_start")
+    minimum = _decimal_literal(capacity_minimum_kw())  # the one capacity minimum (settings.CAPACITY_MINIMUM_KW)
     return f"""CREATE VIEW bi_month_peak AS
 WITH quarters AS (
     SELECT q.*, c.{year} AS local_year, c.{month} AS local_month, c.month_start AS month_start,
@@ -454,9 +478,9 @@ SELECT
     t.quarters_expected, t.quarters_with_reading, t.quarters_complete,
     t.peak_import_kw, t.peak_slot_start_utc, t.peak_slot_start_local,
     CASE WHEN t.peak_import_kw IS NULL THEN NULL
-        WHEN t.peak_import_kw < {CAPACITY_MINIMUM_KW} THEN {CAPACITY_MINIMUM_KW}
+        WHEN t.peak_import_kw < {minimum} THEN {minimum}
         ELSE t.peak_import_kw END AS billed_peak_kw,
-    {CAPACITY_MINIMUM_KW} AS minimum_kw,
+    {minimum} AS minimum_kw,
     t.meter_month_peak_kw
 FROM totals t"""  # noqa: S608
 
@@ -489,7 +513,7 @@ def _batched(rows: Sequence[tuple], size: int) -> Iterable[Sequence[tuple]]:
         yield rows[start : start + size]
 
 
-def _insert(schema_editor, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+def _insert(schema_editor: BaseDatabaseSchemaEditor, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
     d = dialect_for(schema_editor.connection.vendor)
     cols = ", ".join(_q(d, c) for c in columns)
     one = "(" + ", ".join(["%s"] * len(columns)) + ")"
@@ -500,7 +524,7 @@ def _insert(schema_editor, table: str, columns: Sequence[str], rows: Sequence[tu
             cursor.execute(sql, [v for row in batch for v in row])
 
 
-def fill_calendar_tables(schema_editor) -> None:
+def fill_calendar_tables(schema_editor: BaseDatabaseSchemaEditor) -> None:
     ops = schema_editor.connection.ops
     instant = ops.adapt_datetimefield_value
     offsets = [(p.utc_year, instant(p.utc_start), instant(p.utc_end), p.offset_minutes) for p in utc_offset_periods()]
@@ -528,25 +552,25 @@ def fill_calendar_tables(schema_editor) -> None:
     _insert(schema_editor, "bi_calendar_day", (*columns, "weekday", *months), days)
 
 
-def _table_names(apps) -> tuple[str, str, str]:
+def _table_names(apps: Apps) -> tuple[str, str, str]:
     reading = apps.get_model("meters", "Reading")
     meter = apps.get_model("meters", "Meter")
     user = meter._meta.get_field("owner").related_model
     return reading._meta.db_table, meter._meta.db_table, user._meta.db_table
 
 
-def create_views(apps, schema_editor) -> None:
+def create_views(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     vendor = schema_editor.connection.vendor
     for sql in create_views_sql(vendor, *_table_names(apps)):
         schema_editor.execute(sql, params=None)
 
 
-def drop_views(apps, schema_editor) -> None:
+def drop_views(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     for sql in drop_views_sql(schema_editor.connection.vendor):
         schema_editor.execute(sql, params=None)
 
 
-def create_schema(apps, schema_editor) -> None:
+def create_schema(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Forward step of the BI migration: calendar tables, their rows, then the views."""
     vendor = schema_editor.connection.vendor
     for sql in create_tables_sql(vendor):
@@ -556,18 +580,18 @@ def create_schema(apps, schema_editor) -> None:
     logger.info("BI views created on %s", vendor)
 
 
-def drop_schema(apps, schema_editor) -> None:
+def drop_schema(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Reverse step of the BI migration: views first (they depend on the tables), then the tables."""
     drop_views(apps, schema_editor)
     for sql in drop_tables_sql(schema_editor.connection.vendor):
         schema_editor.execute(sql, params=None)
 
 
-def _bi_tables_present(connection) -> bool:
+def _bi_tables_present(connection: BaseDatabaseWrapper) -> bool:
     return "bi_calendar_day" in connection.introspection.table_names()
 
 
-def drop_views_before_migrate(sender, using: str = "default", **kwargs) -> None:
+def drop_views_before_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
     """pre_migrate: drop the views so no migration trips over them.
 
     SQLite rebuilds a table for most AlterField operations and refuses the final rename while a view names the
@@ -582,7 +606,9 @@ def drop_views_before_migrate(sender, using: str = "default", **kwargs) -> None:
             cursor.execute(sql)
 
 
-def create_views_after_migrate(sender, using: str = "default", apps=None, **kwargs) -> None:
+def create_views_after_migrate(
+    sender: AppConfig, using: str = "default", apps: Apps | None = None, **kwargs: Any
+) -> None:
     """post_migrate (also sent by flush): rebuild the views from the current SQL, if the BI migration is applied."""
     connection = connections[using]
     if connection.vendor not in DIALECTS or not _bi_tables_present(connection):
@@ -595,7 +621,7 @@ def create_views_after_migrate(sender, using: str = "default", apps=None, **kwar
             cursor.execute(sql)
 
 
-def connect_signals(app_config) -> None:
+def connect_signals(app_config: AppConfig) -> None:
     """Called from MetersConfig.ready(): views are dropped before each migrate and rebuilt after it."""
     pre_migrate.connect(drop_views_before_migrate, sender=app_config, dispatch_uid="meters.bi.drop_views")
     post_migrate.connect(create_views_after_migrate, sender=app_config, dispatch_uid="meters.bi.create_views")

@@ -1,27 +1,28 @@
-"""Domain model: a Fluvius meter and its quarter-hour readings (see shared DESIGN.md, "Data model")."""
+"""Domain model: a Fluvius meter and its quarter-hour readings (docs/design.md, "Data model")."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from p1edge import fields
+from p1edge import wire
 
 # Field names shared by the model, the /api/v1/ JSON, the CSV export and the edge's spool records: one definition,
 # in the edge package (the model's fields below must match it; tests/meters/test_models.py checks).
-READING_FIELDS = fields.READING_FIELDS
-REGISTER_FIELDS = fields.REGISTER_FIELDS
-POWER_FIELDS = fields.POWER_FIELDS
-PHASE_FIELDS = fields.PHASE_FIELDS
+READING_FIELDS = wire.READING_FIELDS
+REGISTER_FIELDS = wire.REGISTER_FIELDS
+POWER_FIELDS = wire.POWER_FIELDS
+PHASE_FIELDS = wire.PHASE_FIELDS
 
 
-def _kwh(**kwargs) -> models.DecimalField:
+def _kwh(**kwargs: Any) -> models.DecimalField:
     return models.DecimalField(max_digits=12, decimal_places=3, **kwargs)
 
 
-def _kw(**kwargs) -> models.DecimalField:
+def _kw(**kwargs: Any) -> models.DecimalField:
     return models.DecimalField(max_digits=8, decimal_places=3, **kwargs)
 
 
@@ -109,13 +110,13 @@ class Reading(models.Model):
 
 class ClaimAttempt(models.Model):
     """One try at claiming an unclaimed meter with data by typing its day register; wrong ones are rate-limited
-    per meter, per client network and per account (meters.services.claim_meter). A row is written before the
+    per meter, per client network and per account (meters.claims.claim_meter). A row is written before the
     value is checked and counts as wrong until it is found right, so parallel tries are counted too."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="claim_attempts")
     serial = models.CharField(max_length=32)
     succeeded = models.BooleanField(default=False)
-    # The client's IPv4 address or the /64 network of an IPv6 client (meters.services.client_network): an IPv6
+    # The client's IPv4 address or the /64 network of an IPv6 client (meters.claims.client_network): an IPv6
     # host picks from 2^64 addresses, so single addresses would not limit anyone. Empty when unknown.
     address = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
@@ -136,7 +137,7 @@ class PendingMeter(models.Model):
 
     It is visible to that user only and gives no right to the meter, so several accounts may hold the same serial.
     The meter becomes an account's through the first upload by that account's device, which also takes the name
-    typed here (meters.services.ingest_readings), or, once data exist, through the register proof.
+    typed here (meters.ingest.ingest_readings), or, once data exist, through the register proof.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pending_meters")

@@ -1,18 +1,45 @@
-"""Shared fixtures: users are built in code (alice owns, bob is another account); database and browser gates."""
+"""Shared fixtures: users are built in code (alice owns, bob is another account), alice's meter, fast password
+hashing for the suites that log in a lot; database and browser gates; ``wait_for`` for tests with threads."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from tests.factories import reading_item
+from tests.factories import ALICE_SERIAL, reading_item
+
+T = TypeVar("T")
 
 
 def _required(name: str) -> bool:
     return os.environ.get(name, "") == "1"
+
+
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.01, message: str | Callable[[], str] = ""
+) -> T:
+    """Poll ``predicate`` every ``interval`` seconds until it returns something truthy, and return that.
+
+    For "until X happened" in tests that run threads or subprocesses: the test goes on as soon as X holds instead of
+    sleeping a guessed time. After ``timeout`` seconds it raises AssertionError naming what it waited for
+    (``message``, or a callable that builds it then, e.g. with the tail of a log); an exception raised by
+    ``predicate`` (e.g. "the process died") ends the wait at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            what = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or 'the condition'}")
+        time.sleep(interval)
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +61,23 @@ def _fresh_cache(request):
     cache.clear()
 
 
+# Suites that create and log in many users: PBKDF2's deliberate slowness buys nothing there (hashing strength is
+# not what they test). Elsewhere the real hashers stay, e.g. tests/deploy checks hashes made by the entrypoint.
+_FAST_HASHING_SUITES = ("api", "users")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request):
+    """MD5 password hashing in the suites of ``_FAST_HASHING_SUITES``; a test module may override it by name."""
+    suite = request.node.path.relative_to(Path(__file__).parent).parts[0]
+    if suite in _FAST_HASHING_SUITES:
+        settings = request.getfixturevalue("settings")
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_item():
-    """``make_item(serial, timestamp, **overrides)``: a valid three-phase reading dict (DESIGN.md field names)."""
+    """``make_item(serial, timestamp, **overrides)``: a valid three-phase reading dict (docs/design.md field names)."""
     return reading_item
 
 
@@ -58,6 +99,14 @@ def bob(django_user_model, password):
 @pytest.fixture
 def staff(django_user_model, password):
     return django_user_model.objects.create_user("operator", "ops@example.org", password, is_staff=True)
+
+
+@pytest.fixture
+def alice_meter(alice):
+    """Alice's meter "Home" (serial ``ALICE_SERIAL``), without readings."""
+    from meters.models import Meter
+
+    return Meter.objects.create(serial=ALICE_SERIAL, name="Home", owner=alice)
 
 
 @pytest.fixture

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+# The serial of alice's meter (the ``alice_meter`` fixture): a decoded equipment id (0-0:96.1.1) as stored.
+ALICE_SERIAL = "1SAG1100000292"
+
 
 def reading_item(serial: str, timestamp: datetime | str, **overrides: Any) -> dict[str, Any]:
-    """A valid three-phase reading dict with the DESIGN.md field names; ``overrides`` replace or add keys."""
+    """A valid three-phase reading dict with the docs/design.md field names; ``overrides`` replace or add keys."""
     item: dict[str, Any] = {
         "serial": serial,
         "timestamp": timestamp,

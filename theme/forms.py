@@ -12,7 +12,7 @@ from django import forms
 class StyledFormMixin:
     """Mix into a Form/ModelForm to give every widget the theme's classes and accessible attributes."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for field in self.fields.values():  # type: ignore[attr-defined]
             widget = field.widget
@@ -50,13 +50,15 @@ class DecimalCommaField(forms.DecimalField):
 
     widget = forms.TextInput
 
-    def __init__(self, *args, example: str = "1019,100", **kwargs) -> None:
+    def __init__(self, *args: Any, example: str = "1019,100", **kwargs: Any) -> None:
         self.example = example
         super().__init__(*args, **kwargs)
         self.widget.attrs.setdefault("inputmode", "decimal")
         self.widget.attrs.setdefault("autocomplete", "off")
 
-    def to_python(self, value: Any) -> Decimal | None:
+    # Django's DecimalField subclasses IntegerField, whose to_python the stubs type as int | None; the stubs ignore
+    # the same override on DecimalField itself.
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
         if value in self.empty_values:
             return None
         text = str(value).strip()

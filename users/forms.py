@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, cast
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,6 +16,7 @@ from django.contrib.auth.forms import (
     UserCreationForm,
     UsernameField,
 )
+from django.http import HttpRequest
 
 from theme.forms import DecimalCommaField, StyledFormMixin
 from users.models import Profile
@@ -71,7 +75,8 @@ class RegisterForm(StyledFormMixin, UserCreationForm):
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
 
-    class Meta(UserCreationForm.Meta):
+    # The stubs declare no Meta on UserCreationForm (Django defines it on BaseUserCreationForm).
+    class Meta(UserCreationForm.Meta):  # type: ignore[name-defined]
         model = User
         fields = ("username", "email")
 
@@ -84,10 +89,10 @@ class RegisterForm(StyledFormMixin, UserCreationForm):
             raise forms.ValidationError(DUPLICATE_EMAIL, code="duplicate_email")
         return email
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        _check_email_username(self, cleaned)
-        return cleaned
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # returns self.cleaned_data (the stubs allow None, as for any form's clean())
+        _check_email_username(self, self.cleaned_data)
+        return self.cleaned_data
 
 
 class LoginForm(StyledFormMixin, AuthenticationForm):
@@ -98,7 +103,7 @@ class LoginForm(StyledFormMixin, AuthenticationForm):
         "invalid_login": "Wrong username/e-mail or password. Both are case-sensitive except the e-mail.",
     }
 
-    def __init__(self, request=None, *args, **kwargs) -> None:
+    def __init__(self, request: HttpRequest | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(request, *args, **kwargs)
         self.fields["username"].label = "Username or e-mail"
         self.fields["username"].widget.attrs["autocomplete"] = "username"
@@ -112,7 +117,7 @@ class AccountForm(StyledFormMixin, forms.ModelForm):
         # Django's username field NFKC-normalises, so a full-width "BOB" is checked (and stored) as "BOB".
         field_classes = {"username": UsernameField}
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["email"].required = True
 
@@ -125,13 +130,13 @@ class AccountForm(StyledFormMixin, forms.ModelForm):
             raise forms.ValidationError("Another account already uses this e-mail address.", code="duplicate_email")
         return email
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        _check_email_username(self, cleaned)
-        return cleaned
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # returns self.cleaned_data (the stubs allow None, as for any form's clean())
+        _check_email_username(self, self.cleaned_data)
+        return self.cleaned_data
 
 
-def _check_email_username(form: forms.Form, cleaned: dict) -> None:
+def _check_email_username(form: forms.BaseForm, cleaned: Mapping[str, Any]) -> None:
     username, email = cleaned.get("username"), cleaned.get("email")
     if username and email and not username_fits_email(username, email):
         form.add_error("username", forms.ValidationError(FOREIGN_EMAIL_USERNAME, code="foreign_email_username"))
@@ -161,10 +166,10 @@ class PricesForm(StyledFormMixin, forms.ModelForm):
             "price_gas": "Gas (EUR/m³)",
         }
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name, setting in PRICE_DEFAULTS.items():
-            field = self.fields[name]
+            field = cast(DecimalCommaField, self.fields[name])  # Meta.field_classes
             default = getattr(settings, setting)
             field.example = str(default).replace(".", ",")
             field.widget.attrs["placeholder"] = str(default)

@@ -157,7 +157,10 @@ def lockout_response(
         "unlocks_at": lockout.unlocks_at,
         "minutes_left": lockout.minutes_left(),
     }
-    response = render(request, settings.AXES_LOCKOUT_TEMPLATE, context, status=settings.AXES_HTTP_RESPONSE_CODE)
+    # django-axes sets AXES_HTTP_RESPONSE_CODE (default 429) on the settings at import; the plugin sees only
+    # energy_app.settings.
+    status = settings.AXES_HTTP_RESPONSE_CODE  # type: ignore[misc]
+    response = render(request, settings.AXES_LOCKOUT_TEMPLATE, context, status=status)
     seconds = lockout.seconds_left()
     if seconds is not None:
         response["Retry-After"] = str(seconds)

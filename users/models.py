@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 def _price(help_text: str) -> models.DecimalField:
@@ -62,6 +66,16 @@ def _or(value: Decimal | None, default: Decimal) -> Decimal:
     return default if value is None else value
 
 
-def profile_for(user) -> Profile:
+def profile_for(user: User) -> Profile:
     profile, _ = Profile.objects.get_or_create(user=user)
     return profile
+
+
+def prices_for(user: User | AnonymousUser | None) -> Prices:
+    """The user's effective prices, read without creating a profile (safe in a GET).
+
+    Site defaults for None (an unclaimed meter's owner), an anonymous user and a user without a profile row.
+    """
+    if user is None or not user.is_authenticated:
+        return Profile().prices()
+    return (Profile.objects.filter(user=user).first() or Profile()).prices()

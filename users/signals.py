@@ -8,15 +8,22 @@ Queryset ``update()`` calls send no signals: use ``users.tokens.revoke_tokens`` 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save, pre_save
 
 from users.tokens import revoke_tokens
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # AUTH_USER_MODEL
+
 _REVOKE = "_revoke_api_tokens"
 
 
-def note_credential_change(sender: type, instance, update_fields: frozenset[str] | None = None, **kwargs) -> None:
+def note_credential_change(
+    sender: type[User], instance: User, update_fields: frozenset[str] | None = None, **kwargs: Any
+) -> None:
     if instance._state.adding or instance.pk is None:
         return  # a new account has no tokens yet
     if update_fields is not None and not {"password", "is_active"} & set(update_fields):
@@ -34,7 +41,7 @@ def note_credential_change(sender: type, instance, update_fields: frozenset[str]
         setattr(instance, _REVOKE, True)
 
 
-def revoke_after_save(sender: type, instance, **kwargs) -> None:
+def revoke_after_save(sender: type[User], instance: User, **kwargs: Any) -> None:
     if getattr(instance, _REVOKE, False):
         setattr(instance, _REVOKE, False)
         revoke_tokens(instance)

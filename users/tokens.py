@@ -11,10 +11,12 @@ version 0, which is what an account has until its first password change.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import F
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
@@ -22,11 +24,15 @@ from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.tokens import AuthUser, RefreshToken, Token
 
 from api.exceptions import AccountLocked
 from users.lockout import lockout_for
 from users.models import Profile
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # AUTH_USER_MODEL
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +47,7 @@ def token_version(user_id: int | str) -> int:
     return Profile.objects.filter(user_id=user_id).values_list("token_version", flat=True).first() or 0
 
 
-def revoke_tokens(user) -> None:
+def revoke_tokens(user: User) -> None:
     """Raise ``user``'s token version: every access and refresh token issued so far is refused from now on."""
     profile, _created = Profile.objects.get_or_create(user=user)
     # An UPDATE with F(): two revocations at once both count.
@@ -59,16 +65,18 @@ class VersionedRefreshToken(RefreshToken):
     """A refresh token with the account's token version; its access tokens copy the claim."""
 
     @classmethod
-    def for_user(cls, user) -> VersionedRefreshToken:
+    def for_user(cls, user: AuthUser) -> VersionedRefreshToken:
         token = super().for_user(user)
         token[TOKEN_VERSION_CLAIM] = token_version(user.pk)
-        return token
+        # SimpleJWT's BlacklistMixin["RefreshToken"] binds for_user's type to RefreshToken; it returns a cls().
+        return token  # type: ignore[return-value]
 
 
 class VersionedJWTAuthentication(JWTAuthentication):
     """SimpleJWT's authentication (user exists and is active) plus the token version check."""
 
-    def get_user(self, validated_token: Token):
+    # SimpleJWT returns its AuthUser TypeVar, which no argument binds: no override can match it.
+    def get_user(self, validated_token: Token) -> AbstractBaseUser:  # type: ignore[override]
         user = super().get_user(validated_token)
         check_token_version(validated_token, user.pk)
         return user
@@ -77,7 +85,7 @@ class VersionedJWTAuthentication(JWTAuthentication):
 class VersionedJWTScheme(SimpleJWTScheme):
     """Documents ``VersionedJWTAuthentication`` in the OpenAPI schema as SimpleJWT's bearer scheme (jwtAuth)."""
 
-    target_class = VersionedJWTAuthentication
+    target_class = "users.tokens.VersionedJWTAuthentication"  # a dotted path, as SimpleJWTScheme's own
 
 
 class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
@@ -85,7 +93,7 @@ class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
 
     token_class = VersionedRefreshToken
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Nothing longer names an account, and django-axes would store the text in a varchar(255).
         self.fields[self.username_field] = serializers.CharField(write_only=True, max_length=LOGIN_MAX_LENGTH)
@@ -121,7 +129,8 @@ class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
         data = {"access": str(refresh.access_token)}
         if api_settings.ROTATE_REFRESH_TOKENS:
             if api_settings.BLACKLIST_AFTER_ROTATION:
-                _blacklisted, created = refresh.blacklist()
+                # blacklist() returns get_or_create()'s pair, whatever SimpleJWT's annotation says.
+                _blacklisted, created = cast("tuple[BlacklistedToken, bool]", refresh.blacklist())
                 # Two refreshes racing with one token both passed the blacklist check; only one blacklists it.
                 if not created:
                     raise InvalidToken(_("Token is blacklisted"))

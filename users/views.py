@@ -21,14 +21,14 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from meters.services import client_network, retry_time_text
+from meters.claims import client_network, retry_time_text
 from users.forms import AccountForm, LoginForm, PricesForm, RegisterForm
 from users.lockout import client_ip
 from users.models import profile_for
 
 logger = logging.getLogger(__name__)
 
-AFTER_REGISTER_URL = "/serialNumbers/"
+AFTER_REGISTER_URL = "meters:list"  # a URL name: redirect() reverses it
 # Registration logs in without a password check by a backend, so name the one that owns the account.
 MODEL_BACKEND = "users.backends.UsernameOrEmailBackend"
 
@@ -48,7 +48,7 @@ REGISTER_WINDOW = timedelta(hours=1)
 
 def take_registration_slot(network: str, now: datetime) -> datetime | None:
     """Take one of the ``settings.REGISTER_MAX_PER_ADDRESS_PER_HOUR`` account slots of ``network`` (see
-    ``meters.services.client_network``) for an hour: None when one was free, else when the oldest one frees.
+    ``meters.claims.client_network``) for an hour: None when one was free, else when the oldest one frees.
 
     Each slot is one cache key written with ``cache.add``, which exactly one of several parallel requests wins
     (Redis SET NX, the database cache's unique key, the memory cache's lock), so parallel registrations cannot
@@ -124,6 +124,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
+    assert request.user.is_authenticated  # login_required; tells mypy that request.user is no AnonymousUser
     user_profile = profile_for(request.user)
     # Taken before binding: a ModelForm writes submitted values onto its instance even when they are invalid.
     prices_in_use = user_profile.prices()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from p1edge import __version__
-from p1edge.config import DEFAULT_CONFIG_PATH, READER_KEYS, UPLOADER_KEYS, ConfigError, load_config
+from p1edge.config import DEFAULT_CONFIG_PATH, READER_KEYS, UPLOADER_KEYS, Config, ConfigError, load_config
 from p1edge.spool import Spool
 from p1edge.state import READER_STATE, UPLOADER_STATE, load_state
 
@@ -52,7 +52,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _config(args: argparse.Namespace, need: tuple[str, ...], *, log_warnings: bool = True):
+def _config(args: argparse.Namespace, need: tuple[str, ...], *, log_warnings: bool = True) -> Config:
     try:
         config = load_config(args.config, need=need)
     except ConfigError as exc:
@@ -79,7 +79,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     config = _config(args, UPLOADER_KEYS)
     assert config.spool_dir is not None
 
-    def reload_config():
+    def reload_config() -> Config:
         # While a refused password is parked the uploader re-reads the file when it changes (a new password).
         return load_config(args.config, need=UPLOADER_KEYS)
 

@@ -20,7 +20,7 @@ import ipaddress
 import os
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,7 +205,9 @@ def _number(values, key, problems, *, kind, minimum, maximum, default):
     return number
 
 
-def load_config(path: str | None = None, env: Mapping[str, str] | None = None, *, need=ALL_KEYS) -> Config:
+def load_config(
+    path: str | None = None, env: Mapping[str, str] | None = None, *, need: Collection[str] = ALL_KEYS
+) -> Config:
     """Read, merge (env wins) and validate; ConfigError lists every problem (key + expected form).
 
     `need` names the keys the calling service requires (the reader needs no API settings)."""

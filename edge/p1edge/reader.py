@@ -18,10 +18,11 @@ from p1edge.config import Config
 from p1edge.crc import crc_problem
 from p1edge.framing import Framer
 from p1edge.records import encode_record
-from p1edge.sampling import QuarterSampler, slot_start
+from p1edge.sampling import QuarterSampler
 from p1edge.spool import Spool
 from p1edge.state import READER_STATE, load_state, save_state
 from p1edge.telegram import ParsedTelegram, TelegramError, parse_telegram_report
+from p1edge.wire import slot_start
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from p1edge.fields import DATETIME_FIELDS, INT_FIELDS, READING_FIELDS
+from p1edge.wire import DATETIME_FIELDS, INT_FIELDS, READING_FIELDS
 
 RECORD_KEYS = ("serial", "timestamp", "measured_at", *READING_FIELDS)
 _CRC_KEY = ',"_crc":"'

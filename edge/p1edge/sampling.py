@@ -8,25 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from p1edge.wire import slot_start
+
 logger = logging.getLogger(__name__)
-
-SLOT_SECONDS = 15 * 60
-
-
-def slot_start(dt: datetime) -> datetime:
-    """Start of the UTC quarter-hour containing the aware datetime `dt`."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError("slot_start needs an aware datetime")
-    seconds = int(dt.timestamp())
-    return datetime.fromtimestamp(seconds - seconds % SLOT_SECONDS, tz=UTC)
-
-
-def with_slot(reading: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a parsed reading with `timestamp` = the start of its slot."""
-    return {**reading, "timestamp": slot_start(reading["measured_at"])}
 
 
 class QuarterSampler:

@@ -8,20 +8,17 @@ the running quarter-hour average of the import, 1-0:1.6.0 the month's highest co
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from p1edge.crc import HEADER_SINGLE_PHASE, HEADER_THREE_PHASE, crc16_arc
-
-logger = logging.getLogger(__name__)
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 DEFAULT_SERIAL = "1SAG3100716957"
@@ -284,7 +281,9 @@ def telegrams(options: SimulatorOptions) -> Iterator[tuple[datetime, str]]:
         yield model.now, model.telegram()
 
 
-def run(options: SimulatorOptions, output: BinaryIO, *, speed: float = 900.0, sleep=time.sleep) -> int:
+def run(
+    options: SimulatorOptions, output: BinaryIO, *, speed: float = 900.0, sleep: Callable[[float], object] = time.sleep
+) -> int:
     """Write the telegrams to `output` at `speed` x real time (0 = as fast as possible); returns the count."""
     started = time.monotonic()
     count = 0

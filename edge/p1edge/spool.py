@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -281,7 +282,7 @@ class Spool:
                         oldest = decode_record(first).get("timestamp")
                     records += first.count(b"\n")
                     size += len(first)
-                for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
+                for chunk in iter(functools.partial(handle.read, 1 << 20), b""):
                     records += chunk.count(b"\n")
                     size += len(chunk)
         return records, size, oldest

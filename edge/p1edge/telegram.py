@@ -1,4 +1,4 @@
-"""Parse one Fluvius P1 telegram into a reading dict (the DESIGN.md field names).
+"""Parse one Fluvius P1 telegram into a reading dict (the field names of p1edge.wire, docs/design.md "Data model").
 
 dsmr-parser (`BELGIUM_FLUVIUS`) does the line parsing: its specification says which OBIS codes are which
 objects, and its value parsers read the lines. What it leaves to us, verified by experiment against
@@ -17,8 +17,8 @@ dsmr-parser 1.11.2:
   and the electricity meter's values come from channel 0 only.
 - The equipment id (0-0:96.1.1) comes back as raw hex; we decode it to ASCII.
 - Placeholder timestamps: `632525252525W` already parses to None, but the factory clock (year 2000) and
-  `700101010000W` parse to real datetimes, so any time before `_NO_DATE_BEFORE` is treated as "no value". Its
-  timestamp parser refuses a lower-case `s`/`w`, which M-Bus capture times can carry; we upper-case it.
+  `700101010000W` parse to real datetimes, so any time before `p1edge.wire.EARLIEST_READING` is treated as
+  "no value". Its timestamp parser refuses a lower-case `s`/`w`, which M-Bus capture times can carry; we upper-case it.
 - An M-Bus value whose capture time is a placeholder comes back as a Decimal (unit None for
   `(632525252525W)(00000.000)`); a value captured "never" is no value, so both value and time become None.
 - Gas and water are found by device type (0-n:24.1.0: 3 gas, 7 water) on any channel; with two devices of
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import binascii
 import functools
-import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,10 +41,7 @@ from typing import Any
 from dsmr_parser import telegram_specifications
 
 from p1edge.crc import crc_problem
-from p1edge.fields import READING_FIELDS
-
-logger = logging.getLogger(__name__)
-
+from p1edge.wire import EARLIEST_READING, READING_FIELDS, REQUIRED_FIELDS
 
 # dsmr-parser object name -> (reading field, OBIS code), for the plain one-value lines of the meter itself.
 _SIMPLE: dict[str, tuple[str, str]] = {
@@ -69,17 +65,14 @@ _SIMPLE: dict[str, tuple[str, str]] = {
     "l3_current_a": ("INSTANTANEOUS_CURRENT_L3", "1-0:71.7.0"),
     "avg_demand_kw": ("BELGIUM_CURRENT_AVERAGE_DEMAND", "1-0:1.4.0"),
 }
-_REQUIRED = ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh", "power_import_kw", "power_export_kw")
 # Objects without which there is no reading: a malformed line of one of these rejects the telegram.
 _REQUIRED_OBJECTS = frozenset(
-    {"BELGIUM_EQUIPMENT_IDENTIFIER", "P1_MESSAGE_TIMESTAMP", *(_SIMPLE[field][0] for field in _REQUIRED)}
+    {"BELGIUM_EQUIPMENT_IDENTIFIER", "P1_MESSAGE_TIMESTAMP", *(_SIMPLE[field][0] for field in REQUIRED_FIELDS)}
 )
 
 MBUS_GAS = 3
 MBUS_WATER = 7
 
-# No Fluvius digital meter existed before this; earlier dates are factory clocks (2000) or the Unix epoch.
-_NO_DATE_BEFORE = datetime(2010, 1, 1, tzinfo=UTC)
 
 _OBIS = re.compile(r"\d-\d:\d{1,3}\.\d{1,3}\.\d{1,3}")
 _LOWER_DST = re.compile(r"(?<=\(\d{12})[sw](?=\))")
@@ -210,7 +203,7 @@ def _read_lines(body: str) -> _Lines:
 
 
 def _date(value: Any) -> datetime | None:
-    if not isinstance(value, datetime) or value < _NO_DATE_BEFORE:
+    if not isinstance(value, datetime) or value < EARLIEST_READING:
         return None
     return value.astimezone(UTC)
 
@@ -320,8 +313,8 @@ def parse_telegram_report(text: str) -> ParsedTelegram:
 
     reading: dict[str, Any] = {"serial": serial, "measured_at": measured_at}
     for field, (name, _obis) in _SIMPLE.items():
-        reading[field] = build.number(name, required=field in _REQUIRED)
-    missing = [obis for field, (_name, obis) in _SIMPLE.items() if field in _REQUIRED and reading[field] is None]
+        reading[field] = build.number(name, required=field in REQUIRED_FIELDS)
+    missing = [obis for field, (_name, obis) in _SIMPLE.items() if field in REQUIRED_FIELDS and reading[field] is None]
     if missing:
         raise TelegramError("missing " + ", ".join(missing))
 

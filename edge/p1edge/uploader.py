@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from p1edge import __version__
+from p1edge import __version__, wire
 from p1edge.config import Config, ConfigError
 from p1edge.spool import Batch, Spool
 from p1edge.state import UPLOADER_STATE, load_state, save_state
@@ -97,7 +97,9 @@ def _retry_after(response: requests.Response) -> float | None:
 class ApiClient:
     """JWT session against the server: login, refresh before expiry, re-login on 401, timeout everywhere."""
 
-    def __init__(self, config: Config, session: requests.Session | None = None, clock=time.time) -> None:
+    def __init__(
+        self, config: Config, session: requests.Session | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = f"p1edge/{__version__}"
         self.clock = clock
@@ -125,8 +127,8 @@ class ApiClient:
         self.access_exp = jwt_expiry(self.access)
 
     def login(self) -> None:
-        url = self.base + "/api/v1/token/"
-        response = self._post("/api/v1/token/", json={"username": self.username, "password": self.password})
+        url = self.base + wire.TOKEN_PATH
+        response = self._post(wire.TOKEN_PATH, json={"username": self.username, "password": self.password})
         status = response.status_code
         if status in (400, 401, 403):
             detail = _json(response).get("detail") or response.text[:200]
@@ -142,7 +144,7 @@ class ApiClient:
 
     def _refresh(self) -> None:
         if self.refresh:
-            response = self._post("/api/v1/token/refresh/", json={"refresh": self.refresh})
+            response = self._post(wire.TOKEN_REFRESH_PATH, json={"refresh": self.refresh})
             if response.status_code == 200:
                 self._take_tokens(response.json())
                 return
@@ -162,7 +164,7 @@ class ApiClient:
         for attempt in range(2):
             token = self.ensure_token()
             response = self._post(
-                "/api/v1/readings",
+                wire.READINGS_PATH,
                 data=body,
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             )
@@ -176,7 +178,7 @@ class ApiClient:
 def probe_api(config: Config, session: requests.Session | None = None) -> tuple[str | None, str]:
     """For check-config: (problem, note). GET on the token endpoint, which answers 405 (POST only) when the
     URL is right: it finds a wrong host or path without a login attempt (which would count toward a lockout)."""
-    url = (config.api_url or "").rstrip("/") + "/api/v1/token/"
+    url = (config.api_url or "").rstrip("/") + wire.TOKEN_PATH
     session = session or requests.Session()
     try:
         response = session.get(url, timeout=config.api_timeout, headers={"User-Agent": f"p1edge/{__version__}"})
@@ -256,7 +258,7 @@ class Uploader:
         if status >= 500:
             raise Retry(f"server error HTTP {status}", _retry_after(response))
         if status == 400:
-            errors = _item_errors(_json(response), len(bodies))
+            errors = wire.item_errors(_json(response), len(bodies))
             if errors:
                 for index in sorted(errors):
                     self._dead(bodies[index], errors[index])
@@ -275,7 +277,7 @@ class Uploader:
             self._dead(bodies[0], [{"message": f"HTTP {status}: {response.text[:500]}"}])
             outcome.dead += 1
             return
-        raise Retry(f"HTTP {status} from POST {self.client.base}/api/v1/readings: {response.text[:200]}")
+        raise Retry(f"HTTP {status} from POST {self.client.base}{wire.READINGS_PATH}: {response.text[:200]}")
 
     def _dead(self, body: str, errors: list[dict[str, Any]]) -> None:
         self.spool.dead_letter({"record": json.loads(body), "errors": errors})
@@ -439,17 +441,3 @@ def _json(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _item_errors(data: dict[str, Any], count: int) -> dict[int, list[dict[str, Any]]]:
-    """{index: [error, ...]} from a 400 body {"errors": [{"index", "field", "message"}]}; {} if not per item."""
-    errors: dict[int, list[dict[str, Any]]] = {}
-    items = data.get("errors")
-    if not isinstance(items, list):
-        return {}
-    for item in items:
-        index = item.get("index") if isinstance(item, dict) else None
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
-            return {}  # an error we cannot pin to an item: do not guess
-        errors.setdefault(index, []).append(item)
-    return errors

@@ -1,4 +1,4 @@
-"""Serials are stored trimmed and in upper case (meters.services.normalise_serial): bring older rows in line.
+"""Serials are stored trimmed and in upper case (meters.claims.normalise_serial): bring older rows in line.
 
 A row whose normalised serial already exists is left alone and logged: merging two meters' readings is an
 operator's decision (Django admin), not a migration's.

@@ -1,4 +1,8 @@
-"""Fixtures for the API suite: JWT clients, reading items as devices send them, telegrams with real CRCs."""
+"""Fixtures for the API suite: JWT clients, reading items as devices send them, telegrams with real CRCs.
+
+Shared with the other suites (tests/conftest.py): the users alice, bob and staff, ``alice_meter`` (serial
+``ALICE_SERIAL``) and the fast password hashing this suite runs with.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,12 @@ from p1edge.crc import build_telegram
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from meters.models import Meter
+from tests.factories import ALICE_SERIAL
 
-ALICE_SERIAL = "1SAG1100000292"
+__all__ = ["ALICE_SERIAL", "NOW", "access_token", "jwt_client", "make_telegram", "prototype_reading"]
+
 # A moment well in the past, so the ingest future-limit never depends on the wall clock.
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """The API suite creates and authenticates many users; hashing strength is the users suite's concern."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def access_token(user) -> str:
@@ -51,11 +50,6 @@ def bob_api(bob) -> APIClient:
 @pytest.fixture
 def staff_api(staff) -> APIClient:
     return jwt_client(staff)
-
-
-@pytest.fixture
-def alice_meter(alice) -> Meter:
-    return Meter.objects.create(serial=ALICE_SERIAL, name="Home", owner=alice)
 
 
 def prototype_reading(**overrides: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -119,7 +118,7 @@ def test_it_hides_bobs_meter_from_alice(alice_api, bobs_meter):
     assert bobs_meter.serial not in response.content.decode()
 
 
-@pytest.mark.parametrize("code", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("code", ["6f1c7f9e-3b0a-4c35-9a55-2f4e8f1d9b21", "not-a-uuid"])
 def test_it_answers_404_for_unknown_codes(alice_api, code):
     assert alice_api.get(f"/api/v1/meters/{code}/readings/").status_code == 404
 
@@ -219,3 +218,34 @@ def test_it_follows_a_cursor_whose_offset_postgresql_would_refuse(alice_api, ali
     assert response.status_code == 200
     stamps = [datetime.fromisoformat(r["timestamp"]) for r in response.json()["results"]]
     assert stamps == [START + timedelta(minutes=15 * n) for n in (2, 3)]
+
+
+def _csv_lines(response) -> list[str]:
+    return b"".join(response.streaming_content).decode().splitlines()[1:]
+
+
+def test_it_reads_a_range_of_local_dates_with_the_meaning_of_the_csv_export(alice_api, alice_meter, alice_client):
+    # 2024-03-01 00:00 UTC is 01:00 in Brussels: 100 quarter-hours reach into the local day of 2 March.
+    _fill(alice_meter, 100)
+    query = {"from": "2024-03-01", "to": "2024-03-01", "page_size": 500}
+
+    stamps = [
+        datetime.fromisoformat(r["timestamp"])
+        for r in alice_api.get(_readings_url(alice_meter), query).json()["results"]
+    ]
+    csv_rows = _csv_lines(alice_client.get(f"/meters/{alice_meter.code}/export.csv", query))
+
+    # The local day 1 March ends at 23:00 UTC: the first 92 slots (00:00-22:45 UTC), 'to' as a date is inclusive.
+    assert stamps == [START + timedelta(minutes=15 * n) for n in range(92)]
+    assert [datetime.fromisoformat(row.split(",")[1]) for row in csv_rows] == stamps
+
+
+def test_it_reads_a_date_time_range_in_the_csv_export_as_the_api_does(alice_api, alice_meter, alice_client):
+    _fill(alice_meter, 12)
+    query = {"from": "2024-03-01T01:15:00+01:00", "to": "2024-03-01T02:00:00+01:00"}
+
+    api = [r["timestamp"] for r in alice_api.get(_readings_url(alice_meter), query).json()["results"]]
+    csv_rows = _csv_lines(alice_client.get(f"/meters/{alice_meter.code}/export.csv", query))
+
+    assert [datetime.fromisoformat(t) for t in api] == [START + timedelta(minutes=15 * n) for n in (1, 2, 3)]
+    assert [datetime.fromisoformat(row.split(",")[1]) for row in csv_rows] == [datetime.fromisoformat(t) for t in api]

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from rest_framework.test import APIClient
 
 from energy_app.settings import cache_from_url
@@ -105,7 +106,10 @@ def test_it_counts_parallel_requests_of_one_client_exactly_in_redis(settings, re
     client_address = addresses[0]
 
     def attempt(_n: int) -> int:
-        return APIClient(REMOTE_ADDR=client_address).post(REFRESH, {"refresh": "x"}, format="json").status_code
+        try:
+            return APIClient(REMOTE_ADDR=client_address).post(REFRESH, {"refresh": "x"}, format="json").status_code
+        finally:
+            connections.close_all()  # this thread's own connection, so the test database can be dropped afterwards
 
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(attempt, range(24)))

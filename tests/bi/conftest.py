@@ -1,4 +1,5 @@
-"""Fixtures for the BI suite: meters built in code and a reader that returns view rows in one shape on every vendor."""
+"""Fixtures for the BI suite: an unclaimed meter and a reader that returns view rows in one shape on every vendor
+(alice and ``alice_meter`` come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -43,11 +44,6 @@ def view_rows(view: str, meter: Meter, order_by: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def rows() -> Callable[[str, Meter, str], list[dict[str, Any]]]:
     return view_rows
-
-
-@pytest.fixture
-def alice_meter(alice) -> Meter:
-    return Meter.objects.create(serial="1SAG1100000292", name="Home", owner=alice)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The BI views and the dashboards' series service (meters/series.py) give the same numbers for the same readings.
+"""The BI views and the dashboards' series service (meters/series/) give the same numbers for the same readings.
 
 Where they differ by design it is spelt out: the dashboard interpolates a missing boundary and marks the bucket
 estimated, the BI view reports only measured quarters (NULL around a gap) and counts completeness instead.
@@ -17,6 +17,7 @@ from meters.models import Reading
 from meters.series import build_series
 from tests.bi.truth import build, local
 from tests.meters import series_truth
+from users.models import prices_for
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def _wh(kwh: Decimal | None) -> int | None:
 
 @pytest.mark.parametrize("day", [date(2024, 10, 8), date(2024, 10, 27), date(2024, 10, 31)])
 def test_it_matches_the_day_dashboard_on_complete_days(alice_meter, october, rows, day):
-    series = build_series(alice_meter, "day", day)
+    series = build_series(alice_meter, "day", day, prices=prices_for(alice_meter.owner))
     by_date = {d["local_date"]: d for d in rows("bi_day", alice_meter, "local_date")}
     bi_day = by_date[day]
 
@@ -70,7 +71,7 @@ def test_it_matches_the_day_dashboard_on_complete_days(alice_meter, october, row
 
 
 def test_it_matches_the_day_dashboard_on_measured_quarters_of_a_day_with_a_gap(alice_meter, october, rows):
-    series = build_series(alice_meter, "day", GAP.date())
+    series = build_series(alice_meter, "day", GAP.date(), prices=prices_for(alice_meter.owner))
     quarters = {q["slot_start_utc"]: q for q in rows("bi_quarter_hour", alice_meter, "slot_start_utc")}
 
     measured = [b for b in series.buckets if not b.estimated and not b.reset]
@@ -87,7 +88,7 @@ def test_it_matches_the_day_dashboard_on_measured_quarters_of_a_day_with_a_gap(a
 
 
 def test_it_matches_the_month_dashboard_days_and_capacity_peak(alice_meter, october, rows):
-    series = build_series(alice_meter, "month", date(2024, 10, 1))
+    series = build_series(alice_meter, "month", date(2024, 10, 1), prices=prices_for(alice_meter.owner))
     days = {d["local_date"]: d for d in rows("bi_day", alice_meter, "local_date")}
 
     compared = 0
@@ -108,7 +109,8 @@ def test_it_matches_the_month_dashboard_days_and_capacity_peak(alice_meter, octo
 
 
 def test_it_matches_the_week_dashboard_four_hour_buckets(alice_meter, october, rows):
-    series = build_series(alice_meter, "week", date(2024, 10, 27))  # the week whose Sunday has 25 hours
+    # The week whose Sunday has 25 hours.
+    series = build_series(alice_meter, "week", date(2024, 10, 27), prices=prices_for(alice_meter.owner))
     quarters = rows("bi_quarter_hour", alice_meter, "slot_start_utc")
     for bucket in series.buckets:
         start = bucket.start.astimezone(UTC).replace(tzinfo=None)
@@ -139,8 +141,8 @@ def test_it_agrees_on_the_capacity_peak_of_a_month_with_a_register_drop(alice_me
                 export_t1_kwh=F("export_t1_kwh") - Decimal("300"), import_t1_kwh=F("import_t1_kwh") + Decimal("2")
             )
             truth.energy[series_truth.epoch(drop) - series_truth.SLOT] = (0, 0, 0, 0)
-        november = build_series(alice_meter, "month", date(2024, 11, 1))
-        december = build_series(alice_meter, "month", date(2024, 12, 1))
+        november = build_series(alice_meter, "month", date(2024, 11, 1), prices=prices_for(alice_meter.owner))
+        december = build_series(alice_meter, "month", date(2024, 12, 1), prices=prices_for(alice_meter.owner))
 
     first, after = series_truth.epoch(local(2024, 11, 1)), series_truth.epoch(local(2024, 12, 1))
     expected = max((e[0] + e[1]) * 4 for ep, e in truth.energy.items() if first <= ep < after)

@@ -6,7 +6,6 @@ PHONE_SCREENSHOTS=/tmp saves phone-month.png (the month dashboard at 390 px) the
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from datetime import timedelta
@@ -135,24 +134,17 @@ def test_a_tap_on_a_bar_shows_its_value(phone, live_server, alice, password, ali
 
 
 def test_the_running_bucket_is_drawn_apart_and_called_so_far(phone, live_server, alice, password, alice_meters):
+    # The clock is frozen at Tue 1 Dec 2026 00:20: on the week view the bucket Tue 00:00-04:00 is running.
     home, _ = alice_meters
     login(phone, live_server.url, "alice", password)
-
-    def mark_last_bucket(route):
-        # Until the server sends ``so_far`` everywhere, make the last bucket with data the running one.
-        body = route.fetch().json()
-        last = max(i for i, b in enumerate(body["buckets"]) if b["import_w"] is not None)
-        for i, b in enumerate(body["buckets"]):
-            b["so_far"] = i == last
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-
-    phone.route("**/series/**", mark_last_bucket)
-    phone.goto(f"{live_server.url}/day/?meter={home.code}&date={_complete('day')}")
+    phone.goto(f"{live_server.url}/week/?meter={home.code}")
     _ready(phone)
     assert "So far" in phone.inner_text('[data-chart="import"] .u-legend')
     phone.focus('[data-chart="import"]')
-    phone.keyboard.press("End")
-    assert "23:45\u201300:00 · so far" in _tip(phone, "import")
+    phone.keyboard.press("Home")
+    for _ in range(6):  # Monday's six 4-hour buckets
+        phone.keyboard.press("ArrowRight")
+    assert "so far" in _tip(phone, "import")
     phone.keyboard.press("ArrowLeft")
     assert "so far" not in _tip(phone, "import")
 

@@ -1,5 +1,6 @@
 """A real Django server in a subprocess (gunicorn on loopback, temp SQLite file) that tests and the bench can
-kill and restart. The edge talks to it over HTTP only; nothing here imports Django."""
+kill and restart. The edge talks to it over HTTP only; nothing here imports Django (``tests.conftest`` does so only
+inside its fixtures)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
+
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -89,15 +91,19 @@ class DjangoServer:
             start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {(self.directory / 'server.log').read_text()[-2000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("server did not become healthy")
+        wait_for(self._healthy, timeout=timeout, interval=0.1, message=lambda: f"a healthy server; {self._log_tail()}")
+
+    def _healthy(self) -> bool:
+        """Whether /healthz answers 200; RuntimeError (ending the wait) when the server process has exited."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"server exited: {self._log_tail()}")
+        with contextlib.suppress(requests.RequestException):
+            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+        return False
+
+    def _log_tail(self) -> str:
+        return "its log ends: " + (self.directory / "server.log").read_text()[-2000:]
 
     def kill(self) -> None:
         """SIGKILL the whole process group (gunicorn master and workers)."""

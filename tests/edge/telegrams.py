@@ -1,4 +1,4 @@
-"""Hand-built Fluvius telegram lines for the edge tests (each P1-NOTES pitfall is a variation of these)."""
+"""Hand-built Fluvius telegram lines for the edge tests (each docs/p1.md pitfall is a variation of these)."""
 
 from __future__ import annotations
 

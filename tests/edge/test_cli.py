@@ -17,6 +17,8 @@ from p1edge.reader import Reader
 from p1edge.spool import Spool
 from p1edge.telegram import parse_telegram
 
+from tests.conftest import wait_for
+
 SUBCOMMANDS = ("read", "upload", "simulate", "status", "check-config")
 
 
@@ -65,11 +67,12 @@ def test_it_stops_the_reader_cleanly_on_sigterm_and_saves_its_counters(tmp_path)
     )
     state = tmp_path / "spool" / "reader-state.json"
     spool = Spool(tmp_path / "spool")
-    deadline = time.monotonic() + 30
-    while spool.backlog()[0] < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    reader.send_signal(signal.SIGTERM)
-    assert reader.wait(timeout=10) == 0
+    try:
+        wait_for(lambda: spool.backlog()[0] >= 3, message="the reader to store the capture's three readings")
+    finally:
+        reader.send_signal(signal.SIGTERM)
+        code = reader.wait(timeout=10)
+    assert code == 0
     counters = json.loads(state.read_text())
     assert counters["stored"] == 3
     assert counters["telegrams"] == 1801

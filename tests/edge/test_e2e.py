@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -27,6 +28,7 @@ from p1edge.spool import Spool
 from p1edge.telegram import parse_telegram
 from p1edge.uploader import Uploader
 
+from tests.conftest import wait_for
 from tests.edge.server import ROOT, DjangoServer
 
 pytestmark = pytest.mark.slow
@@ -136,13 +138,20 @@ def test_it_still_delivers_exactly_96_when_the_server_is_killed_mid_drain(captur
     config = _with_url(_spooled(capture[0], tmp_path), server.url, batch_size=2)
     spool = Spool(config.spool_dir)
     up = Uploader(config, spool)
+    failed: list[Exception] = []
 
     def chaos():
-        while not spool.ack_path.exists():  # the first batch is acknowledged: we are mid-drain
-            time.sleep(0.005)
-        server.kill()
-        time.sleep(0.5)
-        server.start()
+        try:
+            # the first batch is acknowledged: we are mid-drain
+            wait_for(spool.ack_path.exists, timeout=60, interval=0.005, message="the first acknowledged batch")
+            before = up.state.get("last_error_at")
+            server.kill()
+            # The server stays down until the uploader has failed against it at least once.
+            wait_for(lambda: up.state.get("last_error_at") != before, timeout=60, message="a failed upload")
+            server.start()
+        except Exception as exc:  # noqa: BLE001 - reported by the test's thread below
+            failed.append(exc)
+            up.stop.set()
 
     killer = threading.Thread(target=chaos)
     killer.start()
@@ -153,11 +162,25 @@ def test_it_still_delivers_exactly_96_when_the_server_is_killed_mid_drain(captur
     killer.join()
     watchdog.cancel()
 
+    assert not failed, failed
     assert up.state.get("last_error")  # it did notice the outage
     rows = server.readings()
     assert len(rows) == 96
     assert len({row[1] for row in rows}) == 96
     assert spool.backlog()[0] == 0
+
+
+def _drain_started(spool: Spool, before: int, process: subprocess.Popen) -> Callable[[], bool]:
+    """Whether the uploader ``process`` has acknowledged a batch (the backlog is no longer ``before``)."""
+
+    def started() -> bool:
+        exited = process.poll() is not None  # looked at first: it may acknowledge and exit in between
+        if spool.backlog()[0] != before:
+            return True
+        assert not exited, f"the uploader exited ({process.returncode}) before anything was acknowledged"
+        return False
+
+    return started
 
 
 def test_it_loses_and_doubles_nothing_when_the_uploader_is_killed_mid_batch(capture, tmp_path, server):
@@ -179,12 +202,15 @@ def test_it_loses_and_doubles_nothing_when_the_uploader_is_killed_mid_batch(capt
         if not before:
             break
         process = subprocess.Popen(command, env=env, cwd=ROOT)
-        deadline = time.monotonic() + 30
-        while spool.backlog()[0] == before and time.monotonic() < deadline:
-            time.sleep(0.001)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        try:
+            started = _drain_started(spool, before, process)
+            wait_for(started, interval=0.001, message="the uploader's first acknowledged batch")
+            # Not a wait for anything: the kill lands this long after the first acknowledgement, a different
+            # moment of the drain in each round (the behaviour under test).
+            time.sleep(delay)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
         left_after_kills.append(spool.backlog()[0])
     assert any(left_after_kills), f"every kill came after the drain: {left_after_kills}"
 

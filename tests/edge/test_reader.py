@@ -17,6 +17,7 @@ from p1edge.simulator import SimulatorOptions, run, telegrams
 from p1edge.spool import Spool
 from p1edge.telegram import parse_telegram
 
+from tests.conftest import wait_for
 from tests.edge.server import free_port
 from tests.edge.telegrams import base_lines, replace
 
@@ -34,21 +35,29 @@ def _expected(options: SimulatorOptions) -> list[dict]:
 
 def test_it_reads_the_simulator_through_a_pseudo_terminal(edge_config, tmp_path):
     options = SimulatorOptions(start=datetime(2025, 6, 11, 10, 0, tzinfo=UTC), duration=timedelta(hours=1), gas=True)
+    *_, (_at, last_telegram) = telegrams(options)
     master, slave = os.openpty()
     config = edge_config(serial_port=os.ttyname(slave))
     spool = Spool(config.spool_dir)
     reader = Reader(config, spool)
+    handled: list[str] = []  # the frames the reader has handled, in order (it is not told when the writer is done)
+    handle_frame = reader.handle_frame
 
-    def feed():
-        with os.fdopen(master, "wb", buffering=0) as output:
-            run(options, output, speed=0)
-            time.sleep(0.5)  # let the reader drain the pty buffer before the hang-up
+    def watched(frame: str):
+        handled.append(frame)
+        return handle_frame(frame)
 
-    writer = threading.Thread(target=feed)
-    writer.start()
-    assert reader.run(once=True) == 0  # ends when the pty hangs up
-    writer.join()
+    reader.handle_frame = watched
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", reader.run(once=True)))
+    thread.start()
+    with os.fdopen(master, "wb", buffering=0) as output:
+        run(options, output, speed=0)
+        # The hang-up below discards what the reader has not read yet: hang up once it has handled the last telegram.
+        wait_for(lambda: handled and handled[-1] == last_telegram, message="the reader to handle the last telegram")
+    thread.join(30)
     os.close(slave)
+    assert result == {"code": 0}  # ends when the pty hangs up
 
     stored = _stored(spool)
     expected = _expected(options)
@@ -187,14 +196,6 @@ def test_it_drops_and_counts_an_oversized_frame_and_reads_on(edge_config, tmp_pa
     assert state["dropped_frame_reasons"] == {"frame over 16384 bytes": 1}
 
 
-def _wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_it_retries_a_refused_socket_port_in_service_mode_until_it_answers(edge_config, tmp_path):
     port = free_port()
     config = edge_config(serial_port=f"socket://127.0.0.1:{port}")
@@ -204,7 +205,7 @@ def test_it_retries_a_refused_socket_port_in_service_mode_until_it_answers(edge_
     thread = threading.Thread(target=lambda: result.setdefault("code", reader.run(once=False)))
     thread.start()
     try:
-        _wait_for(lambda: reader.port_error is not None, what="the refused connection")
+        wait_for(lambda: reader.port_error is not None, message="the refused connection")
         assert "Connection refused" in reader.port_error
         assert "\n" not in reader.port_error
         with socket.create_server(("127.0.0.1", port)) as server:
@@ -212,7 +213,7 @@ def test_it_retries_a_refused_socket_port_in_service_mode_until_it_answers(edge_
             options = SimulatorOptions(start=datetime(2025, 6, 11, 10, 0, tzinfo=UTC), duration=timedelta(minutes=16))
             with connection, connection.makefile("wb") as output:
                 run(options, output, speed=0)
-            _wait_for(lambda: spool.backlog()[0] >= 2, what="two stored readings")
+            wait_for(lambda: spool.backlog()[0] >= 2, message="two stored readings")
     finally:
         reader.stop.set()
         thread.join(30)
@@ -261,10 +262,10 @@ def test_it_retries_an_unreadable_capture_file_in_service_mode(tmp_path):
             [*_without_privileges(), sys.executable, "-m", "p1edge.cli", "read"], env=env, stderr=stderr
         )
     try:
-        _wait_for(lambda: "retrying" in log.read_text(), what="the first retry")
+        wait_for(lambda: "retrying" in log.read_text(), message="the first retry")
         capture.chmod(0o644)
         spool = Spool(tmp_path / "spool")
-        _wait_for(lambda: spool.backlog()[0] == 1, what="the reading once the file is readable")
+        wait_for(lambda: spool.backlog()[0] == 1, message="the reading once the file is readable")
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

@@ -3,8 +3,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from p1edge.crc import build_telegram
-from p1edge.sampling import QuarterSampler, first_per_slot, slot_start
+from p1edge.sampling import QuarterSampler, first_per_slot
 from p1edge.telegram import parse_telegram
+from p1edge.wire import slot_start
 
 from tests.edge.telegrams import base_lines
 

@@ -1,4 +1,4 @@
-"""parse_telegram on telegrams built by hand, one per pitfall of P1-NOTES.md."""
+"""parse_telegram on telegrams built by hand, one per pitfall of docs/p1.md."""
 
 from datetime import UTC, datetime
 from decimal import Decimal

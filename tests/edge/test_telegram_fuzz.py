@@ -14,9 +14,9 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from p1edge.crc import build_telegram, seal
-from p1edge.fields import DATETIME_FIELDS, INT_FIELDS, READING_FIELDS
 from p1edge.simulator import SimulatorOptions, telegrams
 from p1edge.telegram import TelegramError, parse_telegram
+from p1edge.wire import DATETIME_FIELDS, INT_FIELDS, READING_FIELDS
 
 from tests.edge.telegrams import base_lines
 

@@ -37,8 +37,10 @@ class Stub:
                 path, status, reply, headers = stub.script.pop(0)
                 assert path == self.path, (path, self.path)
                 if status == "hang":
+                    # The behaviour under test, not a wait: a server that answers nothing for longer than the
+                    # client's timeout (test_it_times_out_a_hanging_request), which has given up by now.
                     time.sleep(3)
-                    return  # the client has given up by now
+                    return
                 data = json.dumps(reply(body) if callable(reply) else reply).encode()
                 self.send_response(status)
                 for name, value in headers.items():

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from meters.ingest import ingest_readings
 from meters.models import Meter
-from meters.services import ingest_readings
 from tests.factories import reading_item
 
 pytestmark = pytest.mark.django_db

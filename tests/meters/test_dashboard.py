@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,7 +14,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from meters.models import Meter
 from meters.series import build_series
 from tests.meters.series_truth import SLOT, build, epoch, local
-from users.models import profile_for
+from users.models import prices_for, profile_for
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +57,7 @@ def test_it_sends_a_user_without_a_meter_to_the_serial_numbers_page(alice_client
     assert response.url == "/serialNumbers/"
 
 
-def test_it_shows_the_days_totals_and_links_the_series_endpoint(alice_client, home):
+def test_it_shows_the_days_totals_and_embeds_the_series_the_api_serves(alice_client, home):
     truth = build(home, local(2024, 6, 10, 23), local(2024, 6, 11, 23, 45) + timedelta(minutes=15))
     response = alice_client.get(f"/day/?meter={home.code}&date=2024-06-11")
 
@@ -65,7 +66,10 @@ def test_it_shows_the_days_totals_and_links_the_series_endpoint(alice_client, ho
     kwh = truth.import_wh(local(2024, 6, 11), local(2024, 6, 12)) / 1000
     assert f"{kwh:,.3f}".replace(",", "\u202f") + "\u00a0kWh" in html
     assert "Tuesday 11 June 2024" in html
-    assert f"/api/v1/meters/{home.code}/series/?view=day&amp;date=2024-06-11" in html
+    embedded = json.loads(re.search(r'<script id="series-data" type="application/json">(.*?)</script>', html)[1])
+    served = alice_client.get(f"/api/v1/meters/{home.code}/series/?view=day&date=2024-06-11").json()
+    assert embedded == served
+    assert embedded["totals"]["import_kwh"] == kwh
     assert f'href="/day/?meter={home.code}&amp;date=2024-06-10"' in html  # previous day
     assert f'href="/day/?meter={home.code}&amp;date=2024-06-12"' in html  # next day
     assert 'data-status="partial"' not in html
@@ -131,7 +135,7 @@ def test_it_reports_a_malformed_date_and_shows_today(alice_client, home):
 def test_it_shows_the_capacity_peak_and_twelve_month_card_on_the_month_page(alice_client, home):
     build(home, local(2024, 5, 31, 23), local(2024, 6, 12, 16))
     html = alice_client.get("/month/?date=2024-06-03").content.decode()
-    series = build_series(home, "month", date(2024, 6, 3))
+    series = build_series(home, "month", date(2024, 6, 3), prices=prices_for(home.owner))
     assert 'data-card="capacity"' in html
     assert 'data-card="capacity-12m"' in html
     peak = f"{series.capacity.peak_w / 1000:,.2f}\u00a0kW"

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import pytest
 
-from meters import export
+from meters import exports
+from meters.ingest import ingest_readings
 from meters.models import READING_FIELDS, Meter
-from meters.services import ingest_readings
 from tests.factories import reading_item
 from tests.meters.series_truth import build, epoch, local
 
@@ -63,7 +63,7 @@ def _energies(row: dict[str, str]) -> list[str]:
 
 
 def test_it_has_local_and_utc_time_the_registers_and_the_quarter_energies(alice_client, home):
-    assert list(export.HEADER) == ["local_time", "utc_time", "measured_at", *READING_FIELDS, *ENERGY_COLUMNS]
+    assert list(exports.HEADER) == ["local_time", "utc_time", "measured_at", *READING_FIELDS, *ENERGY_COLUMNS]
     build(home, local(2024, 3, 30, 22), local(2024, 4, 1, 2))  # includes the spring DST day
 
     response = alice_client.get(f"/meters/{home.code}/export.csv?from=2024-03-31&to=2024-03-31")
@@ -72,7 +72,7 @@ def test_it_has_local_and_utc_time_the_registers_and_the_quarter_energies(alice_
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == f'attachment; filename="{SERIAL}_2024-03-31_2024-03-31.csv"'
     body = _body(response)
-    assert next(csv.reader(io.StringIO(body))) == list(export.HEADER)
+    assert next(csv.reader(io.StringIO(body))) == list(exports.HEADER)
     rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 92  # the 23-hour day
     first, last = rows[0], rows[-1]
@@ -118,7 +118,7 @@ def test_it_closes_the_last_quarter_of_the_range_with_the_next_days_first_readin
         (local(2024, 5, 7, 0, 0), ("10.000", "20.250", "0.000", "0.000")),
     )
 
-    rows = list(export.rows(home, local(2024, 5, 6).date(), local(2024, 5, 6).date()))
+    rows = list(exports.rows(home, exports.parse_range("2024-05-06", "2024-05-06")))
 
     assert len(rows) == 1
     assert rows[0][0] == local(2024, 5, 6, 23, 45)
@@ -156,7 +156,7 @@ def test_it_writes_semicolons_decimal_commas_and_a_bom_for_excel(alice_client, a
     raw = b"".join(response.streaming_content)
     assert raw.startswith(codecs.BOM_UTF8)
     parsed = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
-    assert parsed[0] == list(export.HEADER)
+    assert parsed[0] == list(exports.HEADER)
     first = dict(zip(parsed[0], parsed[1], strict=True))
     assert first["local_time"] == "2024-05-06T10:00:00+02:00"
     assert first["import_t1_kwh"] == "1234,567"
@@ -208,7 +208,7 @@ def test_it_refuses_unusable_parameters_with_a_400_that_says_what_is_allowed(ali
 def test_it_accepts_the_first_and_last_day_of_the_allowed_range(alice_client, home):
     response = alice_client.get(f"/meters/{home.code}/export.csv?from=2000-01-01&to=2100-12-31")
     assert response.status_code == 200
-    assert _body(response).splitlines() == [",".join(export.HEADER)]
+    assert _body(response).splitlines() == [",".join(exports.HEADER)]
 
 
 def test_it_links_both_exports_from_the_dashboard(alice_client, home):

@@ -18,6 +18,7 @@ from django.core.management import CommandError, call_command
 from meters.management.commands.load_demo import DemoHouse
 from meters.models import READING_FIELDS, Meter, Reading
 from meters.series import build_series
+from users.models import prices_for
 
 pytestmark = pytest.mark.django_db
 
@@ -197,7 +198,8 @@ def test_it_leaves_a_few_upload_gaps_that_the_day_view_shows_as_estimated(time_m
     before, after = by_slot[run[0] - QUARTER], by_slot[run[-1] + QUARTER]
     assert _total_import(after) > _total_import(before)
 
-    series = build_series(Meter.objects.get(serial=SERIAL), "day", run[0].astimezone(BRUSSELS).date())
+    meter = Meter.objects.get(serial=SERIAL)
+    series = build_series(meter, "day", run[0].astimezone(BRUSSELS).date(), prices=prices_for(meter.owner))
     assert any(b.estimated for b in series.buckets)
 
 

@@ -8,8 +8,8 @@ from importlib import import_module
 import pytest
 from django.apps import apps
 
+from meters.ingest import ingest_readings
 from meters.models import Meter, PendingMeter
-from meters.services import ingest_readings
 from tests.factories import reading_item
 
 pytestmark = pytest.mark.django_db

@@ -15,6 +15,7 @@ from django.urls import reverse
 from meters.models import Meter
 from meters.series import SLOT_SECONDS, build_series, parse_day
 from tests.meters.series_truth import BRUSSELS, build, epoch
+from users.models import prices_for
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +50,7 @@ def test_it_counts_the_running_bucket_so_far_and_the_period_to_the_wh(meter, now
     latest = _latest_slot(now)
     truth = build(meter, latest - timedelta(days=32), latest)
 
-    series = build_series(meter, view, parse_day(None))
+    series = build_series(meter, view, parse_day(None), prices=prices_for(meter.owner))
 
     running = [b for b in series.buckets if b.start <= now < b.end]
     assert len(running) == 1
@@ -78,7 +79,7 @@ def test_it_keeps_past_periods_free_of_so_far_buckets(meter, now):
     build(meter, latest - timedelta(days=15), latest)
     today = parse_day(None)
     for view, day in (("day", today - timedelta(days=1)), ("week", today - timedelta(days=7))):
-        past = build_series(meter, view, day)
+        past = build_series(meter, view, day, prices=prices_for(meter.owner))
         assert not any(b.so_far for b in past.buckets), view
         assert all(b.import_wh is not None for b in past.buckets), view
 
@@ -87,7 +88,7 @@ def test_it_leaves_the_running_bucket_empty_when_the_latest_reading_is_older(met
     # The Pi has been offline since 23:00: today's bucket has no reading, so nothing is claimed "so far".
     with time_machine.travel(datetime(2026, 12, 1, 0, 20, tzinfo=BRUSSELS), tick=False):
         build(meter, datetime(2026, 11, 29, 23, tzinfo=BRUSSELS), datetime(2026, 11, 30, 23, tzinfo=BRUSSELS))
-        month = build_series(meter, "month", parse_day(None))
+        month = build_series(meter, "month", parse_day(None), prices=prices_for(meter.owner))
     assert month.is_empty
     assert not any(b.so_far for b in month.buckets)
 

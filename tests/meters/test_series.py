@@ -7,12 +7,15 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
+from django.urls import reverse
 
 from meters.models import Meter, Reading
 from meters.series import InvalidDate, UnknownView, build_series, parse_day
 from tests.meters.series_truth import SLOT, build, epoch, gas_litres, local
-from users.models import profile_for
+from users.models import Profile, prices_for, profile_for
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +45,7 @@ def test_it_gives_each_local_quarter_its_known_energy_on_dst_days(meter, day, co
     midnight = local(day.year, day.month, day.day)
     truth = build(meter, midnight - timedelta(hours=2), midnight + timedelta(days=1, hours=2))
 
-    series = build_series(meter, "day", day)
+    series = build_series(meter, "day", day, prices=prices_for(meter.owner))
 
     assert len(series.buckets) == count
     for b in series.buckets:
@@ -63,9 +66,9 @@ def test_it_gives_each_local_quarter_its_known_energy_on_dst_days(meter, day, co
 
 def test_it_uses_local_four_hour_buckets_that_shrink_and_stretch_on_dst_sundays(meter):
     build(meter, local(2024, 3, 24), local(2024, 4, 2))
-    spring = build_series(meter, "week", date(2024, 3, 27))
+    spring = build_series(meter, "week", date(2024, 3, 27), prices=prices_for(meter.owner))
     build(meter, local(2024, 10, 20), local(2024, 10, 29))
-    autumn = build_series(meter, "week", date(2024, 10, 21))
+    autumn = build_series(meter, "week", date(2024, 10, 21), prices=prices_for(meter.owner))
 
     for series, sunday_hours in ((spring, 3), (autumn, 5)):
         assert len(series.buckets) == 42
@@ -82,7 +85,7 @@ def test_it_uses_local_four_hour_buckets_that_shrink_and_stretch_on_dst_sundays(
 
 def test_it_sums_month_buckets_to_the_wh_across_both_dst_changes(meter):
     truth = build(meter, local(2024, 2, 29, 23), local(2024, 4, 1, 1))
-    march = build_series(meter, "month", date(2024, 3, 5))
+    march = build_series(meter, "month", date(2024, 3, 5), prices=prices_for(meter.owner))
     assert len(march.buckets) == 31
     assert march.buckets[30].hours == 23
     for b in march.buckets:
@@ -90,7 +93,7 @@ def test_it_sums_month_buckets_to_the_wh_across_both_dst_changes(meter):
     assert march.totals.import_wh == truth.import_wh(local(2024, 3, 1), local(2024, 4, 1))
 
     truth = build(meter, local(2024, 9, 30, 23), local(2024, 11, 1, 1))
-    october = build_series(meter, "month", date(2024, 10, 1))
+    october = build_series(meter, "month", date(2024, 10, 1), prices=prices_for(meter.owner))
     assert [b.hours for b in october.buckets].count(25) == 1
     assert october.buckets[26].hours == 25
     t = truth.wh(local(2024, 10, 1), local(2024, 11, 1))
@@ -106,7 +109,7 @@ def test_it_interpolates_a_three_hour_gap_and_marks_those_buckets_estimated(mete
     gap = set(range(epoch(local(2024, 6, 12, 10)), epoch(local(2024, 6, 12, 13)), SLOT))  # 10:00..12:45 missing
     truth = build(meter, local(2024, 6, 11, 23), local(2024, 6, 13, 1), skip=gap)
 
-    day = build_series(meter, "day", date(2024, 6, 12))
+    day = build_series(meter, "day", date(2024, 6, 12), prices=prices_for(meter.owner))
 
     estimated = [b for b in day.buckets if b.estimated]
     assert len(estimated) == 13  # 09:45-10:00 (end missing) through 12:45-13:00
@@ -123,7 +126,7 @@ def test_it_interpolates_a_three_hour_gap_and_marks_those_buckets_estimated(mete
     assert day.power.import_max_at not in {b.start for b in estimated}
 
     # A daily bucket only needs its midnight readings: the gap leaves the month's numbers exact.
-    month = build_series(meter, "month", date(2024, 6, 12))
+    month = build_series(meter, "month", date(2024, 6, 12), prices=prices_for(meter.owner))
     june12 = month.buckets[11]
     assert not june12.estimated
     assert june12.import_wh == truth.import_wh(local(2024, 6, 12), local(2024, 6, 13))
@@ -132,7 +135,7 @@ def test_it_interpolates_a_three_hour_gap_and_marks_those_buckets_estimated(mete
 def test_it_leaves_buckets_null_without_data_on_one_side_never_zero(meter):
     build(meter, local(2024, 6, 12, 0), local(2024, 6, 12, 14))
 
-    day = build_series(meter, "day", date(2024, 6, 12))
+    day = build_series(meter, "day", date(2024, 6, 12), prices=prices_for(meter.owner))
 
     known = [b for b in day.buckets if b.import_wh is not None]
     empty = [b for b in day.buckets if b.import_wh is None]
@@ -142,7 +145,7 @@ def test_it_leaves_buckets_null_without_data_on_one_side_never_zero(meter):
     assert all(b.import_cost_eur is None for b in empty)
     assert day.completeness_pct == pytest.approx(100 * 57 / 96, abs=0.05)
 
-    nothing = build_series(meter, "day", date(2024, 5, 1))
+    nothing = build_series(meter, "day", date(2024, 5, 1), prices=prices_for(meter.owner))
     assert nothing.is_empty
     assert nothing.readings == 0
     assert nothing.totals.import_wh == 0
@@ -153,7 +156,7 @@ def test_it_flags_a_replaced_meter_and_counts_the_new_registers_rise(meter):
     drop = epoch(local(2024, 6, 12, 15))
     truth = build(meter, local(2024, 6, 11, 23), local(2024, 6, 13, 1), reset_at=drop)
 
-    day = build_series(meter, "day", date(2024, 6, 12))
+    day = build_series(meter, "day", date(2024, 6, 12), prices=prices_for(meter.owner))
 
     flagged = [b for b in day.buckets if b.reset]
     assert [b.start for b in flagged] == [local(2024, 6, 12, 14, 45)]
@@ -163,7 +166,7 @@ def test_it_flags_a_replaced_meter_and_counts_the_new_registers_rise(meter):
     after = next(b for b in day.buckets if b.start == local(2024, 6, 12, 15))
     assert after.import_wh == truth.import_wh(drop, drop + SLOT)
 
-    week = build_series(meter, "week", date(2024, 6, 12))
+    week = build_series(meter, "week", date(2024, 6, 12), prices=prices_for(meter.owner))
     assert sum(1 for b in week.buckets if b.reset) == 1
     assert week.totals.import_wh == truth.import_wh(local(2024, 6, 12), local(2024, 6, 13))
 
@@ -175,7 +178,7 @@ def test_it_finds_the_month_capacity_peak_and_checks_the_meters_own_value(meter)
         return (0, 100, 0, 0)
 
     build(meter, local(2024, 5, 31, 23), local(2024, 7, 1, 1), energy=energy, month_peak_kw=Decimal("4.936"))
-    june = build_series(meter, "month", date(2024, 6, 1))
+    june = build_series(meter, "month", date(2024, 6, 1), prices=prices_for(meter.owner))
 
     cap = june.capacity
     assert cap.peak_w == 4_936
@@ -186,7 +189,7 @@ def test_it_finds_the_month_capacity_peak_and_checks_the_meters_own_value(meter)
     assert cap.cost_eur == Decimal("4.936") * Decimal("53.26") / 12
 
     Reading.objects.filter(meter=meter).update(month_peak_kw=Decimal("5.100"))  # 3.3 % off
-    assert build_series(meter, "month", date(2024, 6, 1)).capacity.mismatch
+    assert build_series(meter, "month", date(2024, 6, 1), prices=prices_for(meter.owner)).capacity.mismatch
 
 
 def test_it_bills_at_least_the_minimum_and_averages_the_last_twelve_months(meter):
@@ -220,7 +223,7 @@ def test_it_bills_at_least_the_minimum_and_averages_the_last_twelve_months(meter
             power_export_kw=0,
         )
 
-    june = build_series(meter, "month", date(2024, 6, 30))
+    june = build_series(meter, "month", date(2024, 6, 30), prices=prices_for(meter.owner))
 
     year = june.capacity_year
     assert len(year.months) == 12
@@ -248,7 +251,7 @@ def test_it_prices_buckets_with_the_owners_day_night_and_export_prices(meter, al
     profile.save()
     build(meter, local(2024, 6, 10, 23), local(2024, 6, 12, 1))  # a Tuesday: day and night tariff hours
 
-    day = build_series(meter, "day", date(2024, 6, 11))
+    day = build_series(meter, "day", date(2024, 6, 11), prices=prices_for(meter.owner))
 
     t = day.totals
     assert t.import_t1_wh > 0
@@ -262,10 +265,28 @@ def test_it_prices_buckets_with_the_owners_day_night_and_export_prices(meter, al
     assert sum(b.import_cost_eur for b in day.buckets) == t.import_cost_eur
 
 
+def test_it_does_not_create_a_profile_while_showing_a_dashboard(alice_client, alice, meter):
+    # The dashboards' charts draw from the series API: a GET reads the owner's prices and never writes a profile.
+    build(meter, local(2025, 1, 13, 23), local(2025, 1, 15, 1))
+    assert not Profile.objects.filter(user=alice).exists()
+
+    url = reverse("api:meter-series", args=[meter.code])
+    for view in ("day", "week", "month"):
+        response = alice_client.get(url, {"view": view, "date": "2025-01-14"})
+        assert response.status_code == 200, view
+        assert response.json()["totals"]["import_cost_eur"] > 0, view
+
+    assert not Profile.objects.filter(user=alice).exists()
+    defaults = Profile().prices()
+    assert prices_for(alice) == prices_for(None) == prices_for(AnonymousUser()) == defaults
+    assert defaults.import_day_eur_kwh == settings.PRICE_IMPORT_DAY_EUR_KWH
+    assert not Profile.objects.exists()
+
+
 def test_it_averages_phase_samples_and_reports_power_extremes(meter):
     build(meter, local(2024, 6, 11, 23), local(2024, 6, 13, 1), phases=1, gas=False)
 
-    week = build_series(meter, "week", date(2024, 6, 12))
+    week = build_series(meter, "week", date(2024, 6, 12), prices=prices_for(meter.owner))
 
     b = week.buckets[14]  # Wednesday 08:00-12:00
     slots = range(epoch(b.start), epoch(b.end), SLOT)
@@ -286,7 +307,7 @@ def test_it_reports_the_highest_quarter_hour_as_the_maximum_of_every_view(meter)
     exports = {ep: (e[2] + e[3]) * 4 for ep, e in truth.energy.items()}
 
     for view, day in (("day", date(2024, 6, 12)), ("week", date(2024, 6, 12)), ("month", date(2024, 6, 1))):
-        series = build_series(meter, view, day)
+        series = build_series(meter, view, day, prices=prices_for(meter.owner))
         inside = {ep: w for ep, w in quarters.items() if epoch(series.start) <= ep < epoch(series.end)}
         top = max(inside.values())
         first_top = min(ep for ep, w in inside.items() if w == top)
@@ -301,13 +322,14 @@ def test_it_reports_the_highest_quarter_hour_as_the_maximum_of_every_view(meter)
 @override_settings(TIME_ZONE="UTC")
 def test_it_follows_the_configured_time_zone(meter):
     build(meter, datetime(2024, 3, 30, 22, tzinfo=UTC), datetime(2024, 4, 1, 2, tzinfo=UTC))
-    assert len(build_series(meter, "day", date(2024, 3, 31)).buckets) == 96
-    assert len(build_series(meter, "day", date(2024, 3, 31), "Europe/Brussels").buckets) == 92
+    prices = prices_for(meter.owner)
+    assert len(build_series(meter, "day", date(2024, 3, 31), prices=prices).buckets) == 96
+    assert len(build_series(meter, "day", date(2024, 3, 31), "Europe/Brussels", prices=prices).buckets) == 92
 
 
 def test_it_rejects_an_unknown_view_and_a_malformed_date(meter):
     with pytest.raises(UnknownView, match="day, week, month"):
-        build_series(meter, "year", date(2024, 6, 1))
+        build_series(meter, "year", date(2024, 6, 1), prices=prices_for(meter.owner))
     with pytest.raises(InvalidDate, match="YYYY-MM-DD"):
         parse_day("12/06/2024")
     assert parse_day("") == date(2025, 1, 15)
@@ -316,12 +338,12 @@ def test_it_rejects_an_unknown_view_and_a_malformed_date(meter):
 def test_it_recomputes_a_past_months_peak_after_a_late_upload(meter):
     flat = build(meter, local(2024, 5, 10, 12), local(2024, 5, 10, 13), energy=lambda ep: (0, 1_000, 0, 0))
     assert len(flat.stored) == 5
-    before = build_series(meter, "month", date(2024, 6, 1)).capacity_year.months[-2]
+    before = build_series(meter, "month", date(2024, 6, 1), prices=prices_for(meter.owner)).capacity_year.months[-2]
     assert before.peak_w == 4_000
 
     # A device that was offline uploads a busier May afternoon later on.
     start = local(2024, 5, 20, 17)
     build(meter, start, start + timedelta(minutes=30), energy=lambda ep: (0, 1_500, 0, 0))
-    after = build_series(meter, "month", date(2024, 6, 1)).capacity_year.months[-2]
+    after = build_series(meter, "month", date(2024, 6, 1), prices=prices_for(meter.owner)).capacity_year.months[-2]
     assert after.month == date(2024, 5, 1)
     assert after.peak_w == 6_000

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user
 
+from meters.claims import rename_meter
 from meters.models import Meter
-from meters.services import rename_meter
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 The household is simulated per quarter-hour slot from random generators seeded by the serial and the slot (or
 the local day, or the month), so a slot always gets the same consumption whenever the command runs: re-running
 adds only the missing slots (running it a day later fills up to now) and registers stay continuous. Readings go
-through ``meters.services.ingest_readings`` like any upload.
+through ``meters.ingest.ingest_readings`` like any upload.
 
 Model: a three-phase home with a 4 kWp south-facing PV array (35° tilt, three-phase inverter) and gas heating.
 
@@ -40,18 +40,20 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from p1edge import wire
 from tqdm import tqdm
 
+from meters.ingest import ingest_readings, slot_start
 from meters.models import Meter, Reading
-from meters.services import SLOT, ingest_readings, slot_start
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - published on purpose (local demo account; see --allow-public-password)
 DEMO_SERIAL = "1SAG3100000001"
 DEMO_METER_NAME = "Home"
 BATCH = 1000
+SLOT = timedelta(seconds=wire.SLOT_SECONDS)
 GAS_KWH_PER_M3 = 10.55
 
 LATITUDE, LONGITUDE = 50.85, 4.35  # Brussels
@@ -173,7 +175,7 @@ class DemoHouse:
         # One outage of 2-8 hours, then 0-2 blips of 1-3 quarters; each ends inside the (UTC) month it belongs to,
         # so looking a slot up by its month finds it.
         lengths = [rng.randint(8, 32)] + [rng.randint(1, 3) for _ in range(rng.choice((0, 1, 1, 2)))]
-        slots = set()
+        slots: set[datetime] = set()
         for length in lengths:
             begin = rng.randrange(quarters - length)
             slots.update(first + SLOT * (begin + k) for k in range(length))
@@ -281,9 +283,9 @@ class DemoHouse:
             import_wh=import_wh,
             export_wh=export_wh,
             gas_l=gas_l,
-            phase_import_kw=phase_import,  # type: ignore[arg-type]
-            phase_export_kw=phase_export,  # type: ignore[arg-type]
-            voltage=voltage,  # type: ignore[arg-type]
+            phase_import_kw=phase_import,
+            phase_export_kw=phase_export,
+            voltage=voltage,
             jitter=rng.uniform(0.75, 1.25),
         )
 
@@ -365,7 +367,7 @@ def _state_from(reading: Reading) -> _State:
 class Command(BaseCommand):
     help = "Create the demo account (demo / demo-password-123), its meter and realistic readings up to now."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=400, help="days of readings ending now (default 400)")
         parser.add_argument(
             "--allow-public-password",
@@ -373,7 +375,7 @@ class Command(BaseCommand):
             help="create the demo account although DEBUG is off (its password is published)",
         )
 
-    def handle(self, *args, days: int, allow_public_password: bool, verbosity: int = 1, **options) -> None:
+    def handle(self, *args: Any, days: int, allow_public_password: bool, verbosity: int = 1, **options: Any) -> None:
         if days < 1:
             raise CommandError("--days must be at least 1")
         user_model = get_user_model()
@@ -414,7 +416,7 @@ class Command(BaseCommand):
     def _missing(self, house: DemoHouse, meter: Meter, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         readings = meter.readings.order_by("timestamp")
         first, last = readings.first(), readings.last()
-        if first is None:
+        if first is None or last is None:
             yield from self._run(house, _State(), start, end)
             return
         if start < first.timestamp:

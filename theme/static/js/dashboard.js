@@ -1,7 +1,7 @@
-/* Dashboard charts: fetches the owner-scoped series JSON and draws it with uPlot (vendored, no CDN).
+/* Dashboard charts: draws the series JSON the page embeds (json_script "series-data") with uPlot (vendored, no CDN).
  * Times are shown in the server's time zone (Europe/Brussels), whatever the browser's zone is.
  *
- * Numbers: one rule for axes, legends and tooltips (window.P1Format; meters/dashboard_views.py formats the cards
+ * Numbers: one rule for axes, legends and tooltips (window.P1Format; meters/presenters.py formats the cards
  * with the same rule):
  *   power    whole watts below 1 000 W ("944 W"), otherwise kilowatts with 2 decimals ("2.12 kW"); the unit is
  *            chosen on the value rounded to whole watts, so 999.6 W reads "1.00 kW"
@@ -392,13 +392,12 @@
     root.dataset.chartsReady = "error";
   }
 
-  fetch(root.dataset.seriesUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-    .then(function (r) {
-      if (!r.ok) throw new Error("The chart data could not be loaded (HTTP " + r.status + ").");
-      return r.json();
-    })
-    .then(render)
-    .catch(function (err) { fail(err.message || String(err)); });
+  // The page embeds the series it was rendered from (json_script), so cards and charts show the same numbers.
+  try {
+    render(JSON.parse(document.getElementById("series-data").textContent));
+  } catch (err) {
+    fail("The charts could not be drawn: " + (err.message || String(err)));
+  }
 
   // Follow the card's width (window resize, phone rotation, a scrollbar appearing); height changes are the legend's.
   function fit() {

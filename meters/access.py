@@ -1,0 +1,63 @@
+"""Who may see and write which meters and readings: every owner rule of the server, in one module.
+
+HTML views, API views and services ask here; none filters by owner itself. A meter that is not the user's is
+"not found" (404), never "forbidden": a stranger learns nothing about which codes exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from meters.models import Meter, Reading
+
+
+def owned_meters(user: Any) -> QuerySet[Meter]:
+    """The meters ``user`` owns (none for an anonymous user)."""
+    if not user.is_authenticated:
+        return Meter.objects.none()
+    return Meter.objects.filter(owner=user)
+
+
+def meter_for(user: Any, code: str | uuid.UUID) -> Meter:
+    """``user``'s meter with this public code. Raises ``Http404`` for malformed and unknown codes and for other
+    accounts' meters alike (DRF turns it into its 404 ``{"detail": ...}``)."""
+    try:
+        code = uuid.UUID(str(code))
+    except ValueError:
+        raise Http404("No such meter") from None
+    try:
+        return owned_meters(user).get(code=code)
+    except Meter.DoesNotExist:
+        raise Http404("No such meter") from None
+
+
+def may_read_any(user: Any) -> bool:
+    """Active staff and holders of ``meters.view_reading`` read every meter's readings (the operator)."""
+    return bool(user.is_authenticated and user.is_active and (user.is_staff or user.has_perm("meters.view_reading")))
+
+
+def may_write_any(user: Any) -> bool:
+    """Active staff and holders of ``meters.add_reading`` write readings for any serial (the operator's fleet)."""
+    return bool(user.is_authenticated and user.is_active and (user.is_staff or user.has_perm("meters.add_reading")))
+
+
+def readings_visible_to(user: Any) -> QuerySet[Reading]:
+    """Every reading ``user`` may read: all of them for the operator, else those of the user's own meters."""
+    if may_read_any(user):
+        return Reading.objects.all()
+    if not user.is_authenticated:
+        return Reading.objects.none()
+    return Reading.objects.filter(meter__owner=user)
+
+
+def may_write(user: Any, meter: Meter, has_readings: bool) -> bool:
+    """Whether ``user``'s upload may write readings for the existing ``meter``: the operator always; the owner;
+    and any signed-in account for an unclaimed meter that has no readings yet (its first upload claims it, see
+    ``meters.ingest``). An unclaimed meter with data needs the register proof of ``meters.claims``."""
+    if may_write_any(user) or (meter.owner_id is not None and meter.owner_id == user.pk):
+        return True
+    return meter.owner_id is None and not has_readings and user.is_authenticated

@@ -1,0 +1,157 @@
+"""The SQL side of the series (docs/design.md, "Series and numbers"): readings as plain integer tuples.
+
+Registers come out of the database as exact integers (Wh, or litres for gas; the registers have 3 decimals) and
+timestamps as UTC epoch seconds, so the register arithmetic in ``build`` and ``capacity`` never touches Decimal or
+datetime per row. A row is a tuple indexed by the ``_EP``, ``_I1`` ... constants below (the order of ``_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection
+from django.db.models import BigIntegerField, Case, Count, F, FloatField, Func, IntegerField, Value, When, Window
+from django.db.models.functions import Cast, Lag, Round
+
+from meters.models import Meter, Reading
+from meters.series.windows import SLOT_SECONDS, _utc
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType  # _AsSqlType exists in django-stubs only
+
+
+class Epoch(Func):
+    """A datetime column as integer UTC epoch seconds (saves converting thousands of rows to datetime objects)."""
+
+    output_field = BigIntegerField()
+    template = "CAST(EXTRACT(EPOCH FROM %(expressions)s) AS BIGINT)"
+
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> _AsSqlType:
+        # Django stores UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'; julianday() avoids strftime's '%' escaping.
+        template = "CAST(ROUND((julianday(%(expressions)s) - 2440587.5) * 86400) AS INTEGER)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_microsoft(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> _AsSqlType:
+        template = "DATEDIFF_BIG(second, '19700101', %(expressions)s)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+def _milli(field: str) -> Cast:
+    """A 3-decimal register as an exact integer (Wh, or litres for gas); NULL stays NULL."""
+    return Cast(Round(F(field) * Value(1000)), BigIntegerField())
+
+
+def _float(field: str) -> Cast:
+    return Cast(F(field), FloatField())
+
+
+_COLUMNS = {
+    "ep": Epoch("timestamp"),
+    "i1": _milli("import_t1_kwh"),
+    "i2": _milli("import_t2_kwh"),
+    "e1": _milli("export_t1_kwh"),
+    "e2": _milli("export_t2_kwh"),
+    "gas": _milli("gas_m3"),
+    "l1i": _float("l1_import_kw"),
+    "l2i": _float("l2_import_kw"),
+    "l3i": _float("l3_import_kw"),
+    "l1e": _float("l1_export_kw"),
+    "l2e": _float("l2_export_kw"),
+    "l3e": _float("l3_export_kw"),
+    "mpk": _milli("month_peak_kw"),  # W
+    "mpa": Epoch("month_peak_at"),
+}
+_EP, _I1, _I2, _E1, _E2, _GAS, _L1I, _L2I, _L3I, _L1E, _L2E, _L3E, _MPK, _MPA = range(len(_COLUMNS))
+_REGISTERS = (_I1, _I2, _E1, _E2)
+
+
+def _rows(meter: Meter, start: int, end: int) -> list[tuple]:
+    """Readings with start <= slot <= end (the end boundary included), only the needed columns, in time order."""
+    qs = (
+        Reading.objects.filter(meter=meter, timestamp__gte=_utc(start), timestamp__lte=_utc(end))
+        .order_by("timestamp")
+        .annotate(**_COLUMNS)
+        .values_list(*_COLUMNS)
+    )
+    # Every column is already an int or float in SQL: skip the ORM's per-row conversion (a third of the time).
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _neighbour(meter: Meter, epoch: int, before: bool) -> tuple | None:
+    """The nearest reading strictly before / after an instant (to interpolate across the window's edge)."""
+    qs = Reading.objects.filter(meter=meter)
+    if before:
+        qs = qs.filter(timestamp__lt=_utc(epoch)).order_by("-timestamp")
+    else:
+        qs = qs.filter(timestamp__gt=_utc(epoch)).order_by("timestamp")
+    return qs.annotate(**_COLUMNS).values_list(*_COLUMNS).first()
+
+
+def _month_index(edges: list[int]) -> Case:
+    """Index i of the month [edges[i], edges[i + 1]) holding a reading; -1 outside them."""
+    return Case(
+        *[
+            When(timestamp__gte=_utc(a), timestamp__lt=_utc(b), then=Value(i))
+            for i, (a, b) in enumerate(pairwise(edges))
+        ],
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+
+
+def _month_reading_counts(meter: Meter, edges: list[int]) -> dict[int, int]:
+    """Number of readings per month index, for months [edges[i], edges[i+1]); months without readings are absent."""
+    return dict(
+        Reading.objects.filter(meter=meter, timestamp__gte=_utc(edges[0]), timestamp__lt=_utc(edges[-1]))
+        .annotate(mi=_month_index(edges))
+        .values("mi")
+        .annotate(n=Count("*"))  # "*" keeps it an index-only scan (counting pk reads the table)
+        .order_by()
+        .values_list("mi", "n")
+    )
+
+
+def _month_peaks_sql(meter: Meter, edges: list[int]) -> dict[int, int]:
+    """Peak quarter-hour import energy x 4 (W) per month index, for months [edges[i], edges[i+1]).
+
+    LAG over the readings gives each slot's predecessor; only pairs exactly one slot apart count (a gap would
+    spread several quarters' energy over one). A quarter belongs to the month of its starting slot.
+    """
+    order = F("timestamp").asc()
+    month_index = _month_index(edges)
+    registers = {name: _milli(f"{name}_kwh") for name in ("import_t1", "import_t2", "export_t1", "export_t2")}
+    inner = (
+        Reading.objects.filter(meter=meter, timestamp__gte=_utc(edges[0]), timestamp__lte=_utc(edges[-1]))
+        .annotate(
+            mi=month_index,
+            ep=Epoch("timestamp"),
+            **registers,
+            # django-stubs types Lag's expression as `str | None`; Django's LagLeadFunction passes it on to
+            # Func(*expressions), which takes any expression (and requires one: None raises ValueError).
+            p_ep=Window(Lag(Epoch("timestamp")), order_by=order),  # type: ignore[arg-type]
+            **{
+                f"p_{name}": Window(Lag(expr), order_by=order)  # type: ignore[arg-type]
+                for name, expr in registers.items()
+            },
+            p_mi=Window(Lag(month_index), order_by=order),  # type: ignore[arg-type]
+        )
+        .values_list("mi", "ep", *registers, "p_ep", *(f"p_{name}" for name in registers), "p_mi")
+    )
+    sql, params = inner.query.sql_with_params()
+    # The same rule as capacity.is_measured_quarter: consecutive slots, no electricity register goes down.
+    no_drop = " AND ".join(f"s.{name} >= s.p_{name}" for name in registers)
+    outer = (
+        "SELECT s.p_mi, MAX(s.import_t1 + s.import_t2 - s.p_import_t1 - s.p_import_t2) "  # noqa: S608
+        f"FROM (%s) s WHERE s.ep - s.p_ep = %%s AND {no_drop} AND s.p_mi >= 0 GROUP BY s.p_mi"
+    )
+    result: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(outer % sql, [*params, SLOT_SECONDS])
+        for mi, wh in cursor.fetchall():
+            result[int(mi)] = int(wh) * 4
+    return result
