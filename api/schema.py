@@ -19,6 +19,7 @@ from api.serializers import (
     PROTOTYPE_REQUEST_SCHEMA,
     READINGS_REQUEST_SCHEMA,
     DetailSerializer,
+    DeviceSerializer,
     ErrorListSerializer,
     IngestResultSerializer,
     MeterSerializer,
@@ -31,6 +32,7 @@ TAG_TOKENS = "tokens"
 TAG_PROTOTYPE = "prototype (api-auth)"
 TAG_INGEST = "ingest"
 TAG_READ = "meters"
+TAG_DEVICES = "devices"
 
 _READING = {
     "serial": "1SAG1100000292",
@@ -69,6 +71,10 @@ _UNAUTHORISED = _detail("Missing, invalid or expired token", "Authentication cre
 _THROTTLED = _detail("Too many requests; see Retry-After", "Request was throttled. Expected available in 42 seconds.")
 _TOO_LARGE = _detail("Body or batch over the limit", "1001 readings in one request; the limit is 1000.")
 _BAD_MEDIA = _detail("Wrong Content-Type", 'Unsupported media type "application/xml" in request.')
+_DEVICE_FORBIDDEN = _detail(
+    "A device token used for anything but uploads",
+    "A device token may only upload readings (/api/v1/readings, /api/v1/telegrams).",
+)
 _NOT_FOUND = _detail("Unknown, or not yours", "No Meter matches the given query.")
 _PARSE = _detail("Malformed request", "JSON parse error - Expecting value: line 1 column 1 (char 0)")
 # A 400 is either the item list ({"errors": [...]}) or a request-level problem ({"detail": ...}).
@@ -334,13 +340,18 @@ meter_list = extend_schema(
 reading_list = extend_schema(
     tags=[TAG_READ],
     summary="Readings of one of your meters",
-    description="Ordered by time, cursor-paginated; `from` is inclusive, `to` exclusive. 404 if not your meter.",
+    description=(
+        "Ordered by time, cursor-paginated. `from` and `to` mean what they mean in the CSV export: each a local "
+        "date (YYYY-MM-DD) or an ISO 8601 date-time (naive: Europe/Brussels); the period runs from `from` up to, "
+        "not including, `to`, where a date names its whole local day (`from=2024-03-01&to=2024-03-01` is that "
+        "day). Years 2000 to 2100. 404 if not your meter."
+    ),
     parameters=[
         OpenApiParameter("code", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The meter's public code"),
+        OpenApiParameter("from", OpenApiTypes.STR, description="2024-03-01 or 2024-03-01T00:00:00+01:00, inclusive"),
         OpenApiParameter(
-            "from", OpenApiTypes.DATETIME, description="ISO 8601, e.g. 2024-03-01T00:00:00+01:00 (naive: Brussels)"
+            "to", OpenApiTypes.STR, description="2024-03-01 (through the end of that day) or a date-time (exclusive)"
         ),
-        OpenApiParameter("to", OpenApiTypes.DATETIME, description="ISO 8601, exclusive"),
     ],
     responses={
         200: OpenApiResponse(
@@ -363,8 +374,144 @@ reading_list = extend_schema(
                 )
             ],
         ),
-        400: _detail("Bad from/to", "'from' must be an ISO 8601 date-time such as 2024-03-01T00:00:00+01:00."),
+        400: _detail(
+            "Bad from/to",
+            "'from' must be a date (YYYY-MM-DD) or an ISO 8601 date-time such as 2024-03-01T00:00:00+01:00, "
+            "got 'yesterday'.",
+        ),
         401: _UNAUTHORISED,
         404: _NOT_FOUND,
     },
+)
+
+
+_DEVICE_CODE_RESPONSE = {
+    "type": "object",
+    "required": ["device_code", "user_code", "verification_uri", "verification_uri_complete", "expires_in", "interval"],
+    "properties": {
+        "device_code": {"type": "string", "description": "Secret of the device; send it to /api/v1/device/token."},
+        "user_code": {"type": "string", "description": "What the owner types on /device/, e.g. WDJB-MJHT."},
+        "verification_uri": {"type": "string", "format": "uri"},
+        "verification_uri_complete": {"type": "string", "format": "uri"},
+        "expires_in": {"type": "integer", "description": "Seconds the codes stay valid."},
+        "interval": {"type": "integer", "description": "Seconds to wait between polls."},
+    },
+}
+_OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "enum": [
+                "authorization_pending",
+                "slow_down",
+                "access_denied",
+                "expired_token",
+                "invalid_grant",
+                "invalid_request",
+                "unsupported_grant_type",
+            ],
+        },
+        "error_description": {"type": "string"},
+    },
+}
+
+device_code = extend_schema(
+    tags=[TAG_DEVICES],
+    summary="Start pairing a device (RFC 8628 device authorization request)",
+    description=(
+        "No credentials. The device shows `user_code` and `verification_uri` to its owner, who approves it on "
+        "/device/ while the device polls /api/v1/device/token every `interval` seconds. Throttled per address."
+    ),
+    request={
+        "application/json": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 100}}},
+        "application/x-www-form-urlencoded": {"type": "object", "properties": {"name": {"type": "string"}}},
+    },
+    responses={
+        200: OpenApiResponse(
+            _DEVICE_CODE_RESPONSE,
+            description="The codes",
+            examples=[
+                OpenApiExample(
+                    "Codes",
+                    value={
+                        "device_code": "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
+                        "user_code": "WDJB-MJHT",
+                        "verification_uri": "https://p1.example.org/device/",
+                        "verification_uri_complete": "https://p1.example.org/device/?user_code=WDJB-MJHT",
+                        "expires_in": 600,
+                        "interval": 5,
+                    },
+                )
+            ],
+        ),
+        400: _PARSE,
+        415: _BAD_MEDIA,
+        429: _THROTTLED,
+    },
+)
+
+device_token = extend_schema(
+    tags=[TAG_DEVICES],
+    summary="Poll for the device token (RFC 8628 device access token request)",
+    description=(
+        "`grant_type=urn:ietf:params:oauth:grant-type:device_code` and the `device_code`. Until the owner decides: "
+        "400 `authorization_pending`; polled sooner than `interval`: 400 `slow_down` (wait 5 s longer from then "
+        "on); then `access_denied` or `expired_token`; once approved, the token (returned once; the device code "
+        "is then spent: `invalid_grant`). The token never expires by itself; the owner revokes it on the Devices "
+        "page. It uploads readings and telegrams for the owner's meters and nothing else (403)."
+    ),
+    request={
+        "application/x-www-form-urlencoded": {
+            "type": "object",
+            "required": ["grant_type", "device_code"],
+            "properties": {"grant_type": {"type": "string"}, "device_code": {"type": "string"}},
+        },
+        "application/json": {
+            "type": "object",
+            "required": ["grant_type", "device_code"],
+            "properties": {"grant_type": {"type": "string"}, "device_code": {"type": "string"}},
+        },
+    },
+    responses={
+        200: OpenApiResponse(
+            {
+                "type": "object",
+                "required": ["access_token", "token_type"],
+                "properties": {
+                    "access_token": {"type": "string"},
+                    "token_type": {"type": "string", "enum": ["Bearer"]},
+                },
+            },
+            description="The device token",
+            examples=[OpenApiExample("Token", value={"access_token": "p1d_3q2+7w...", "token_type": "Bearer"})],
+        ),
+        400: OpenApiResponse(
+            _OAUTH_ERROR,
+            description="Not (yet) a token: the RFC 8628 error",
+            examples=[
+                OpenApiExample(
+                    "Pending",
+                    value={"error": "authorization_pending", "error_description": "waiting for the owner"},
+                )
+            ],
+        ),
+        415: _BAD_MEDIA,
+        429: _THROTTLED,
+    },
+)
+
+device_list = extend_schema(
+    tags=[TAG_DEVICES],
+    summary="Your paired devices",
+    description="Revoked devices are listed with `revoked_at`. A user's JWT or session; a device token gets 403.",
+    responses={200: DeviceSerializer(many=True), 401: _UNAUTHORISED, 403: _DEVICE_FORBIDDEN},
+)
+
+device_detail = extend_schema(
+    tags=[TAG_DEVICES],
+    summary="Revoke one of your devices",
+    description="From then on its token gets 401 `device revoked`; its readings stay. 404 if not your device.",
+    responses={204: None, 401: _UNAUTHORISED, 403: _DEVICE_FORBIDDEN, 404: _NOT_FOUND},
 )

@@ -6,7 +6,7 @@ from p1edge import wire
 from rest_framework import serializers
 
 from api.prototype import PROTOTYPE_TO_FIELD
-from meters.models import READING_FIELDS, Meter, Reading
+from meters.models import READING_FIELDS, Device, Meter, Reading
 
 
 class MeterSerializer(serializers.ModelSerializer):
@@ -24,6 +24,17 @@ class ReadingSerializer(serializers.ModelSerializer):
     class Meta:
         model = Reading
         fields = ("timestamp", "measured_at", *READING_FIELDS)
+        read_only_fields = fields
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    meters: serializers.SlugRelatedField[Meter] = serializers.SlugRelatedField(
+        slug_field="serial", many=True, read_only=True, help_text="Serials of the meters it uploaded for."
+    )
+
+    class Meta:
+        model = Device
+        fields = ("id", "name", "created_at", "created_from", "last_seen_at", "last_address", "revoked_at", "meters")
         read_only_fields = fields
 
 

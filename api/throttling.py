@@ -109,3 +109,15 @@ class IngestRateThrottle(_SettingsRateThrottle):
         if not request.user or not request.user.is_authenticated:
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class DeviceCodeRateThrottle(TokenRateThrottle):
+    """Pairing codes asked for, per client IP."""
+
+    scope = "device_code"
+
+
+class DeviceTokenRateThrottle(TokenRateThrottle):
+    """Polls for a device token, per client IP (RFC 8628's slow_down handles one device polling too fast)."""
+
+    scope = "device_token"

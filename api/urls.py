@@ -18,6 +18,11 @@ urlpatterns = [
     path("api/v1/meters/", views.MeterListView.as_view(), name="meters"),
     path("api/v1/meters/<str:code>/readings/", views.ReadingListView.as_view(), name="meter-readings"),
     path("api/v1/meters/<str:code>/series/", views.meter_series, name="meter-series"),
+    # Pairing a Pi (RFC 8628) and the account's devices.
+    path("api/v1/device/code", views.device_code, name="device-code"),
+    path("api/v1/device/token", views.device_token, name="device-token"),
+    path("api/v1/devices/", views.DeviceListView.as_view(), name="devices"),
+    path("api/v1/devices/<str:device_id>/", views.DeviceDetailView.as_view(), name="device"),
     # Documentation.
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # GET and HEAD only: DRF's OPTIONS answer would be rendered through the page's HTML template, which has none.

@@ -6,18 +6,27 @@ Request/response documentation (with examples) lives in ``api.schema``; the prot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db.models import Count, Max, Min, QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from p1edge import wire
 from rest_framework import generics, status
-from rest_framework.decorators import api_view, parser_classes, throttle_classes
+from rest_framework.decorators import (
+    api_view,
+    authentication_classes,
+    parser_classes,
+    permission_classes,
+    throttle_classes,
+)
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
@@ -26,16 +35,18 @@ from api import schema
 from api.exceptions import PayloadTooLarge
 from api.parsers import DecimalJSONParser, PlainTextParser, check_body_size
 from api.prototype import item_from_prototype, prototype_field, reading_to_prototype
-from api.serializers import DetailSerializer, MeterSerializer, ReadingSerializer
+from api.serializers import DetailSerializer, DeviceSerializer, MeterSerializer, ReadingSerializer
 from api.series import SERIES_EXAMPLE
 from api.telegrams import telegram_items
-from api.throttling import IngestRateThrottle, TokenRateThrottle
-from meters.access import meter_for, owned_meters, readings_visible_to
+from api.throttling import DeviceCodeRateThrottle, DeviceTokenRateThrottle, IngestRateThrottle, TokenRateThrottle
+from meters import devices
+from meters.access import device_for, meter_for, owned_devices, owned_meters, readings_visible_to
 from meters.exports import RangeError, parse_range, utc_datetime
 from meters.ingest import BatchTooLarge, IngestError, IngestRejected, IngestResult, ingest_readings
-from meters.models import Meter, Reading
+from meters.models import Device, Meter, Reading
 from meters.presenters import series_json
 from meters.series import SeriesError, build_series, parse_day
+from users.lockout import client_ip
 from users.models import prices_for
 
 # Largest integer id the databases accept; longer digit strings are simply "not found".
@@ -61,12 +72,16 @@ def _rejected(
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
-def _ingest(user: Any, items: Sequence[Any], *, return_ids: bool = False) -> IngestResult:
-    """``ingest_readings`` with its batch limit as the API's 413."""
+def _ingest(request: Request, items: Sequence[Any], *, return_ids: bool = False) -> IngestResult:
+    """``ingest_readings`` for the request's account, with its batch limit as the API's 413; a paired device's
+    upload is remembered on the device (the Devices page lists its meters)."""
     try:
-        return ingest_readings(user, items, return_ids=return_ids)
+        result = ingest_readings(request.user, items, return_ids=return_ids)
     except BatchTooLarge as exc:
         raise PayloadTooLarge(str(exc)) from None
+    if isinstance(request.auth, Device):
+        devices.record_upload(request.auth, result.meter_ids)
+    return result
 
 
 def _counts(result: IngestResult) -> dict[str, Any]:
@@ -103,7 +118,7 @@ def set_data(request: Request) -> Response:
         raise ParseError("Expected one JSON object with the prototype's reading keys.")
     item = item_from_prototype(request.data)
     try:
-        result = _ingest(request.user, [item], return_ids=True)
+        result = _ingest(request, [item], return_ids=True)
     except IngestRejected as exc:
         return _rejected(exc.errors, rename=prototype_field)
     # The id lets the device check the stored reading via getData.
@@ -127,6 +142,7 @@ def get_data(request: Request, reading_id: str) -> Response:
 @api_view(["POST"])
 @parser_classes([DecimalJSONParser])
 @throttle_classes([IngestRateThrottle])
+@permission_classes([IsAuthenticated])  # without NotADevice: what a paired device is for
 def post_readings(request: Request) -> Response:
     check_body_size(request)
     data = request.data
@@ -134,7 +150,7 @@ def post_readings(request: Request) -> Response:
     if not isinstance(items, list):
         raise ParseError('Expected a JSON object {"readings": [...]}.')
     try:
-        result = _ingest(request.user, items)
+        result = _ingest(request, items)
     except IngestRejected as exc:
         return _rejected(exc.errors)
     return Response(_counts(result))
@@ -144,6 +160,7 @@ def post_readings(request: Request) -> Response:
 @api_view(["POST"])
 @parser_classes([PlainTextParser])
 @throttle_classes([IngestRateThrottle])
+@permission_classes([IsAuthenticated])  # without NotADevice: what a paired device is for
 def post_telegrams(request: Request) -> Response:
     check_body_size(request)
     try:
@@ -151,7 +168,7 @@ def post_telegrams(request: Request) -> Response:
     except IngestRejected as exc:
         return _rejected(exc.errors)
     try:
-        result = _ingest(request.user, batch.items)
+        result = _ingest(request, batch.items)
     except IngestRejected as exc:
         return _rejected(exc.errors, positions=batch.positions)
     return Response({**_counts(result), "telegrams": batch.telegram_count, "readings": len(batch.items)})
@@ -245,3 +262,62 @@ def meter_series(request: Request, code: str) -> Response:
     except SeriesError as exc:
         raise ParseError(str(exc)) from None
     return Response(series_json(series))
+
+
+# --- /api/v1/ device pairing (RFC 8628) and the account's devices ---------------------------------------------
+
+
+@schema.device_code
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([DeviceCodeRateThrottle])
+def device_code(request: Request) -> Response:
+    data = request.data if isinstance(request.data, Mapping) else {}
+    code = devices.start_pairing(data.get("name"), client_ip(request._request) or "")
+    verify = request.build_absolute_uri(reverse("meters:device"))
+    return Response(
+        {
+            "device_code": code.device_code,
+            "user_code": code.user_code,
+            "verification_uri": verify,
+            "verification_uri_complete": f"{verify}?{urlencode({'user_code': code.user_code})}",
+            "expires_in": code.expires_in,
+            "interval": code.interval,
+        }
+    )
+
+
+@schema.device_token
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([DeviceTokenRateThrottle])
+def device_token(request: Request) -> Response:
+    data = request.data if isinstance(request.data, Mapping) else {}
+    try:
+        token, _device = devices.issue_token(data.get("grant_type"), data.get("device_code"))
+    except devices.PairingError as exc:
+        # RFC 6749 section 5.2: the error body of a token endpoint, not DRF's {"detail": ...}.
+        return Response({"error": exc.error, "error_description": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"access_token": token, "token_type": "Bearer"}, headers={"Cache-Control": "no-store"})
+
+
+@schema.device_list
+class DeviceListView(generics.ListAPIView):
+    serializer_class = DeviceSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Device]:
+        return owned_devices(self.request.user).prefetch_related("meters")
+
+
+@schema.device_detail
+class DeviceDetailView(generics.DestroyAPIView):
+    """DELETE revokes the device: its token is refused from then on ("device revoked")."""
+
+    def get_object(self) -> Device:
+        return device_for(self.request.user, self.kwargs["device_id"])
+
+    def perform_destroy(self, instance: Device) -> None:
+        devices.revoke_device(instance)

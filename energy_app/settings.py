@@ -427,10 +427,16 @@ SOCIAL_AUTH_LOGIN_ERROR_URL = "users:login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # SimpleJWT's, plus the account's token version: a password change or deactivation revokes every token.
+        # A paired Pi's token (meters.devices), told apart from a JWT by its prefix: it is tried first.
+        "api.authentication.DeviceTokenAuthentication",
         "users.tokens.VersionedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Deny by default: signed in, and not a device token (those may only upload, api.permissions.DeviceMayUpload).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "api.permissions.NotADevice",
+    ],
     # How many reverse proxies (nginx, App Service front ends) append to X-Forwarded-For; 0 trusts none (None
     # would make DRF trust the whole header). users.lockout.client_ip reads it for the lockout as well.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
@@ -444,6 +450,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "token": env_str("THROTTLE_TOKEN_RATE", "20/min"),
         "ingest": env_str("THROTTLE_INGEST_RATE", "600/min"),
+        # Per client address: pairing codes asked for, and polls for the device token.
+        "device_code": env_str("THROTTLE_DEVICE_CODE_RATE", "10/hour"),
+        "device_token": env_str("THROTTLE_DEVICE_TOKEN_RATE", "120/min"),
     },
 }
 SIMPLE_JWT = {
@@ -480,6 +489,11 @@ CLAIM_MAX_WRONG_PER_METER_PER_DAY = env_int("CLAIM_MAX_WRONG_PER_METER_PER_DAY",
 CLAIM_MAX_WRONG_PER_ADDRESS_PER_HOUR = env_int("CLAIM_MAX_WRONG_PER_ADDRESS_PER_HOUR", 10, minimum=1)
 CLAIM_MAX_WRONG_PER_ACCOUNT_PER_HOUR = env_int("CLAIM_MAX_WRONG_PER_ACCOUNT_PER_HOUR", 5, minimum=1)
 REGISTER_MAX_PER_ADDRESS_PER_HOUR = env_int("REGISTER_MAX_PER_ADDRESS_PER_HOUR", 5, minimum=1)
+
+# --- device pairing (meters.devices, RFC 8628) ---------------------------------------------------
+# How long a pairing code may wait for its approval, and how often the Pi may poll for its token.
+DEVICE_CODE_LIFETIME = timedelta(minutes=env_int("DEVICE_CODE_MINUTES", 10, minimum=1))
+DEVICE_POLL_INTERVAL = env_int("DEVICE_POLL_SECONDS", 5, minimum=1)
 
 # --- prices (Flemish defaults, per user editable) ----------------------------------------------
 PRICE_IMPORT_DAY_EUR_KWH = env_decimal("PRICE_IMPORT_DAY_EUR_KWH", "0.30")

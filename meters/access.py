@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from meters.models import Meter, Reading
+from meters.models import Device, Meter, Reading
 
 
 def owned_meters(user: Any) -> QuerySet[Meter]:
@@ -61,3 +61,21 @@ def may_write(user: Any, meter: Meter, has_readings: bool) -> bool:
     if may_write_any(user) or (meter.owner_id is not None and meter.owner_id == user.pk):
         return True
     return meter.owner_id is None and not has_readings and user.is_authenticated
+
+
+def owned_devices(user: Any) -> QuerySet[Device]:
+    """The paired devices of ``user``, revoked ones included (they stay listed)."""
+    if not user.is_authenticated:
+        return Device.objects.none()
+    return Device.objects.filter(owner=user)
+
+
+def device_for(user: Any, device_id: Any) -> Device:
+    """``user``'s device with this id; ``Http404`` for another account's device and for ids that are no number."""
+    text = str(device_id)
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise Http404("No such device")
+    try:
+        return owned_devices(user).get(pk=int(text))
+    except Device.DoesNotExist:
+        raise Http404("No such device") from None

@@ -11,8 +11,18 @@ from django.contrib import admin
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest
 
+from meters import devices
 from meters.claims import InvalidSerial, normalise_serial
-from meters.models import POWER_FIELDS, READING_FIELDS, REGISTER_FIELDS, ClaimAttempt, Meter, PendingMeter, Reading
+from meters.models import (
+    POWER_FIELDS,
+    READING_FIELDS,
+    REGISTER_FIELDS,
+    ClaimAttempt,
+    Device,
+    Meter,
+    PendingMeter,
+    Reading,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -109,3 +119,32 @@ class PendingMeterAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: PendingMeter | None = None) -> bool:
         return False
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    """Paired devices; the token itself is never stored, so there is nothing secret to show. Revoke, never edit."""
+
+    list_display = ("display_name", "owner", "created_at", "last_seen_at", "last_address", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "owner__username", "owner__email", "last_address")
+    readonly_fields = (
+        "owner",
+        "created_at",
+        "created_from",
+        "last_seen_at",
+        "last_address",
+        "revoked_at",
+        "meters",
+    )
+    fields = ("name", *readonly_fields)
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # devices come from pairing only
+
+    @admin.action(description="Revoke the selected devices")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
+        for device in queryset:
+            devices.revoke_device(device)
+        self.message_user(request, f"{queryset.count()} device(s) revoked.")

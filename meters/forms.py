@@ -37,3 +37,14 @@ class RenameMeterForm(StyledFormMixin, forms.Form):
 
 class DeleteWithDataForm(forms.Form):
     confirm = forms.CharField(label="Type the serial number to confirm", max_length=64)
+
+
+class DeviceCodeForm(StyledFormMixin, forms.Form):
+    user_code = forms.CharField(
+        label="Code shown by the device",
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+        help_text="Eight letters, e.g. WDJB-MJHT. Dashes, spaces and case do not matter.",
+    )

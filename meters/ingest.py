@@ -46,6 +46,7 @@ class IngestResult:
     # With ``return_ids``: the stored row of every submitted item, in submission order (a duplicate gets the row
     # stored before). Costs one more query per meter, so only callers that answer with ids ask for it.
     reading_ids: tuple[int, ...] = ()
+    meter_ids: tuple[int, ...] = ()  # the meters the batch wrote to (duplicates included)
 
 
 class IngestRejected(Exception):
@@ -492,7 +493,13 @@ def _store(user: Any, items: list[_Item], return_ids: bool) -> IngestResult:
 
     if registered:
         logger.info("ingest: user %s registered meter(s) %s", user.pk, ", ".join(registered))
-    return IngestResult(created=len(rows), duplicates=duplicates, registered_serials=tuple(registered), reading_ids=ids)
+    return IngestResult(
+        created=len(rows),
+        duplicates=duplicates,
+        registered_serials=tuple(registered),
+        reading_ids=ids,
+        meter_ids=tuple(by_meter),
+    )
 
 
 def _fresh(meter_id: int, items: list[_Item]) -> list[_Item]:

@@ -156,3 +156,66 @@ class PendingMeter(models.Model):
     @property
     def display_name(self) -> str:
         return self.name or self.serial
+
+
+class Device(models.Model):
+    """A Pi paired with an account (meters.devices): it uploads readings for its owner with a token of its own.
+
+    Only a hash of the token is stored. A revoked device keeps its row, so its next request is told "device
+    revoked" rather than "unknown token", and its history stays on the Devices page.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices")
+    name = models.CharField(max_length=100, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)  # SHA-256 hex of the token
+    created_at = models.DateTimeField(default=timezone.now)
+    created_from = models.CharField(max_length=45, blank=True, default="", help_text="Address that asked for the code.")
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_address = models.CharField(max_length=45, blank=True, default="")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    meters = models.ManyToManyField(Meter, blank=True, related_name="devices", help_text="Meters it uploaded for.")
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.owner})"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"Device {self.pk}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class DeviceAuthorization(models.Model):
+    """One pairing request (RFC 8628): a device code the Pi polls with and a user code its owner types.
+
+    Both codes are short-lived; the device code is stored as a hash. Once the Pi has fetched its token the row is
+    ``issued`` and the device code is spent.
+    """
+
+    PENDING, APPROVED, DENIED, ISSUED = "pending", "approved", "denied", "issued"
+    STATES = [(PENDING, "pending"), (APPROVED, "approved"), (DENIED, "denied"), (ISSUED, "issued")]
+
+    device_code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    user_code = models.CharField(max_length=8, unique=True)  # stored without the dash
+    name = models.CharField(max_length=100, blank=True)
+    address = models.CharField(max_length=45, blank=True, default="")
+    state = models.CharField(max_length=8, choices=STATES, default=PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    interval = models.PositiveIntegerField(default=5, help_text="Seconds the device must wait between polls.")
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    device = models.OneToOneField(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="deviceauth_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.user_code[:4]}-{self.user_code[4:]} ({self.state})"

@@ -10,4 +10,9 @@ urlpatterns = [
     path("serialNumbers/updateMeterName/<str:code>", views.rename, name="rename"),
     path("serialNumbers/Delete/<str:code>", views.release, name="release"),
     path("serialNumbers/DeleteWithData/<str:code>", views.delete_with_data, name="delete-with-data"),
+    # Pairing a Pi (RFC 8628's verification URI) and the account's devices.
+    path("device/", views.device, name="device"),
+    path("devices/", views.device_list, name="devices"),
+    path("devices/<str:device_id>/rename", views.device_rename, name="device-rename"),
+    path("devices/<str:device_id>/revoke", views.device_revoke, name="device-revoke"),
 ]

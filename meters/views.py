@@ -10,9 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from meters import claims
-from meters.access import meter_for, owned_meters
-from meters.forms import AddMeterForm, DeleteWithDataForm, RenameMeterForm
+from meters import claims, devices
+from meters.access import device_for, meter_for, owned_devices, owned_meters
+from meters.forms import AddMeterForm, DeleteWithDataForm, DeviceCodeForm, RenameMeterForm
 from users.lockout import client_ip
 
 # URL names (redirect() reverses them): /serialNumbers/ and /day/.
@@ -123,3 +123,75 @@ def delete_with_data(request: HttpRequest, code: str) -> HttpResponse:
     deleted = claims.delete_meter_with_data(meter)
     messages.success(request, f"Meter {deleted.serial} and its {deleted.readings_deleted} readings were deleted.")
     return redirect(LIST_URL)
+
+
+# --- pairing a Pi and the account's devices ------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def device(request: HttpRequest) -> HttpResponse:
+    """/device/ (RFC 8628's verification URI): type the code the Pi shows, see which device asks, approve or deny.
+
+    GET ``?user_code=`` pre-fills the code; a POST without ``decision`` looks the code up, one with
+    ``decision=approve|deny`` decides.
+    """
+    form = DeviceCodeForm(request.POST or None, initial={"user_code": request.GET.get("user_code", "")})
+    pairing = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        text = form.cleaned_data["user_code"]
+        decision = request.POST.get("decision")
+        try:
+            if decision == "approve":
+                devices.approve(request.user, text)
+                messages.success(request, "Device approved. It starts uploading within a minute.")
+                return redirect("meters:devices")
+            if decision == "deny":
+                devices.deny(request.user, text)
+                messages.info(request, "The device was refused; it has no access to your account.")
+                return redirect("meters:devices")
+            pairing = devices.pending_pairing(request.user, text)
+        except devices.UnknownUserCode:
+            form.add_error("user_code", UNKNOWN_CODE)
+        except devices.TooManyCodeAttempts:
+            form.add_error(None, "Too many wrong codes in the past hour. Try again later.")
+            status = 429
+    context = {
+        "form": form,
+        "pairing": pairing,
+        "user_code": None if pairing is None else devices.format_user_code(pairing.user_code),
+    }
+    return render(request, "meters/device.html", context, status=status)
+
+
+UNKNOWN_CODE = (
+    "No device is waiting with this code. Check the code on the device (it is valid for 10 minutes), or run "
+    "p1edge pair again for a new one."
+)
+
+
+@login_required
+def device_list(request: HttpRequest) -> HttpResponse:
+    paired = owned_devices(request.user).prefetch_related("meters")
+    return render(request, "meters/devices.html", {"devices": paired})
+
+
+@login_required
+@require_POST
+def device_rename(request: HttpRequest, device_id: str) -> HttpResponse:
+    found = device_for(request.user, device_id)
+    devices.rename_device(found, request.POST.get("name", ""))
+    messages.success(request, f"Device renamed to {found.display_name}.")
+    return redirect("meters:devices")
+
+
+@login_required
+@require_POST
+def device_revoke(request: HttpRequest, device_id: str) -> HttpResponse:
+    found = device_for(request.user, device_id)
+    devices.revoke_device(found)
+    messages.success(
+        request, f"{found.display_name} is revoked: its uploads are refused from now on. Its readings are kept."
+    )
+    return redirect("meters:devices")

@@ -77,6 +77,24 @@ def slot_start(moment: datetime) -> datetime:
 READINGS_PATH = "/api/v1/readings"
 TOKEN_PATH = "/api/v1/token/"  # noqa: S105 - a path, not a password
 TOKEN_REFRESH_PATH = "/api/v1/token/refresh/"  # noqa: S105 - a path
+TELEGRAMS_PATH = "/api/v1/telegrams"
+
+# Pairing: the OAuth 2.0 Device Authorization Grant (RFC 8628). The Pi asks DEVICE_CODE_PATH for a code, the owner
+# approves it on the website, and the Pi polls DEVICE_TOKEN_PATH until it gets its device token, which it then sends
+# as "Authorization: Bearer <token>" to READINGS_PATH and TELEGRAMS_PATH (and nothing else: anything else is 403).
+DEVICE_CODE_PATH = "/api/v1/device/code"
+DEVICE_TOKEN_PATH = "/api/v1/device/token"  # noqa: S105 - a path
+DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+# Device tokens start with this, so the server tells them from JWTs without trying to decode them.
+DEVICE_TOKEN_PREFIX = "p1d_"  # noqa: S105 - a prefix, not a secret
+# The 401 "detail" once the owner revoked the device: the Pi stops uploading, keeps its spool, and asks to be paired.
+DEVICE_REVOKED = "device revoked"
+# RFC 8628 section 3.5: the "error" of a 400 from DEVICE_TOKEN_PATH while polling.
+AUTHORIZATION_PENDING = "authorization_pending"
+SLOW_DOWN = "slow_down"
+ACCESS_DENIED = "access_denied"
+EXPIRED_TOKEN = "expired_token"  # noqa: S105 - an error code
+
 # A 400 from READINGS_PATH that refuses items: {"errors": [{"index": i, "field": name, "message": text}, ...]},
 # ``index`` counting from 0 in the posted list, ``field`` one of the names above, "serial" or "non_field_errors".
 ERRORS_KEY = "errors"
