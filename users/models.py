@@ -42,6 +42,13 @@ class Profile(models.Model):
     price_capacity = _price("Capacity tariff (EUR per kW per year). Empty uses the site default.")
     price_gas = _price("Gas (EUR/m³). Empty uses the site default.")
     last_meter_code = models.UUIDField(null=True, blank=True, help_text="Meter last shown on the dashboard.")
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        default="",
+        choices=settings.LANGUAGES,
+        help_text="Language of the site for this account; empty follows the browser.",
+    )
     token_version = models.PositiveIntegerField(
         default=0,
         editable=False,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("profile/", views.profile, name="profile"),
     path("help/", views.help_page, name="help"),
+    path("i18n/setlang/", views.set_language, name="set-language"),
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(

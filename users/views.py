@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from meters.claims import client_network, retry_time_text
 from users.forms import AccountForm, LoginForm, PricesForm, RegisterForm
 from users.lockout import client_ip
-from users.models import profile_for
+from users.models import Profile, profile_for
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +147,14 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 def help_page(request: HttpRequest) -> HttpResponse:
     return render(request, "users/help.html", {"capacity_minimum_kw": settings.CAPACITY_MINIMUM_KW})
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The header's switcher: Django's ``set_language`` (the django_language cookie, then back to ``next``), and for
+    a signed-in user the choice is saved in the profile too, which outranks the cookie on every device."""
+    response = i18n_views.set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        Profile.objects.update_or_create(user=request.user, defaults={"language": language})
+    return response
