@@ -1,4 +1,4 @@
-"""`p1edge` command line: read, upload, simulate, status, check-config."""
+"""`p1edge` command line: read, upload, pair, simulate, status, check-config."""
 
 from __future__ import annotations
 
@@ -6,13 +6,24 @@ import argparse
 import logging
 import re
 import signal
+import socket
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from p1edge import __version__
-from p1edge.config import DEFAULT_CONFIG_PATH, READER_KEYS, UPLOADER_KEYS, Config, ConfigError, load_config
+from p1edge.config import (
+    DEFAULT_CONFIG_PATH,
+    READER_KEYS,
+    UPLOADER_KEYS,
+    Config,
+    ConfigError,
+    load_config,
+    url_problem,
+)
+from p1edge.devicetoken import DeviceToken, TokenFileError, read_token_file
 from p1edge.spool import Spool
 from p1edge.state import READER_STATE, UPLOADER_STATE, load_state
 
@@ -87,6 +98,35 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return uploader.run(once=args.once)
 
 
+def cmd_pair(args: argparse.Namespace) -> int:
+    from p1edge.pairing import run_pair
+
+    config = _config(args, (), log_warnings=False)
+    token_file = Path(args.token_file).absolute() if args.token_file else config.device_token_file
+    server = args.server or config.api_url
+    if not server:
+        try:
+            current = read_token_file(token_file)
+        except TokenFileError:
+            current = None
+        server = current.server if current is not None else None
+    if not server:
+        print(
+            "p1edge pair: --server URL is required (the server's base URL, like https://p1.example.org)",
+            file=sys.stderr,
+        )
+        return 2
+    problem = url_problem(server, config.allow_insecure, "--server")
+    if problem:
+        print(f"p1edge pair: {problem}", file=sys.stderr)
+        return 2
+    name = (args.name if args.name is not None else socket.gethostname()).strip()
+    if not name:
+        print("p1edge pair: --name: expected a non-empty name for this Pi (e.g. kitchen)", file=sys.stderr)
+        return 2
+    return run_pair(server.rstrip("/"), name, token_file, timeout=config.api_timeout)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from p1edge.simulator import SimulatorOptions, open_output, run
 
@@ -121,6 +161,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         age = f"{oldest} ({seconds / 3600:.1f} h ago)"
     uploader = load_state(spool.dir, UPLOADER_STATE)
     reader = load_state(spool.dir, READER_STATE)
+    pairing, device = _pairing(config)
     port = f"cannot open {reader['port_error']} (retrying)" if reader.get("port_error") else "ok"
     lines = [
         f"spool:            {spool.dir}",
@@ -130,7 +171,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"uploaded:         {uploader.get('total_sent', 0)} ({uploader.get('total_duplicates', 0)} duplicates)",
         f"last error:       {uploader.get('last_error') or '-'} {uploader.get('last_error_at', '')}".rstrip(),
         f"dead letters:     {spool.dead_letter_count()} ({spool.dead_letter_path})",
-        f"login:            {_login_line(uploader)}",
+        f"pairing:          {pairing}",
+        f"login:            {_login_line(uploader, device)}",
         f"reader telegrams: {reader.get('telegrams', 0)} seen, {reader.get('stored', 0)} stored, "
         f"{reader.get('rejected', 0)} rejected {reader.get('rejected_reasons') or ''}".rstrip(),
         f"reader fields:    {reader.get('fields_dropped', 0)} malformed optional fields left out of kept readings "
@@ -144,7 +186,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _login_line(uploader_state: dict) -> str:
+def _pairing(config: Config) -> tuple[str, DeviceToken | None]:
+    """The pairing line of `status` ("paired with URL as NAME", or why not), from the token file as the uploader
+    reads it, and the token."""
+    try:
+        device = read_token_file(config.device_token_file)
+    except TokenFileError as exc:
+        return f"not paired: {exc}", None
+    since = f" (since {device.paired_at})" if device is not None and device.paired_at else ""
+    return replace(config, device_token=device).pairing() + since, device
+
+
+def _login_line(uploader_state: dict, device: DeviceToken | None = None) -> str:
+    refused = uploader_state.get("device_refused")
+    if isinstance(refused, dict) and (device is None or refused.get("token") == device.fingerprint):
+        return (
+            f"{refused.get('status')} (the server refused the device token at {refused.get('at')}: "
+            f"{refused.get('reason')}; uploads are stopped and the spool is kept until p1edge pair writes a new one)"
+        )
+    if isinstance(refused, dict):
+        return "a new pairing is in the token file: the uploader resumes within a minute (it refused the old one)"
+    if device is not None:
+        return "-"  # the device token replaces the password: an old refusal of it no longer matters
     refused = uploader_state.get("login_refused")
     if not isinstance(refused, dict):
         return "-"
@@ -159,24 +222,41 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"configuration valid (from {config.source})")
     for key, value in config.effective().items():
         print(f"  {key} = {value}")
+    print(f"pairing: {config.pairing()}")
     for warning in config.warnings:
         print(f"warning: {warning}")
     if args.offline:
         return 0
     errors = []
+    refusal = _refusal(config)
+    if refusal:
+        print(f"error: api.device_token_file: {refusal}")
+        errors.append(refusal)
     if config.serial_port:
         from p1edge.reader import probe_port
 
         problem = probe_port(config.serial_port, config.baudrate)
         print(f"error: serial.port: cannot open {problem}" if problem else f"serial.port: {config.serial_port} opens")
         errors += [problem] if problem else []
-    if config.api_url:
+    if config.upload_server:
         from p1edge.uploader import probe_api
 
+        label = "pairing" if config.device_token is not None else "api.url"
         problem, note = probe_api(config)
-        print(f"error: api.url: {problem}" if problem else f"api.url: {note}")
+        print(f"error: {label}: {problem}" if problem else f"{label}: {note}")
         errors += [problem] if problem else []
     return 1 if errors else 0
+
+
+def _refusal(config: Config) -> str | None:
+    """The uploader's record that the server refused the token now in the token file (revoked), if any."""
+    if config.device_token is None or config.spool_dir is None:
+        return None
+    refused = load_state(Path(config.spool_dir), UPLOADER_STATE).get("device_refused")
+    if not isinstance(refused, dict) or refused.get("token") != config.device_token.fingerprint:
+        return None
+    at, reason = refused.get("at"), refused.get("reason")
+    return f"{refused.get('status')} (the server refused this device token at {at}: {reason})"
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -216,12 +296,34 @@ def build_parser() -> argparse.ArgumentParser:
         "upload",
         parents=[common],
         help="upload spooled readings to the server",
-        description="Send spooled readings in batches to {api.url}/api/v1/readings with a JWT.",
+        description="Send spooled readings in batches to the server's /api/v1/readings with the device token of "
+        "`p1edge pair` (or, deprecated, a JWT from api.username/api.password).",
     )
     upload.add_argument(
         "--once", action="store_true", help="drain until the spool is empty (exit 0) or the server is unreachable (75)"
     )
     upload.set_defaults(func=cmd_upload)
+
+    pair = sub.add_parser(
+        "pair",
+        parents=[common],
+        help="pair this Pi with the server (no password: approve a code on the website)",
+        description="Ask the server for a pairing code (OAuth 2.0 device authorization, RFC 8628), show where to "
+        "approve it (URL, code and a QR code), wait for the approval and write the device token to "
+        "api.device_token_file (mode 0600). Run it as the service user: sudo -u p1edge p1edge pair --server URL. "
+        "Exit 0: paired, 1: denied, expired or failed (the reason is printed), 2: invalid arguments or "
+        "configuration, 130: cancelled (Ctrl-C).",
+    )
+    pair.add_argument(
+        "--server",
+        help="the server's base URL, like https://p1.example.org (default: api.url, else the server of the "
+        "current pairing); https:// unless api.allow_insecure = true or a loopback address",
+    )
+    pair.add_argument("--name", help="this Pi's name on the website's Devices page (default: the hostname)")
+    pair.add_argument(
+        "--token-file", help="where to write the device token (default: api.device_token_file, /var/lib/p1edge/...)"
+    )
+    pair.set_defaults(func=cmd_pair)
 
     simulate = sub.add_parser(
         "simulate",
@@ -242,8 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser(
         "status",
         parents=[common],
-        help="backlog, last upload, last error, dead letters",
-        description="Print the spool backlog (size and age), last upload, last error and dead-letter count.",
+        help="backlog, last upload, last error, pairing, dead letters",
+        description="Print the spool backlog (size and age), last upload, last error, dead-letter count, the pairing "
+        "(paired with URL as NAME) and whether the server refused the device token or the password.",
     )
     status.set_defaults(func=cmd_status)
 

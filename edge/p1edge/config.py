@@ -7,8 +7,9 @@ baudrate = 115200            # P1EDGE_BAUDRATE
 dir = "/var/lib/p1edge"      # P1EDGE_SPOOL_DIR
 [api]
 url = "https://p1.example.org"   # P1EDGE_API_URL (server base URL)
-username = "pi-kitchen"          # P1EDGE_API_USERNAME
-password = "..."                 # P1EDGE_API_PASSWORD (keep the file mode 0640 root:p1edge)
+device_token_file = "/var/lib/p1edge/device-token"  # P1EDGE_DEVICE_TOKEN_FILE: written by `p1edge pair`
+username = "pi-kitchen"          # P1EDGE_API_USERNAME (deprecated: only when the Pi is not paired)
+password = "..."                 # P1EDGE_API_PASSWORD (deprecated; keep the file mode 0640 root:p1edge)
 timeout = 15                     # seconds, every request
 batch_size = 500                 # readings per request (1..500)
 allow_insecure = false           # P1EDGE_API_ALLOW_INSECURE: permit http:// to a non-loopback server
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from p1edge.devicetoken import DEFAULT_DEVICE_TOKEN_FILE, DeviceToken, TokenFileError, mode_problem, read_token_file
+
 DEFAULT_CONFIG_PATH = "/etc/p1edge/config.toml"
 BAUDRATES = (9600, 19200, 38400, 57600, 115200)
 MAX_BATCH = 500
@@ -41,10 +44,20 @@ _KEYS: dict[str, tuple[str, str, str | None]] = {
     "api.timeout": ("api", "timeout", "P1EDGE_API_TIMEOUT"),
     "api.batch_size": ("api", "batch_size", "P1EDGE_BATCH_SIZE"),
     "api.allow_insecure": ("api", "allow_insecure", "P1EDGE_API_ALLOW_INSECURE"),
+    "api.device_token_file": ("api", "device_token_file", "P1EDGE_DEVICE_TOKEN_FILE"),
 }
 SECRET_KEYS = frozenset({"api.password"})
 READER_KEYS = ("serial.port", "serial.baudrate", "spool.dir")
-UPLOADER_KEYS = ("spool.dir", "api.url", "api.username", "api.password", "api.timeout", "api.batch_size")
+# api.url, api.username and api.password are needed only while the Pi is not paired (no device token file).
+UPLOADER_KEYS = (
+    "spool.dir",
+    "api.device_token_file",
+    "api.url",
+    "api.username",
+    "api.password",
+    "api.timeout",
+    "api.batch_size",
+)
 ALL_KEYS = tuple(_KEYS)
 
 
@@ -67,9 +80,26 @@ class Config:
     api_timeout: float = 15.0
     batch_size: int = MAX_BATCH
     allow_insecure: bool = False
+    device_token_file: Path = Path(DEFAULT_DEVICE_TOKEN_FILE)
+    # The pairing read from device_token_file when the config was loaded for the uploader (None: not paired).
+    device_token: DeviceToken | None = None
     source: str = "defaults"
     path: str | None = None  # the config file that was read, if any (the uploader watches it for changes)
     warnings: tuple[str, ...] = ()  # problems that do not stop a service (check-config prints, services log)
+
+    @property
+    def upload_server(self) -> str | None:
+        """Where the uploader sends: the server the device token belongs to (a token is never sent elsewhere), else
+        api.url with the deprecated username/password."""
+        return self.device_token.server if self.device_token is not None else self.api_url
+
+    def pairing(self) -> str:
+        """For status and check-config."""
+        if self.device_token is not None:
+            return self.device_token.describe()
+        if self.api_username or self.api_password:
+            return "not paired: using the deprecated username/password"
+        return "not paired"
 
     def effective(self) -> dict[str, str]:
         """Key -> printable value, secrets masked (for check-config)."""
@@ -83,6 +113,7 @@ class Config:
             "api.timeout": self.api_timeout,
             "api.batch_size": self.batch_size,
             "api.allow_insecure": str(self.allow_insecure).lower(),
+            "api.device_token_file": self.device_token_file,
         }
         return {
             key: ("(not set)" if value is None else "********" if key in SECRET_KEYS else str(value))
@@ -205,12 +236,58 @@ def _number(values, key, problems, *, kind, minimum, maximum, default):
     return number
 
 
+def url_problem(url: str, allow_insecure: bool, label: str) -> str | None:
+    """What is wrong with a server base URL (api.url, `p1edge pair --server`), or None."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return f"{label}: expected the server base URL like https://p1.example.org, got {url!r}"
+    if parts.scheme == "http" and not allow_insecure and not is_loopback(host):
+        # http:// would send the credentials (device token or password) and every reading in clear text.
+        return (
+            f"{label}: {url!r} is not encrypted; use https://, or set api.allow_insecure = true "
+            f"(env P1EDGE_API_ALLOW_INSECURE) for a server on a network you trust"
+        )
+    return None
+
+
+def _device_token(
+    values: dict[str, Any], problems: list[str], need: Collection[str], allow_insecure: bool
+) -> tuple[Path, DeviceToken | None, list[str]]:
+    """The token file's path and, when the caller needs it, the pairing it holds and warnings about it."""
+    key = "api.device_token_file"
+    text = _text(values, key, problems, False) or DEFAULT_DEVICE_TOKEN_FILE
+    if not os.path.isabs(text):
+        problems.append(f"{_label(key)}: expected an absolute file path, got {text!r}")
+        return Path(DEFAULT_DEVICE_TOKEN_FILE), None, []
+    path = Path(text)
+    if key not in need:
+        return path, None, []
+    try:
+        device = read_token_file(path)
+    except TokenFileError as exc:
+        problems.append(f"{_label(key)}: {exc}")
+        return path, None, []
+    if device is None:
+        return path, None, []
+    problem = url_problem(device.server, allow_insecure, f"{_label(key)}: the server in {path}")
+    if problem:
+        problems.append(problem)
+    mode = mode_problem(path)
+    return path, device, [mode] if mode else []
+
+
 def load_config(
     path: str | None = None, env: Mapping[str, str] | None = None, *, need: Collection[str] = ALL_KEYS
 ) -> Config:
     """Read, merge (env wins) and validate; ConfigError lists every problem (key + expected form).
 
-    `need` names the keys the calling service requires (the reader needs no API settings)."""
+    `need` names the keys the calling service requires (the reader needs no API settings). With
+    api.device_token_file in it the token file is read: when it holds a device token, api.url, api.username and
+    api.password are not required (the token names its server)."""
     env = os.environ if env is None else env
     values, source, read_path, problems = _raw_values(path, env)
 
@@ -223,21 +300,36 @@ def load_config(
     if spool is not None and not os.path.isabs(spool):
         problems.append(f"{_label('spool.dir')}: expected an absolute directory path, got {spool!r}")
     allow_insecure = _flag(values, "api.allow_insecure", problems)
-    url = _text(values, "api.url", problems, "api.url" in need)
+    before = len(problems)
+    token_file, device, token_warnings = _device_token(values, problems, need, allow_insecure)
+    # Paired: the token replaces api.url, api.username and api.password (the deprecated way in). A token file that
+    # is wrong or unusable is reported above; asking for a password as well would point the wrong way.
+    paired = (
+        device is not None
+        or len(problems) > before
+        or ("api.device_token_file" in need and os.path.lexists(token_file))
+    )
+    url = _text(values, "api.url", problems, "api.url" in need and not paired)
     if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            expected = "the server base URL like https://p1.example.org"
-            problems.append(f"{_label('api.url')}: expected {expected}, got {url!r}")
-        elif parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
-            # http:// would send the password and every reading in clear text over the network.
-            problems.append(
-                f"{_label('api.url')}: {url!r} is not encrypted; use https://, or set api.allow_insecure = true "
-                f"(env P1EDGE_API_ALLOW_INSECURE) for a server on a network you trust"
-            )
+        problem = url_problem(url, allow_insecure, _label("api.url"))
+        if problem:
+            problems.append(problem)
         url = url.rstrip("/")
-    username = _text(values, "api.username", problems, "api.username" in need)
-    password = _text(values, "api.password", problems, "api.password" in need)
+    credentials = [key for key in ("api.username", "api.password") if key in need and not paired]
+    given = [key for key in credentials if _text(values, key, [], False)]
+    if "api.device_token_file" in need and len(credentials) == 2 and not given:
+        problems.append(
+            f"{_label('api.device_token_file')}: {token_file} does not exist, so this Pi is not paired: run "
+            f"p1edge pair --server https://your-server (or set the deprecated api.username and api.password)"
+        )
+        credentials = []
+    username = _text(values, "api.username", problems, "api.username" in credentials)
+    password = _text(values, "api.password", problems, "api.password" in credentials)
+    if device is not None and url is not None and url != device.server:
+        token_warnings.append(
+            f"api.url {url} is not the server this Pi is paired with ({device.server}); the uploader sends to "
+            f"{device.server}: run p1edge pair --server {url} to move to {url}"
+        )
     timeout = _number(values, "api.timeout", problems, kind=float, minimum=1, maximum=300, default=15.0)
     batch = _number(values, "api.batch_size", problems, kind=int, minimum=1, maximum=MAX_BATCH, default=MAX_BATCH)
     if problems:
@@ -252,7 +344,9 @@ def load_config(
         api_timeout=float(timeout),
         batch_size=batch,
         allow_insecure=allow_insecure,
+        device_token_file=token_file,
+        device_token=device,
         source=source,
         path=read_path,
-        warnings=tuple(_file_warnings(read_path)),
+        warnings=tuple((_file_warnings(read_path) if password is not None else []) + token_warnings),
     )

@@ -1,4 +1,5 @@
-"""The uploader service: spool -> batches of up to 500 -> POST {api_url}/api/v1/readings with a JWT."""
+"""The uploader service: spool -> batches of up to 500 -> POST {server}/api/v1/readings with the device token
+written by `p1edge pair` (or, deprecated, a JWT from the configured username/password)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -21,7 +22,8 @@ from typing import Any
 import requests
 
 from p1edge import __version__, wire
-from p1edge.config import Config, ConfigError
+from p1edge.config import Config, ConfigError, url_problem
+from p1edge.devicetoken import DeviceToken, TokenFileError, file_stamp, read_token_file
 from p1edge.spool import Batch, Spool
 from p1edge.state import UPLOADER_STATE, load_state, save_state
 
@@ -37,6 +39,12 @@ EXIT_AUTH = 2  # `upload --once` stopped because the server refused the credenti
 # every refused attempt would renew the server's account lockout, so guessing on a timer can never get in.
 LOGIN_PARK_SECONDS = 3600.0
 PARK_CHECK_SECONDS = 30.0  # how often a parked uploader looks whether the config file changed
+# After the server refused the device token (revoked on the website, or unknown) the uploader sends nothing and looks
+# this often whether `p1edge pair` wrote a new token file: a new pairing resumes it without a restart.
+TOKEN_CHECK_SECONDS = 60.0
+REVOKED_STATUS = "revoked: run p1edge pair"
+REFUSED_STATUS = "device token refused: run p1edge pair"
+UNPAIRED_STATUS = "not paired: run p1edge pair"
 
 
 class AuthError(Exception):
@@ -50,6 +58,24 @@ class LoginParked(Exception):
         super().__init__(reason)
         self.reason = reason
         self.until = until
+
+
+class DeviceRefused(Exception):
+    """The server answered 401 to the device token: revoked by its owner, or not a token it knows."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class DeviceIdle(Exception):
+    """No usable device token (refused and not replaced since, or the token file is gone): nothing is sent."""
+
+    def __init__(self, status: str, *, logged: bool = False) -> None:
+        super().__init__(status)
+        self.status = status
+        self.logged = logged  # the refusal that caused it was just logged
 
 
 class Retry(Exception):
@@ -107,13 +133,19 @@ class ApiClient:
 
     def configure(self, config: Config) -> None:
         """(Re)load the server URL and credentials; the tokens of the previous ones are forgotten."""
-        self.base = (config.api_url or "").rstrip("/")
+        self.api_url = (config.api_url or "").rstrip("/")
         self.username = config.api_username or ""
         self.password = config.api_password or ""
         self.timeout = config.api_timeout
         self.access: str | None = None
         self.refresh: str | None = None
         self.access_exp: float | None = None
+        self.use_device(config.device_token)
+
+    def use_device(self, device: DeviceToken | None) -> None:
+        """Send `device`'s token to its own server from now on (None: back to the deprecated username/password)."""
+        self.device = device
+        self.base = device.server.rstrip("/") if device is not None else self.api_url
 
     def _post(self, path: str, **kwargs: Any) -> requests.Response:
         try:
@@ -161,6 +193,8 @@ class ApiClient:
         return self.access
 
     def post_readings(self, body: bytes) -> requests.Response:
+        if self.device is not None:
+            return self._post_as_device(wire.READINGS_PATH, body)
         for attempt in range(2):
             token = self.ensure_token()
             response = self._post(
@@ -174,21 +208,42 @@ class ApiClient:
             self.access = None
         return response
 
+    def _post_as_device(self, path: str, body: bytes) -> requests.Response:
+        """POST with the device token; a 401 raises DeviceRefused (no login, no refresh: there is nothing to renew)."""
+        assert self.device is not None
+        response = self._post(
+            path,
+            data=body,
+            headers={"Authorization": f"Bearer {self.device.token}", "Content-Type": "application/json"},
+        )
+        if response.status_code == 401:
+            detail = _json(response).get("detail")
+            url = self.base + path
+            if detail == wire.DEVICE_REVOKED:
+                raise DeviceRefused(REVOKED_STATUS, f"the device was revoked on the website ({url} answered 401)")
+            text = str(detail) if detail else response.text[:200]
+            raise DeviceRefused(REFUSED_STATUS, f"{url} refused the device token (HTTP 401: {text})")
+        return response
+
 
 def probe_api(config: Config, session: requests.Session | None = None) -> tuple[str | None, str]:
     """For check-config: (problem, note). GET on the token endpoint, which answers 405 (POST only) when the
     URL is right: it finds a wrong host or path without a login attempt (which would count toward a lockout)."""
-    url = (config.api_url or "").rstrip("/") + wire.TOKEN_PATH
+    paired = config.device_token is not None
+    url = (config.upload_server or "").rstrip("/") + (wire.DEVICE_TOKEN_PATH if paired else wire.TOKEN_PATH)
+    checked = "the device token is checked at upload" if paired else "the password is checked at upload"
     session = session or requests.Session()
     try:
         response = session.get(url, timeout=config.api_timeout, headers={"User-Agent": f"p1edge/{__version__}"})
     except requests.RequestException as exc:
         return f"cannot reach {url}: {_first_line(exc)}", ""
     if response.status_code == 404:
+        if paired:
+            return f"GET {url} answered 404 Not Found: is the server in the token file right? (p1edge pair again)", ""
         return f"GET {url} answered 404 Not Found: api.url must be the server's base URL (without /api/...)", ""
     if response.status_code >= 500:
         return f"GET {url} answered HTTP {response.status_code} (server error)", ""
-    return None, f"the server answers at {url} (HTTP {response.status_code}; the password is checked at upload)"
+    return None, f"the server answers at {url} (HTTP {response.status_code}; {checked})"
 
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
@@ -239,6 +294,7 @@ class Uploader:
         self.reload_config = reload_config  # re-reads the config file when it changes while a login is parked
         self.failures = 0
         self.state = load_state(spool.dir, UPLOADER_STATE)
+        self.token_stamp = file_stamp(config.device_token_file)  # `p1edge pair` replacing the file changes it
 
     # --- one batch ----------------------------------------------------------------------------------------
     def deliver(self, bodies: list[str], outcome: Outcome) -> None:
@@ -290,9 +346,14 @@ class Uploader:
                 if batch.end is not None and batch.end != self.spool.ack_position():
                     self.spool.ack(batch.end, rejects=batch.rejects)  # only corrupt lines / empty segments
                 return None
+            self._device_gate()
             self._login_gate()
             outcome = Outcome()
-            self.deliver(batch.bodies, outcome)
+            try:
+                self.deliver(batch.bodies, outcome)
+            except DeviceRefused as exc:  # nothing acknowledged: the whole batch stays in the spool
+                self._refuse_device(exc)
+                raise DeviceIdle(exc.status, logged=True) from exc
             assert batch.end is not None
             self.spool.ack(batch.end, rejects=batch.rejects)
         self.failures = 0
@@ -311,6 +372,79 @@ class Uploader:
         self.state["last_error"] = reason
         self.state["last_error_at"] = datetime.now(UTC).isoformat()
         save_state(self.spool.dir, UPLOADER_STATE, self.state)
+
+    # --- the device token -----------------------------------------------------------------------------------
+    def _check_token_file(self) -> None:
+        """Use the token file as `p1edge pair` left it: a new pairing, a replaced one, or none (file removed)."""
+        path = self.config.device_token_file
+        stamp = file_stamp(path)
+        if stamp == self.token_stamp:
+            return
+        self.token_stamp = stamp
+        problem: str | None = None
+        try:
+            device = read_token_file(path)
+        except TokenFileError as exc:
+            device, problem = None, str(exc)
+        if device is not None:
+            problem = url_problem(device.server, self.config.allow_insecure, f"the server in {path}")
+        if problem:  # keep what we have; check-config names the problem too
+            logger.error("ignoring the changed token file: %s", problem)
+            return
+        current = self.client.device
+        if device is not None and current is not None and device.fingerprint == current.fingerprint:
+            return
+        self.client.use_device(device)
+        self.config = replace(self.config, device_token=device)
+        if device is not None:
+            logger.info("token file %s changed: %s", path, device.describe())
+        else:
+            logger.warning("token file %s removed: this Pi is no longer paired", path)
+
+    def _device_gate(self) -> None:
+        """Raise DeviceIdle while the token the server refused is still the one in the token file, or while there
+        is neither a token nor a (deprecated) password: nothing is sent, so a revoked Pi cannot storm the server."""
+        self._check_token_file()
+        refused = self.state.get("device_refused")
+        device = self.client.device
+        if device is None:
+            if not (self.config.api_url and self.config.api_username and self.config.api_password):
+                raise DeviceIdle(UNPAIRED_STATUS)
+            if isinstance(refused, dict):  # the token file was removed: the operator chose the password again
+                self.state.pop("device_refused", None)
+                save_state(self.spool.dir, UPLOADER_STATE, self.state)
+            return
+        if not isinstance(refused, dict):
+            return
+        if refused.get("token") == device.fingerprint:
+            raise DeviceIdle(str(refused.get("status") or REFUSED_STATUS))
+        logger.info("a new device token (%s): resuming uploads", device.describe())
+        self.state.pop("device_refused", None)
+        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+
+    def _refuse_device(self, exc: DeviceRefused) -> None:
+        device = self.client.device
+        assert device is not None
+        self.state["device_refused"] = {
+            "at": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
+            "status": exc.status,
+            "reason": exc.reason,
+            "token": device.fingerprint,
+            "server": device.server,
+            "name": device.name,
+        }
+        self.state["last_error"] = f"{exc.status} ({exc.reason})"
+        self.state["last_error_at"] = datetime.now(UTC).isoformat()
+        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+        logger.error(
+            "%s: %s; uploads stopped, the spool is kept (%d readings); a new `p1edge pair` resumes them (the token "
+            "file %s is checked every %.0f s)",
+            exc.status,
+            exc.reason,
+            self.spool.backlog()[0],
+            self.config.device_token_file,
+            TOKEN_CHECK_SECONDS,
+        )
 
     # --- a refused password ---------------------------------------------------------------------------------
     def _fingerprint(self, salt: str) -> str:
@@ -358,7 +492,7 @@ class Uploader:
     def _login_gate(self) -> None:
         """Raise LoginParked while the refused credentials are unchanged and the hour has not passed."""
         parked = self.state.get("login_refused")
-        if not isinstance(parked, dict) or self.client.access is not None:
+        if not isinstance(parked, dict) or self.client.access is not None or self.client.device is not None:
             return
         stamp = self._config_stamp()
         if stamp != parked.get("config_file"):
@@ -393,10 +527,24 @@ class Uploader:
     # --- the loop -------------------------------------------------------------------------------------------
     def run(self, *, once: bool = False, idle_seconds: float = 10.0) -> int:
         """Drain the spool; with once, exit when empty (0), when the server is unreachable (75) or when it refused
-        the password, now or within the last hour with the same configuration (2)."""
+        the password, now or within the last hour with the same configuration, or the device token (2)."""
+        idle_logged = False
         while not self.stop.is_set():
             try:
                 outcome = self.step()
+                idle_logged = False
+            except DeviceIdle as exc:
+                if once:
+                    if not exc.logged:
+                        logger.error("upload stopped: %s", exc.status)
+                    return EXIT_AUTH
+                if not idle_logged and not exc.logged:  # once (e.g. after a restart), not every minute
+                    logger.warning(
+                        "not uploading: %s (checking the token file every %.0f s)", exc.status, TOKEN_CHECK_SECONDS
+                    )
+                    idle_logged = True
+                self.sleep(TOKEN_CHECK_SECONDS)
+                continue
             except LoginParked as exc:
                 if once:
                     logger.error("upload stopped: %s", exc.reason)

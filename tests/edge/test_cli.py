@@ -19,7 +19,7 @@ from p1edge.telegram import parse_telegram
 
 from tests.conftest import wait_for
 
-SUBCOMMANDS = ("read", "upload", "simulate", "status", "check-config")
+SUBCOMMANDS = ("read", "upload", "pair", "simulate", "status", "check-config")
 
 
 def _env(tmp_path, **extra):
@@ -153,3 +153,25 @@ def test_it_reports_backlog_uploads_errors_and_dead_letters_in_status(tmp_path, 
     assert "oldest unsent:    2025-01-01T00:00:00+00:00" in out
     assert "last upload:      never" in out
     assert "dead letters:     1" in out
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"P1EDGE_API_USERNAME": "pi", "P1EDGE_API_PASSWORD": "pw"},
+            "not paired: using the deprecated username/password",
+        ),
+        ({}, "not paired"),
+    ],
+)
+def test_it_shows_an_unpaired_pi_in_status(tmp_path, capsys, monkeypatch, env, line):
+    for key in ("P1EDGE_API_USERNAME", "P1EDGE_API_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {**_env(tmp_path, **env), "P1EDGE_DEVICE_TOKEN_FILE": str(tmp_path / "device-token")}.items():
+        if key.startswith("P1EDGE_"):
+            monkeypatch.setenv(key, value)
+    (tmp_path / "spool").mkdir()
+    assert main(["status"]) == 0
+    [pairing] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("pairing:")]
+    assert pairing.split(None, 1)[1] == line

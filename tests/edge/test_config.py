@@ -4,7 +4,8 @@ import sys
 
 import pytest
 from p1edge.cli import main
-from p1edge.config import ConfigError, load_config
+from p1edge.config import READER_KEYS, ConfigError, load_config
+from p1edge.devicetoken import DeviceToken, write_token_file
 
 from tests.edge.server import free_port
 from tests.edge.test_reader import _without_privileges
@@ -213,3 +214,113 @@ def test_it_names_the_url_tried_when_the_api_path_is_wrong(tmp_path, capsys, liv
     os.chmod(path, 0o600)
     assert main(["check-config", "--config", path]) == 0
     assert "error:" not in capsys.readouterr().out
+
+
+# --- the device token file (issue 14) --------------------------------------------------------------------------
+
+PAIRED = """
+[serial]
+port = "/dev/ttyUSB0"
+[spool]
+dir = "/var/lib/p1edge"
+"""
+
+
+def _token_file(tmp_path, server="https://p1.example.org"):
+    path = tmp_path / "device-token"
+    write_token_file(path, DeviceToken("p1d_secret-value", server, "kitchen", "2025-06-01T10:00:00+00:00"))
+    return path
+
+
+def test_a_paired_pi_needs_no_url_username_or_password(tmp_path):
+    token = _token_file(tmp_path)
+    config = load_config(_file(tmp_path, PAIRED), {"P1EDGE_DEVICE_TOKEN_FILE": str(token)})
+    assert config.device_token is not None
+    assert config.device_token.token == "p1d_secret-value"
+    assert (config.upload_server, config.api_username, config.api_password) == ("https://p1.example.org", None, None)
+    assert config.pairing() == "paired with https://p1.example.org as kitchen"
+    assert "p1d_secret-value" not in repr(config)
+
+
+def test_it_asks_to_pair_when_there_is_neither_a_token_nor_a_password(tmp_path):
+    missing = tmp_path / "device-token"
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            _file(tmp_path, PAIRED + "[api]\nurl = 'https://p1.example.org'\n"),
+            {"P1EDGE_DEVICE_TOKEN_FILE": str(missing)},
+        )
+    [problem] = caught.value.problems
+    assert problem.startswith(f"api.device_token_file (env P1EDGE_DEVICE_TOKEN_FILE): {missing} does not exist")
+    assert "p1edge pair --server" in problem
+    assert "deprecated api.username and api.password" in problem
+
+    # half of the deprecated credentials: the missing one is named as before
+    with pytest.raises(ConfigError, match=r"api\.password \(env P1EDGE_API_PASSWORD\): missing"):
+        load_config(_file(tmp_path, PAIRED), {"P1EDGE_DEVICE_TOKEN_FILE": str(missing), "P1EDGE_API_USERNAME": "pi"})
+
+
+def test_the_deprecated_password_still_works_without_a_token_file(tmp_path):
+    config = load_config(_file(tmp_path), {"P1EDGE_DEVICE_TOKEN_FILE": str(tmp_path / "device-token")})
+    assert config.device_token is None
+    assert config.upload_server == "https://p1.example.org"
+    assert config.pairing() == "not paired: using the deprecated username/password"
+
+
+@pytest.mark.parametrize(
+    ("content", "value", "message"),
+    [
+        (None, "device-token", "expected an absolute file path, got 'device-token'"),
+        ("not json", None, "is not valid JSON (expected the JSON file written by `p1edge pair`"),
+        ('{"server": "https://p1.example.org"}', None, "holds no device token"),
+        ('{"token": "p1d_x"}', None, "names no server"),
+        ('{"token": "p1d_x", "server": "http://p1.lan"}', None, "'http://p1.lan' is not encrypted"),
+    ],
+)
+def test_it_names_the_token_file_key_and_what_is_wrong(tmp_path, content, value, message):
+    path = tmp_path / "device-token"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_config(_file(tmp_path, PAIRED), {"P1EDGE_DEVICE_TOKEN_FILE": value or str(path)})
+    [problem] = caught.value.problems
+    assert problem.startswith("api.device_token_file (env P1EDGE_DEVICE_TOKEN_FILE): ")
+    assert message in problem
+
+
+def test_the_reader_does_not_read_the_token_file(tmp_path):
+    (tmp_path / "device-token").write_text("not json")
+    env = {"P1EDGE_DEVICE_TOKEN_FILE": str(tmp_path / "device-token")}
+    assert load_config(_file(tmp_path, PAIRED), env, need=READER_KEYS).device_token is None
+
+
+def test_check_config_asks_for_chmod_600_on_a_token_file_others_can_read(tmp_path, capsys, monkeypatch):
+    token = _token_file(tmp_path)
+    monkeypatch.setenv("P1EDGE_DEVICE_TOKEN_FILE", str(token))
+    for key in ("P1EDGE_API_URL", "P1EDGE_API_USERNAME", "P1EDGE_API_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    path = _file(tmp_path, PAIRED)
+    os.chmod(token, 0o644)
+    assert main(["check-config", "--offline", "--config", path]) == 0
+    out = capsys.readouterr().out
+    [warning] = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert f"{token} holds the device token" in warning
+    assert f"chmod 600 {token}" in warning
+    assert "pairing: paired with https://p1.example.org as kitchen" in out
+    assert "p1d_secret-value" not in out
+
+    os.chmod(token, 0o640)  # group-readable is too much as well
+    assert main(["check-config", "--offline", "--config", path]) == 0
+    assert f"chmod 600 {token}" in capsys.readouterr().out
+
+    os.chmod(token, 0o600)
+    assert main(["check-config", "--offline", "--config", path]) == 0
+    assert "warning:" not in capsys.readouterr().out
+
+
+def test_it_warns_when_api_url_is_not_the_paired_server(tmp_path):
+    token = _token_file(tmp_path)
+    config = load_config(_file(tmp_path), {"P1EDGE_DEVICE_TOKEN_FILE": str(token), "P1EDGE_API_URL": "https://new.org"})
+    assert config.upload_server == "https://p1.example.org"  # the token never goes to another server
+    [warning] = [w for w in config.warnings if "paired" in w]
+    assert "api.url https://new.org is not the server this Pi is paired with (https://p1.example.org)" in warning
+    assert "p1edge pair --server https://new.org" in warning

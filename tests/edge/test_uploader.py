@@ -8,9 +8,19 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from p1edge.devicetoken import DeviceToken
 from p1edge.records import encode_record
 from p1edge.spool import Spool
-from p1edge.uploader import EXIT_TEMPFAIL, ApiClient, Uploader, backoff_delay, jwt_expiry
+from p1edge.uploader import (
+    EXIT_AUTH,
+    EXIT_TEMPFAIL,
+    REFUSED_STATUS,
+    TOKEN_CHECK_SECONDS,
+    ApiClient,
+    Uploader,
+    backoff_delay,
+    jwt_expiry,
+)
 
 from tests.edge.conftest import make_reading
 
@@ -219,3 +229,41 @@ def test_it_sends_the_credentials_from_the_config(stub, edge_config):
     client = ApiClient(edge_config(api_url=stub.url))
     client.ensure_token()
     assert stub.requests[0][1] == {"username": "pi", "password": "secret-pw"}
+
+
+# --- the device token of `p1edge pair` (issue 14; the whole flow is in test_pair.py) -----------------------------
+
+
+def test_it_sends_the_device_token_as_bearer_and_never_logs_in(stub, uploader):
+    # the deprecated username/password are configured too (the fixture's): the token wins
+    up = uploader(count=4, batch_size=2, device_token=DeviceToken("p1d_kitchen-secret", stub.url, "kitchen"))
+    stub.accept()
+    stub.accept()
+    assert up.run(once=True) == 0
+    assert stub.paths() == ["/api/v1/readings"] * 2
+    assert {headers["Authorization"] for _p, _b, headers in stub.requests} == {"Bearer p1d_kitchen-secret"}
+    assert up.spool.backlog()[0] == 0
+
+
+def test_it_goes_idle_on_another_401_to_the_device_token_and_keeps_the_spool(stub, uploader):
+    up = uploader(count=2, device_token=DeviceToken("p1d_unknown", stub.url, "kitchen"))
+    stub.script.append(("/api/v1/readings", 401, {"detail": "Invalid token."}, {}))
+    assert up.run(once=True) == EXIT_AUTH
+    assert up.spool.backlog()[0] == 2
+    state = json.loads((up.spool.dir / "uploader-state.json").read_text())
+    assert state["device_refused"]["status"] == REFUSED_STATUS == "device token refused: run p1edge pair"
+    assert "Invalid token." in state["device_refused"]["reason"]
+    assert "p1d_unknown" not in json.dumps(state)
+
+    # service mode: it stays up, looks at the token file every minute and sends nothing (the script is empty:
+    # any request would be recorded)
+    def sleep(seconds):
+        up.sleeps.append(seconds)
+        if len(up.sleeps) >= 5:
+            up.stop.set()
+
+    up.sleep = sleep
+    assert up.run(once=False) == 0
+    assert up.sleeps == [TOKEN_CHECK_SECONDS] * 5
+    assert len(stub.requests) == 1
+    assert up.spool.backlog()[0] == 2
