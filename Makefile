@@ -16,7 +16,7 @@ PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres tools lint format css chart bench clean lock
+.PHONY: run test test-sqlite test-postgres tools lint format css chart bench clean lock messages compile-messages
 
 # Every dependency is locked with hashes (requirements*.txt, compiled by `make lock` from the hand-edited *.in files)
 # and installed with --require-hashes; the edge package comes from ./edge on top, without dependencies.
@@ -69,6 +69,18 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	DEBUG=1 $(PY) -m mypy
+	DEBUG=1 $(PY) manage.py check_catalogues
+
+# The apps with catalogues (<app>/locale/<lang>/LC_MESSAGES/django.po; theme also djangojs.po for the charts).
+I18N_APPS := users meters theme api
+I18N_IGNORE := --ignore='static_src/*' --ignore='static_vendor/*' --ignore='static/js/vendor/*' --ignore='node_modules/*'
+DJANGO_ADMIN = DEBUG=1 DJANGO_SETTINGS_MODULE=energy_app.settings PYTHONPATH=$(CURDIR) $(CURDIR)/$(VENV)/bin/django-admin
+messages: $(VENV)/.installed
+	for app in $(I18N_APPS); do (cd $$app && $(DJANGO_ADMIN) makemessages --no-obsolete -l nl -l fr -l de -l en $(I18N_IGNORE)) || exit 1; done
+	cd theme && $(DJANGO_ADMIN) makemessages --no-obsolete -d djangojs -l nl -l fr -l de -l en $(I18N_IGNORE)
+
+compile-messages: $(VENV)/.installed
+	for app in $(I18N_APPS); do (cd $$app && $(DJANGO_ADMIN) compilemessages) || exit 1; done
 
 format: $(VENV)/.installed
 	$(PY) -m ruff check --fix .

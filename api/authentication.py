@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from p1edge import wire
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -38,3 +39,17 @@ class DeviceTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+class DeviceTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema names the device token (drf-spectacular finds extensions by subclassing)."""
+
+    target_class = "api.authentication.DeviceTokenAuthentication"
+    name = "deviceToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A paired device's token (p1d_...), from POST /api/v1/device/token; uploads only.",
+        }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
 
 class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request is too large."
+    default_detail = _("The request is too large.")
     default_code = "payload_too_large"
 
 
@@ -20,7 +21,7 @@ class AccountLocked(APIException):
     """
 
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = "This account is locked after too many failed logins. Try again later."
+    default_detail = _("This account is locked after too many failed logins. Try again later.")
     default_code = "account_locked"
 
     def __init__(self, detail: str | None = None, wait: int | None = None) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser, get_encoding  # type: ignore[attr-defined]  # DRF 3.18; stubs 3.16
 from rest_framework.request import Request
@@ -37,10 +38,10 @@ class DecimalJSONParser(JSONParser):
             text = codecs.getreader(encoding)(stream).read()
             return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
         except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from exc
+            raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from exc
         except RecursionError:
             # json's C scanner recurses once per [ or {: 100,000 of them exhaust the stack, not the size limit.
-            raise ParseError("JSON parse error - the body is nested too deeply") from None
+            raise ParseError(_("JSON parse error - the body is nested too deeply")) from None
 
 
 class PlainTextParser(BaseParser):
@@ -57,7 +58,7 @@ class PlainTextParser(BaseParser):
         try:
             return stream.read().decode(encoding)
         except UnicodeError as exc:
-            raise ParseError(f"The body is not valid {encoding} text.") from exc
+            raise ParseError(_("The body is not valid %(encoding)s text.") % {"encoding": encoding}) from exc
 
 
 def check_body_size(request: Request) -> None:
@@ -67,6 +68,9 @@ def check_body_size(request: Request) -> None:
     try:
         length = int(raw)
     except ValueError:
-        raise ParseError("Content-Length must be a whole number of bytes.") from None
+        raise ParseError(_("Content-Length must be a whole number of bytes.")) from None
     if length > limit:
-        raise PayloadTooLarge(f"The request body is {length} bytes; the limit is {limit} bytes.")
+        raise PayloadTooLarge(
+            _("The request body is %(length)d bytes; the limit is %(limit)d bytes.")
+            % {"length": length, "limit": limit}
+        )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext as _
 from p1edge.framing import Framer
 from p1edge.sampling import first_per_slot
 from p1edge.telegram import TelegramError, parse_telegram_report
@@ -36,10 +37,11 @@ def telegram_items(text: str) -> TelegramBatch:
     framer = Framer()
     telegrams = framer.feed_text(text)
     if not telegrams:
-        message = "No complete P1 telegram ('/' ... '!CRC') in the body."
+        message = _("No complete P1 telegram ('/' ... '!CRC') in the body.")
         if framer.drop_reasons:
             dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(framer.drop_reasons.items()))
-            message += f" Frames dropped: {dropped}."
+            # The reasons are the framer's own tokens (p1edge.framing), English like the edge's logs.
+            message += " " + _("Frames dropped: %(dropped)s.") % {"dropped": dropped}
         raise IngestRejected([IngestError(0, "telegram", message)])
     readings: list[dict[str, Any]] = []
     origin: dict[tuple[str, datetime], int] = {}

@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Min, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from p1edge import wire
@@ -115,7 +116,7 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
 def set_data(request: Request) -> Response:
     check_body_size(request)
     if not isinstance(request.data, dict):
-        raise ParseError("Expected one JSON object with the prototype's reading keys.")
+        raise ParseError(_("Expected one JSON object with the prototype's reading keys."))
     item = item_from_prototype(request.data)
     try:
         result = _ingest(request, [item], return_ids=True)
@@ -148,7 +149,7 @@ def post_readings(request: Request) -> Response:
     data = request.data
     items = data.get("readings") if isinstance(data, dict) else None
     if not isinstance(items, list):
-        raise ParseError('Expected a JSON object {"readings": [...]}.')
+        raise ParseError(_('Expected a JSON object {"readings": [...]}.'))
     try:
         result = _ingest(request, items)
     except IngestRejected as exc:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from meters.models import Device, Meter, Reading
 
@@ -28,11 +29,11 @@ def meter_for(user: Any, code: str | uuid.UUID) -> Meter:
     try:
         code = uuid.UUID(str(code))
     except ValueError:
-        raise Http404("No such meter") from None
+        raise Http404(_("No such meter")) from None
     try:
         return owned_meters(user).get(code=code)
     except Meter.DoesNotExist:
-        raise Http404("No such meter") from None
+        raise Http404(_("No such meter")) from None
 
 
 def may_read_any(user: Any) -> bool:
@@ -74,8 +75,8 @@ def device_for(user: Any, device_id: Any) -> Device:
     """``user``'s device with this id; ``Http404`` for another account's device and for ids that are no number."""
     text = str(device_id)
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise Http404("No such device")
+        raise Http404(_("No such device"))
     try:
         return owned_devices(user).get(pk=int(text))
     except Device.DoesNotExist:
-        raise Http404("No such device") from None
+        raise Http404(_("No such device")) from None

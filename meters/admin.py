@@ -10,6 +10,8 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from meters import devices
 from meters.claims import InvalidSerial, normalise_serial
@@ -66,11 +68,11 @@ class MeterAdmin(admin.ModelAdmin):
             .annotate(_reading_count=Count("readings"), _last_reading_at=Max("readings__timestamp"))
         )
 
-    @admin.display(description="readings", ordering="_reading_count")
+    @admin.display(description=_("readings"), ordering="_reading_count")
     def reading_count(self, meter: WithAnnotations[Meter, _Volume]) -> int:
         return meter._reading_count
 
-    @admin.display(description="last reading", ordering="_last_reading_at")
+    @admin.display(description=_("last reading"), ordering="_last_reading_at")
     def last_reading_at(self, meter: WithAnnotations[Meter, _Volume]) -> datetime | None:
         return meter._last_reading_at
 
@@ -143,8 +145,15 @@ class DeviceAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # devices come from pairing only
 
-    @admin.action(description="Revoke the selected devices")
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, device: Device) -> str:
+        return device.display_name
+
+    @admin.action(description=_("Revoke the selected devices"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
         for device in queryset:
             devices.revoke_device(device)
-        self.message_user(request, f"{queryset.count()} device(s) revoked.")
+        count = queryset.count()
+        self.message_user(
+            request, ngettext("%(count)d device revoked.", "%(count)d devices revoked.", count) % {"count": count}
+        )

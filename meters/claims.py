@@ -23,6 +23,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from meters.access import owned_meters
 from meters.models import ClaimAttempt, Meter, PendingMeter, Reading
@@ -50,12 +52,12 @@ class InvalidSerial(MeterError):
 
 # Shown on the Meters page; says where a homeowner finds the number. The P1 reader logs "stored reading <serial>"
 # for every reading it keeps (edge/p1edge/reader.py), which is where a device owner sees what the meter sends.
-INVALID_SERIAL_MESSAGE = (
+INVALID_SERIAL_MESSAGE = gettext_lazy(
     "This is not a meter serial number. Type the meter's equipment id, e.g. 1SAG1100000292: 5 to 32 letters "
     "and digits, with at least one digit. It is printed on the label on the front of your digital meter, and "
     "your P1 reader's log shows it with every reading it stores."
 )
-# Shown to API clients (field "serial" of an ingest error).
+# Shown to API clients (field "serial" of an ingest error); machine-to-machine, so it stays English.
 SERIAL_SHAPE = "must be the meter's equipment id (0-0:96.1.1): 5-32 letters and digits, at least one digit"
 
 
@@ -207,25 +209,32 @@ def _wrong_attempts(limit: _ClaimLimit, user: Any, serial: str, network: str, no
 
 
 def retry_time_text(moment: datetime) -> str:
-    """``moment`` in the site's time zone as "21 Nov 2026 13:05", rounded up to the minute: the "try again after"
-    of the claim and registration limits must not be too early."""
+    """``moment`` in the site's time zone as "21 Nov 2026 13:05" (in English; "21/11/2026 13:05" in Dutch and
+    French, "21.11.2026 13:05" in German), rounded up to the minute: the "try again after" of the claim and
+    registration limits must not be too early."""
     if moment.second or moment.microsecond:
         moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return dateformat.format(timezone.localtime(moment), "j M Y H:i")
+    # Translators: a format of Django's date filter ("d/m/Y H:i" gives 21/11/2026 13:05).
+    moment_format = pgettext("date and time format of the date filter", "j M Y H:i")
+    return dateformat.format(timezone.localtime(moment), moment_format)
 
 
 def _limit_message(limit: _ClaimLimit, retry_at: datetime) -> str:
-    when = retry_time_text(retry_at)
+    values = {"maximum": limit.maximum, "when": retry_time_text(retry_at)}
     if limit.scope == "meter":
         return (
-            f"Too many wrong register entries for this meter ({limit.maximum} in 24 hours, from all accounts "
-            f"together). To protect it, no claim is checked until then. Try again after {when}."
+            _(
+                "Too many wrong register entries for this meter (%(maximum)d in 24 hours, from all accounts "
+                "together). To protect it, no claim is checked until then. Try again after %(when)s."
+            )
+            % values
         )
     if limit.scope == "network":
         return (
-            f"Too many wrong register entries from your network ({limit.maximum} in an hour). Try again after {when}."
+            _("Too many wrong register entries from your network (%(maximum)d in an hour). Try again after %(when)s.")
+            % values
         )
-    return f"Too many wrong attempts from your account ({limit.maximum} in an hour). Try again after {when}."
+    return _("Too many wrong attempts from your account (%(maximum)d in an hour). Try again after %(when)s.") % values
 
 
 def _limit_reached(
@@ -262,8 +271,21 @@ def _attempts_left(user: Any, serial: str, network: str, now: datetime) -> str:
         if closest is None or left < closest[0]:
             closest = (left, limit)
     left, limit = closest  # type: ignore[misc]  # the meter and account limits always apply
-    where = {"meter": "today for this meter", "network": "this hour from your network", "account": "this hour"}
-    return f"{left} attempt(s) left {where[limit.scope]}."
+    # English keeps "attempt(s)" in both forms (as pages and scripts have always read it); the translations have
+    # their real plural forms.
+    if limit.scope == "meter":
+        text = ngettext(
+            "%(count)d attempt(s) left today for this meter.", "%(count)d attempt(s) left today for this meter.", left
+        )
+    elif limit.scope == "network":
+        text = ngettext(
+            "%(count)d attempt(s) left this hour from your network.",
+            "%(count)d attempt(s) left this hour from your network.",
+            left,
+        )
+    else:
+        text = ngettext("%(count)d attempt(s) left this hour.", "%(count)d attempt(s) left this hour.", left)
+    return text % {"count": left}
 
 
 def _record_attempt(user: Any, serial: str, network: str, now: datetime) -> ClaimAttempt:
@@ -304,13 +326,19 @@ def _meter_name(name: str | None) -> str:
 def _add_pending(user: Any, serial: str, name: str, first_meter: bool) -> AddedMeter:
     if PendingMeter.objects.filter(user=user).count() >= PENDING_MAX_PER_ACCOUNT:
         raise TooManyPending(
-            f"You have {PENDING_MAX_PER_ACCOUNT} serial numbers waiting for their first reading. Remove the ones "
-            "you no longer need before adding another."
+            ngettext(
+                "You have %(count)d serial number waiting for its first reading. Remove it if you no longer need it "
+                "before adding another.",
+                "You have %(count)d serial numbers waiting for their first reading. Remove the ones you no longer "
+                "need before adding another.",
+                PENDING_MAX_PER_ACCOUNT,
+            )
+            % {"count": PENDING_MAX_PER_ACCOUNT}
         )
     pending, created = PendingMeter.objects.get_or_create(user=user, serial=serial, defaults={"name": name})
     if not created:
         raise MeterAlreadyPending(
-            "This serial number is already in your list, waiting for the first reading from your device."
+            _("This serial number is already in your list, waiting for the first reading from your device.")
         )
     logger.info("meters: user %s is waiting for the first reading of %s", user.pk, serial)
     return AddedMeter(meter=None, has_data=False, first_meter=first_meter, pending=pending)
@@ -340,9 +368,9 @@ def claim_meter(
     first_meter = not owned_meters(user).exists()
     meter = Meter.objects.filter(serial=serial).first()
     if meter is not None and meter.owner_id == user.pk:
-        raise MeterAlreadyYours("This meter is already in your list.")
+        raise MeterAlreadyYours(_("This meter is already in your list."))
     if meter is not None and meter.owner_id is not None:
-        raise MeterOwnedElsewhere("This meter is registered to another account, so it cannot be added here.")
+        raise MeterOwnedElsewhere(_("This meter is registered to another account, so it cannot be added here."))
     if meter is None or not meter.readings.exists():
         return _add_pending(user, serial, name, first_meter)
 
@@ -353,8 +381,10 @@ def claim_meter(
         raise refusal
     if day_register is None:
         raise ProofRequired(
-            "This meter already sends data. To prove it is yours, enter the day register 1.8.1 (kWh) "
-            "shown on the meter's display."
+            _(
+                "This meter already sends data. To prove it is yours, enter the day register 1.8.1 (kWh) "
+                "shown on the meter's display."
+            )
         )
     # No transaction around the rest: the recorded attempt must be visible to parallel requests at once and must
     # stay recorded when WrongProof is raised.
@@ -370,11 +400,12 @@ def claim_meter(
     if not low <= day_register <= high:
         logger.warning("meters: wrong claim proof for %s by user %s from %s", serial, user.pk, network)
         raise WrongProof(
-            "That value does not match this meter's day register. " + _attempts_left(user, serial, network, now)
+            _("That value does not match this meter's day register. %(attempts_left)s")
+            % {"attempts_left": _attempts_left(user, serial, network, now)}
         )
     ClaimAttempt.objects.filter(pk=attempt.pk).update(succeeded=True)
     if Meter.objects.filter(pk=meter.pk, owner__isnull=True).update(owner=user, name=name or meter.name) != 1:
-        raise MeterOwnedElsewhere("This meter is registered to another account, so it cannot be added here.")
+        raise MeterOwnedElsewhere(_("This meter is registered to another account, so it cannot be added here."))
     PendingMeter.objects.filter(user=user, serial=serial).delete()
     meter.refresh_from_db()
     logger.info("meters: user %s claimed meter %s with the register proof", user.pk, serial)
@@ -397,20 +428,24 @@ def pending_meters(user: Any) -> list[PendingEntry]:
     for entry in entries:
         meter = meters.get(entry.serial)
         if meter is None or (meter["owner_id"] is None and not meter["has_data"]):
-            state, message = PENDING_WAITING, "Waiting for the first reading from your device."
+            state, message = PENDING_WAITING, _("Waiting for the first reading from your device.")
         elif meter["owner_id"] == user.pk:
             continue
         elif meter["owner_id"] is not None:
             state, message = (
                 PENDING_TAKEN,
-                "This meter is now registered to another account: its device uploaded first. It can be claimed "
-                "here with the register proof (1.8.1 on the meter's display) only once that account removes it.",
+                _(
+                    "This meter is now registered to another account: its device uploaded first. It can be claimed "
+                    "here with the register proof (1.8.1 on the meter's display) only once that account removes it."
+                ),
             )
         else:
             state, message = (
                 PENDING_NEEDS_PROOF,
-                "This meter now sends data, but not from a device of your account. To add it, enter the day "
-                "register 1.8.1 (kWh) shown on the meter's display.",
+                _(
+                    "This meter now sends data, but not from a device of your account. To add it, enter the day "
+                    "register 1.8.1 (kWh) shown on the meter's display."
+                ),
             )
         result.append(PendingEntry(entry.code, entry.serial, entry.name, state, message))
     return result

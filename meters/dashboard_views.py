@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, Strea
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from meters import exports, presenters
@@ -65,9 +66,9 @@ def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
     meters = list(owned_meters(request.user).annotate(latest=Max("readings__timestamp")).order_by("name", "serial"))
     if not meters:
         if request.user.pending_meters.exists():
-            messages.info(request, "Your meter is waiting for the first reading from your device.")
+            messages.info(request, _("Your meter is waiting for the first reading from your device."))
         else:
-            messages.info(request, "Add your meter's serial number to see its dashboard.")
+            messages.info(request, _("Add your meter's serial number to see its dashboard."))
         return redirect("meters:list")
     chosen = _remembered(request.user, meters, chosen)
     try:

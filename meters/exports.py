@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from meters.models import READING_FIELDS, Meter, Reading
 from meters.series.capacity import quarter_deltas_wh
@@ -85,11 +87,11 @@ def parse_range(start: str | None, end: str | None, tz: str | None = None) -> Ti
     first = _bound("from", start, zone, whole_day_end=False)
     after = _bound("to", end, zone, whole_day_end=True)
     if first is not None and after is not None and first > after:
-        raise RangeError(f"'from' ({start}) must not be after 'to' ({end}).")
+        raise RangeError(_("'from' (%(start)s) must not be after 'to' (%(end)s).") % {"start": start, "end": end})
     return TimeRange(first, after, zone)
 
 
-_RANGE_FORM = "a date (YYYY-MM-DD) or an ISO 8601 date-time such as 2024-03-01T00:00:00+01:00"
+_RANGE_FORM = gettext_lazy("a date (YYYY-MM-DD) or an ISO 8601 date-time such as 2024-03-01T00:00:00+01:00")
 
 
 def _bound(name: str, text: str | None, zone: ZoneInfo, whole_day_end: bool) -> datetime | None:
@@ -97,13 +99,23 @@ def _bound(name: str, text: str | None, zone: ZoneInfo, whole_day_end: bool) -> 
     if not raw:
         return None
     outside = RangeError(
-        f"'{name}' must be {_RANGE_FORM} between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31, got {raw!r}."
+        _("'%(name)s' must be %(form)s between %(first)s and %(last)s, got %(value)s.")
+        % {
+            "name": name,
+            "form": _RANGE_FORM,
+            "first": f"{FIRST_YEAR}-01-01",
+            "last": f"{LAST_YEAR}-12-31",
+            "value": repr(raw),
+        }
     )
     if len(raw) == 10:
         try:
             day = date.fromisoformat(raw)
         except ValueError:
-            raise RangeError(f"'{name}' must be {_RANGE_FORM}, got {raw!r}.") from None
+            raise RangeError(
+                _("'%(name)s' must be %(form)s, got %(value)s.")
+                % {"name": name, "form": _RANGE_FORM, "value": repr(raw)}
+            ) from None
         if not FIRST_YEAR <= day.year <= LAST_YEAR:
             # Far dates overflow datetime arithmetic at the day boundaries (a 500 or a stream cut off mid-way).
             raise outside
@@ -118,7 +130,9 @@ def _bound(name: str, text: str | None, zone: ZoneInfo, whole_day_end: bool) -> 
             if not FIRST_YEAR <= moment.astimezone(zone).year <= LAST_YEAR:
                 raise outside
             return moment
-    raise RangeError(f"'{name}' must be {_RANGE_FORM}, got {raw!r}.")
+    raise RangeError(
+        _("'%(name)s' must be %(form)s, got %(value)s.") % {"name": name, "form": _RANGE_FORM, "value": repr(raw)}
+    )
 
 
 def _aware_utc(text: str, zone: ZoneInfo) -> datetime | None:
@@ -159,8 +173,11 @@ def parse_request(start: str | None, end: str | None, fmt: str | None) -> Export
     chosen = (fmt or "csv").strip().lower()
     if chosen not in FORMATS:
         raise ExportError(
-            f"'format' must be 'csv' (comma-separated, decimal point) or 'excel' (semicolon-separated, decimal "
-            f"comma), got {fmt!r}."
+            _(
+                "'format' must be 'csv' (comma-separated, decimal point) or 'excel' (semicolon-separated, decimal "
+                "comma), got %(value)s."
+            )
+            % {"value": repr(fmt)}
         )
     return ExportRequest(period, chosen)
 

@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from p1edge import wire
 
 # Field names shared by the model, the /api/v1/ JSON, the CSV export and the edge's spool records: one definition,
@@ -28,23 +30,31 @@ def _kw(**kwargs: Any) -> models.DecimalField:
 
 class Meter(models.Model):
     serial = models.CharField(
-        max_length=32, unique=True, help_text="Decoded equipment id (0-0:96.1.1), e.g. 1SAG1100000292."
+        _("serial number"),
+        max_length=32,
+        unique=True,
+        help_text=_("Decoded equipment id (0-0:96.1.1), e.g. 1SAG1100000292."),
     )
-    name = models.CharField(max_length=100, blank=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="meters",
-        help_text="Empty means unclaimed.",
+        verbose_name=_("owner"),
+        help_text=_("Empty means unclaimed."),
     )
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id used in URLs.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    code = models.UUIDField(
+        _("code"), default=uuid.uuid4, unique=True, editable=False, help_text=_("Public id used in URLs.")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["name", "serial"]
+        verbose_name = _("meter")
+        verbose_name_plural = _("meters")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.serial})" if self.name else self.serial
@@ -58,47 +68,59 @@ class Reading(models.Model):
     """The meter's state at the start of one quarter-hour slot."""
 
     class Tariff(models.IntegerChoices):
-        DAY = 1, "day"
-        NIGHT = 2, "night"
+        DAY = 1, _("day")
+        NIGHT = 2, _("night")
 
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="readings")
-    timestamp = models.DateTimeField(help_text="Start of the quarter-hour slot (UTC).")
-    measured_at = models.DateTimeField(help_text="Meter clock time of the telegram used.")
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="readings", verbose_name=_("meter"))
+    timestamp = models.DateTimeField(_("slot start"), help_text=_("Start of the quarter-hour slot (UTC)."))
+    measured_at = models.DateTimeField(_("measured at"), help_text=_("Meter clock time of the telegram used."))
 
-    import_t1_kwh = _kwh(help_text="1-0:1.8.1 import, day tariff")
-    import_t2_kwh = _kwh(help_text="1-0:1.8.2 import, night tariff")
-    export_t1_kwh = _kwh(help_text="1-0:2.8.1 export, day tariff")
-    export_t2_kwh = _kwh(help_text="1-0:2.8.2 export, night tariff")
-    tariff = models.PositiveSmallIntegerField(choices=Tariff.choices, null=True, blank=True)
-    power_import_kw = _kw(help_text="1-0:1.7.0")
-    power_export_kw = _kw(help_text="1-0:2.7.0")
+    import_t1_kwh = _kwh(verbose_name=_("import, day tariff (kWh)"), help_text=_("1-0:1.8.1 import, day tariff"))
+    import_t2_kwh = _kwh(verbose_name=_("import, night tariff (kWh)"), help_text=_("1-0:1.8.2 import, night tariff"))
+    export_t1_kwh = _kwh(verbose_name=_("export, day tariff (kWh)"), help_text=_("1-0:2.8.1 export, day tariff"))
+    export_t2_kwh = _kwh(verbose_name=_("export, night tariff (kWh)"), help_text=_("1-0:2.8.2 export, night tariff"))
+    tariff = models.PositiveSmallIntegerField(_("tariff"), choices=Tariff.choices, null=True, blank=True)
+    power_import_kw = _kw(verbose_name=_("import power (kW)"), help_text="1-0:1.7.0")
+    power_export_kw = _kw(verbose_name=_("export power (kW)"), help_text="1-0:2.7.0")
 
-    l1_import_kw = _kw(null=True, blank=True)
-    l2_import_kw = _kw(null=True, blank=True)
-    l3_import_kw = _kw(null=True, blank=True)
-    l1_export_kw = _kw(null=True, blank=True)
-    l2_export_kw = _kw(null=True, blank=True)
-    l3_export_kw = _kw(null=True, blank=True)
-    l1_voltage_v = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
-    l2_voltage_v = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
-    l3_voltage_v = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
-    l1_current_a = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    l2_current_a = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    l3_current_a = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    l1_import_kw = _kw(null=True, blank=True, verbose_name=_("L1 import (kW)"))
+    l2_import_kw = _kw(null=True, blank=True, verbose_name=_("L2 import (kW)"))
+    l3_import_kw = _kw(null=True, blank=True, verbose_name=_("L3 import (kW)"))
+    l1_export_kw = _kw(null=True, blank=True, verbose_name=_("L1 export (kW)"))
+    l2_export_kw = _kw(null=True, blank=True, verbose_name=_("L2 export (kW)"))
+    l3_export_kw = _kw(null=True, blank=True, verbose_name=_("L3 export (kW)"))
+    l1_voltage_v = models.DecimalField(_("L1 voltage (V)"), max_digits=5, decimal_places=1, null=True, blank=True)
+    l2_voltage_v = models.DecimalField(_("L2 voltage (V)"), max_digits=5, decimal_places=1, null=True, blank=True)
+    l3_voltage_v = models.DecimalField(_("L3 voltage (V)"), max_digits=5, decimal_places=1, null=True, blank=True)
+    l1_current_a = models.DecimalField(_("L1 current (A)"), max_digits=6, decimal_places=2, null=True, blank=True)
+    l2_current_a = models.DecimalField(_("L2 current (A)"), max_digits=6, decimal_places=2, null=True, blank=True)
+    l3_current_a = models.DecimalField(_("L3 current (A)"), max_digits=6, decimal_places=2, null=True, blank=True)
 
-    breaker_state = models.PositiveSmallIntegerField(null=True, blank=True, help_text="0-0:96.3.10")
-    avg_demand_kw = _kw(null=True, blank=True, help_text="1-0:1.4.0 average import of the running quarter")
-    month_peak_kw = _kw(null=True, blank=True, help_text="1-0:1.6.0 peak quarter of the running month")
-    month_peak_at = models.DateTimeField(null=True, blank=True)
-    gas_m3 = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
-    gas_at = models.DateTimeField(null=True, blank=True)
-    water_m3 = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
-    water_at = models.DateTimeField(null=True, blank=True)
+    breaker_state = models.PositiveSmallIntegerField(_("breaker state"), null=True, blank=True, help_text="0-0:96.3.10")
+    avg_demand_kw = _kw(
+        null=True,
+        blank=True,
+        verbose_name=_("average demand (kW)"),
+        help_text=_("1-0:1.4.0 average import of the running quarter"),
+    )
+    month_peak_kw = _kw(
+        null=True,
+        blank=True,
+        verbose_name=_("month peak (kW)"),
+        help_text=_("1-0:1.6.0 peak quarter of the running month"),
+    )
+    month_peak_at = models.DateTimeField(_("month peak at"), null=True, blank=True)
+    gas_m3 = models.DecimalField(_("gas (m³)"), max_digits=12, decimal_places=3, null=True, blank=True)
+    gas_at = models.DateTimeField(_("gas read at"), null=True, blank=True)
+    water_m3 = models.DecimalField(_("water (m³)"), max_digits=12, decimal_places=3, null=True, blank=True)
+    water_at = models.DateTimeField(_("water read at"), null=True, blank=True)
 
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
 
     class Meta:
         ordering = ["meter", "timestamp"]
+        verbose_name = _("reading")
+        verbose_name_plural = _("readings")
         constraints = [
             # Also the index that serves "readings of one meter in a time range".
             models.UniqueConstraint(fields=["meter", "timestamp"], name="reading_unique_meter_slot"),
@@ -113,15 +135,19 @@ class ClaimAttempt(models.Model):
     per meter, per client network and per account (meters.claims.claim_meter). A row is written before the
     value is checked and counts as wrong until it is found right, so parallel tries are counted too."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="claim_attempts")
-    serial = models.CharField(max_length=32)
-    succeeded = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="claim_attempts", verbose_name=_("user")
+    )
+    serial = models.CharField(_("serial number"), max_length=32)
+    succeeded = models.BooleanField(_("succeeded"), default=False)
     # The client's IPv4 address or the /64 network of an IPv6 client (meters.claims.client_network): an IPv6
     # host picks from 2^64 addresses, so single addresses would not limit anyone. Empty when unknown.
-    address = models.CharField(max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
+    address = models.CharField(_("network"), max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("claim attempt")
+        verbose_name_plural = _("claim attempts")
         indexes = [
             models.Index(fields=["user", "created_at"], name="claimattempt_user_time"),
             models.Index(fields=["serial", "created_at"], name="claimattempt_serial_time"),
@@ -140,14 +166,20 @@ class PendingMeter(models.Model):
     typed here (meters.ingest.ingest_readings), or, once data exist, through the register proof.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pending_meters")
-    serial = models.CharField(max_length=32, db_index=True)
-    name = models.CharField(max_length=100, blank=True)
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id used in forms.")
-    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pending_meters", verbose_name=_("user")
+    )
+    serial = models.CharField(_("serial number"), max_length=32, db_index=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    code = models.UUIDField(
+        _("code"), default=uuid.uuid4, unique=True, editable=False, help_text=_("Public id used in forms.")
+    )
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "serial"]
+        verbose_name = _("serial waiting for data")
+        verbose_name_plural = _("serials waiting for data")
         constraints = [models.UniqueConstraint(fields=["user", "serial"], name="pendingmeter_unique_user_serial")]
 
     def __str__(self) -> str:
@@ -165,25 +197,33 @@ class Device(models.Model):
     revoked" rather than "unknown token", and its history stays on the Devices page.
     """
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices")
-    name = models.CharField(max_length=100, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices", verbose_name=_("owner")
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)  # SHA-256 hex of the token
-    created_at = models.DateTimeField(default=timezone.now)
-    created_from = models.CharField(max_length=45, blank=True, default="", help_text="Address that asked for the code.")
-    last_seen_at = models.DateTimeField(null=True, blank=True)
-    last_address = models.CharField(max_length=45, blank=True, default="")
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    meters = models.ManyToManyField(Meter, blank=True, related_name="devices", help_text="Meters it uploaded for.")
+    created_at = models.DateTimeField(_("paired"), default=timezone.now)
+    created_from = models.CharField(
+        _("paired from"), max_length=45, blank=True, default="", help_text=_("Address that asked for the code.")
+    )
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    last_address = models.CharField(_("last address"), max_length=45, blank=True, default="")
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    meters = models.ManyToManyField(
+        Meter, blank=True, related_name="devices", verbose_name=_("meters"), help_text=_("Meters it uploaded for.")
+    )
 
     class Meta:
         ordering = ["-created_at", "pk"]
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.owner})"
 
     @property
     def display_name(self) -> str:
-        return self.name or f"Device {self.pk}"
+        return self.name or gettext("Device %(number)s") % {"number": self.pk}
 
     @property
     def is_revoked(self) -> bool:

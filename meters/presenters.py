@@ -14,14 +14,26 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import formats, translation
 from django.utils.http import urlencode
+from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 
 from meters.models import Meter
 from meters.series import Series, window_days
 
-VIEW_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
-TODAY_LABELS = {"day": "Today", "week": "This week", "month": "This month"}
-BUCKET_LABELS = {"day": "quarter-hour", "week": "4 hours", "month": "day"}
+VIEW_LABELS = {"day": gettext_lazy("Day"), "week": gettext_lazy("Week"), "month": gettext_lazy("Month")}
+# A context of their own: the admin's catalogue, which wins over ours, has "This month" for its date filter.
+TODAY_LABELS = {
+    "day": pgettext_lazy("dashboard period", "Today"),
+    "week": pgettext_lazy("dashboard period", "This week"),
+    "month": pgettext_lazy("dashboard period", "This month"),
+}
+# What one bar of a chart covers, after "per" ("average power per quarter-hour").
+BUCKET_LABELS = {
+    "day": pgettext_lazy("a chart bar covers", "quarter-hour"),
+    "week": pgettext_lazy("a chart bar covers", "4 hours"),
+    "month": pgettext_lazy("a chart bar covers", "day"),
+}
 
 
 def dashboard(series: Series, meters: Sequence[Meter], today: date, now: datetime) -> dict[str, Any]:
@@ -66,25 +78,41 @@ def dashboard_url(view: str, meter: Meter, day: date | None) -> str:
 
 
 def period_label(view: str, first: date, after: date) -> str:
+    # Formats of energy_app/formats/<language>/formats.py with Django's translated day and month names: in English
+    # "Tuesday 11 June 2024", "Week 24: 10 Jun \u2013 16 Jun 2024" (an en dash) and "June 2024".
     if view == "day":
-        return first.strftime("%A %-d %B %Y")
+        return _date(first, "LONG_WEEKDAY_DATE_FORMAT")
     if view == "week":
         last = after - timedelta(days=1)
-        return f"Week {first.isocalendar().week}: {first.strftime('%-d %b')} \u2013 {last.strftime('%-d %b %Y')}"
-    return first.strftime("%B %Y")
+        return f"{_date(first, 'WEEK_START_FORMAT')} \u2013 {_date(last, 'WEEK_END_FORMAT')}"
+    return _date(first, "YEAR_MONTH_FORMAT")
 
 
 # --- number formatting: one rule per unit (dashboard.js mirrors it) -------------------------------------------
 # W: whole watts below 1 kW, else kW with 2 decimals; kW (capacity) 2 decimals; kWh and m³ 3 decimals; € 2.
 # Thousands are grouped with a narrow no-break space; the unit follows after a no-break space.
+# In the active language (docs/glossary.md, "Numbers, dates and money"; energy_app/formats/<language>/formats.py):
+# a decimal comma in nl, fr and de, a point in English; "€ 1,38" (nl), "1,38 €" (fr, de), "€ 1.38" (en).
 
 DASH = "\u2013"
+
+
+def _l10n(name: str) -> Any:
+    """A format of the active language (English when translations are off or the language has none)."""
+    value = formats.get_format(name, lang=translation.get_language() or settings.LANGUAGE_CODE)
+    return formats.get_format(name, lang="en") if value == name else value
+
+
+def _date(value: date, name: str) -> str:
+    # Django's dateformat with the language's translated day and month names; aware datetimes keep their zone.
+    return formats.date_format(value, _l10n(name))
 
 
 def _number(value: float | Decimal | int, decimals: int) -> str:
     # Half away from zero, as Intl.NumberFormat in dashboard.js rounds; a true minus sign (U+2212).
     exact = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    text = f"{abs(exact):,.{decimals}f}".replace(",", "\u202f")
+    marks = {ord(","): _l10n("THOUSAND_SEPARATOR"), ord("."): _l10n("DECIMAL_SEPARATOR")}
+    text = f"{abs(exact):,.{decimals}f}".translate(marks)
     return f"\u2212{text}" if exact < 0 else text
 
 
@@ -108,8 +136,10 @@ def kw(value: float | Decimal | None) -> str:
 def money(value: Decimal | None) -> str:
     if value is None:
         return DASH
-    sign = "\u2212" if value < 0 else ""
-    return f"{sign}€\u00a0{_number(abs(value), 2)}"
+    # The minus sign (U+2212) before it all, euro sign included; an amount that rounds to zero has none ("€ 0.00").
+    text = _number(value, 2)
+    sign, digits = ("\u2212", text[1:]) if text.startswith("\u2212") else ("", text)
+    return sign + _l10n("CURRENCY_FORMAT").format(digits)
 
 
 def _kwh(wh: int | None) -> str:
@@ -120,48 +150,70 @@ def _m3(litres: int | None) -> str:
     return fmt(None if litres is None else litres / 1000, 3, "m³")
 
 
-_TIME_FORMATS = {"day": "%H:%M", "week": "%a %-d %b %H:%M", "month": "%a %-d %b", "peak": "%a %-d %b %H:%M"}
+# Format names (energy_app/formats/<language>/formats.py): "08:15", "Tue 1 Dec 08:15", "Tue 1 Dec" in English.
+_TIME_FORMATS = {
+    "day": "TIME_FORMAT",
+    "week": "WEEKDAY_DATETIME_FORMAT",
+    "month": "WEEKDAY_DATE_FORMAT",
+    "peak": "WEEKDAY_DATETIME_FORMAT",
+}
 
 
 def _local(value: datetime | None, tz: str, view: str = "week") -> str:
     """A bucket start as the user reads it: the time on a day page, the date on a month page."""
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(tz)).strftime(_TIME_FORMATS[view])
+    return _date(value.astimezone(ZoneInfo(tz)), _TIME_FORMATS[view])
 
 
-AVERAGE_LABELS = {"day": "average of the day", "week": "average of the week", "month": "average of the month"}
+AVERAGE_LABELS = {
+    "day": gettext_lazy("average of the day"),
+    "week": gettext_lazy("average of the week"),
+    "month": gettext_lazy("average of the month"),
+}
 
 
 def cards(series: Series) -> list[dict[str, Any]]:
     t, p = series.totals, series.power
     so_far = any(b.so_far for b in series.buckets)
-    suffix = " so far" if so_far else ""
+    suffix = " " + pgettext("after the total of the running period", "so far") if so_far else ""
     cards = [
         {
-            "title": "Import",
+            "title": gettext("Import"),
             "value": _kwh(t.import_wh) + suffix,
-            "lines": [f"Day tariff {_kwh(t.import_t1_wh)}", f"Night tariff {_kwh(t.import_t2_wh)}"],
+            "lines": [
+                gettext("Day tariff %(energy)s") % {"energy": _kwh(t.import_t1_wh)},
+                gettext("Night tariff %(energy)s") % {"energy": _kwh(t.import_t2_wh)},
+            ],
             "id": "import",
         },
         {
-            "title": "Export",
+            "title": gettext("Export"),
             "value": _kwh(t.export_wh) + suffix,
-            "lines": [f"Day tariff {_kwh(t.export_t1_wh)}", f"Night tariff {_kwh(t.export_t2_wh)}"],
+            "lines": [
+                gettext("Day tariff %(energy)s") % {"energy": _kwh(t.export_t1_wh)},
+                gettext("Night tariff %(energy)s") % {"energy": _kwh(t.export_t2_wh)},
+            ],
             "id": "export",
         },
         {
-            "title": "Electricity cost",
+            "title": gettext("Electricity cost"),
             "value": money(t.electricity_cost_eur) + suffix,
-            "lines": [f"Import {money(t.import_cost_eur)}", f"Export credit {money(t.export_credit_eur)}"],
+            "lines": [
+                pgettext("cost of the imported energy", "Import %(amount)s") % {"amount": money(t.import_cost_eur)},
+                gettext("Export credit %(amount)s") % {"amount": money(t.export_credit_eur)},
+            ],
             "id": "cost",
         },
         {
-            "title": "Import power",
+            "title": gettext("Import power"),
             "value": power(p.import_avg_w),
             "lines": [
-                AVERAGE_LABELS[series.view],
-                f"highest quarter-hour {power(p.import_max_w)} {_local(p.import_max_at, series.tz, 'peak')}".strip(),
+                str(AVERAGE_LABELS[series.view]),
+                (
+                    gettext("highest quarter-hour %(power)s %(time)s")
+                    % {"power": power(p.import_max_w), "time": _local(p.import_max_at, series.tz, "peak")}
+                ).strip(),
             ],
             "id": "power",
         },
@@ -169,9 +221,9 @@ def cards(series: Series) -> list[dict[str, Any]]:
     if series.has_gas:
         cards.append(
             {
-                "title": "Gas",
+                "title": gettext("Gas"),
                 "value": _m3(t.gas_l) + suffix,
-                "lines": [f"Cost {money(t.gas_cost_eur)}"],
+                "lines": [gettext("Cost %(amount)s") % {"amount": money(t.gas_cost_eur)}],
                 "id": "gas",
             }
         )
@@ -200,7 +252,7 @@ def capacity_months(series: Series) -> list[dict[str, Any]]:
         return []
     return [
         {
-            "label": m.month.strftime("%b %y"),
+            "label": _date(m.month, "MONTH_SHORT_FORMAT"),
             "peak": fmt(None if m.peak_w is None else m.peak_w / 1000, 2),
             "billed": fmt(m.billed_kw, 2),
             "has_data": m.billed_kw is not None,

@@ -8,6 +8,8 @@ from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from meters import claims, devices
@@ -18,8 +20,6 @@ from users.lockout import client_ip
 # URL names (redirect() reverses them): /serialNumbers/ and /day/.
 LIST_URL = "meters:list"
 FIRST_METER_URL = "dashboard:day"
-NO_DATA_WARNING = "added, but no data yet — check that the device is connected"
-PENDING_NOTE = "It becomes yours with the first reading your device uploads."
 
 
 @login_required
@@ -28,9 +28,9 @@ def meter_list(request: HttpRequest) -> HttpResponse:
     form that adds or claims a meter. A POST with ``forget`` removes a waiting serial."""
     if request.method == "POST" and "forget" in request.POST:
         if claims.forget_pending_meter(request.user, request.POST["forget"]):
-            messages.success(request, "The serial number was removed from your list.")
+            messages.success(request, _("The serial number was removed from your list."))
         else:
-            messages.error(request, "Nothing was removed: that serial number is not waiting in your list.")
+            messages.error(request, _("Nothing was removed: that serial number is not waiting in your list."))
         return redirect(LIST_URL)
 
     form = AddMeterForm(request.POST or None)
@@ -53,9 +53,16 @@ def meter_list(request: HttpRequest) -> HttpResponse:
             form.add_error("serialNumber", str(exc))
         else:
             if added.meter is None:
-                messages.warning(request, f"Meter {added.display_name} {NO_DATA_WARNING}. {PENDING_NOTE}")
+                messages.warning(
+                    request,
+                    _(
+                        "Meter %(name)s added, but no data yet — check that the device is connected. It becomes yours "
+                        "with the first reading your device uploads."
+                    )
+                    % {"name": added.display_name},
+                )
                 return redirect(LIST_URL)  # the dashboards have nothing to show until that reading arrives
-            messages.success(request, f"Meter {added.display_name} added.")
+            messages.success(request, _("Meter %(name)s added.") % {"name": added.display_name})
             return redirect(FIRST_METER_URL if added.first_meter else LIST_URL)
     elif request.method == "POST":
         show_register = bool(request.POST.get("register"))
@@ -81,9 +88,10 @@ def rename(request: HttpRequest, code: str) -> HttpResponse:
     form = RenameMeterForm(request.POST)
     if form.is_valid():
         claims.rename_meter(meter, form.cleaned_data["name"])
-        messages.success(request, f"Meter renamed to {meter.display_name}.")
+        messages.success(request, _("Meter renamed to %(name)s.") % {"name": meter.display_name})
     else:
-        messages.error(request, "The name was not changed: " + " ".join(map(str, form.errors.get("name", []))))
+        reasons = " ".join(map(str, form.errors.get("name", [])))
+        messages.error(request, _("The name was not changed: %(reasons)s") % {"reasons": reasons})
     return redirect(LIST_URL)
 
 
@@ -103,7 +111,8 @@ def release(request: HttpRequest, code: str) -> HttpResponse:
     claims.release_meter(meter)
     messages.success(
         request,
-        f"Meter {meter.display_name} removed from your account. Its data is kept; add the serial again to get it back.",
+        _("Meter %(name)s removed from your account. Its data is kept; add the serial again to get it back.")
+        % {"name": meter.display_name},
     )
     return redirect("meters:list")
 
@@ -117,11 +126,20 @@ def delete_with_data(request: HttpRequest, code: str) -> HttpResponse:
     if not form.is_valid() or form.cleaned_data["confirm"].strip() != meter.serial:
         messages.error(
             request,
-            f"Nothing was deleted: type the serial number {meter.serial} to confirm deleting the meter and its data.",
+            _("Nothing was deleted: type the serial number %(serial)s to confirm deleting the meter and its data.")
+            % {"serial": meter.serial},
         )
         return redirect(LIST_URL)
     deleted = claims.delete_meter_with_data(meter)
-    messages.success(request, f"Meter {deleted.serial} and its {deleted.readings_deleted} readings were deleted.")
+    messages.success(
+        request,
+        ngettext(
+            "Meter %(serial)s and its %(count)d reading were deleted.",
+            "Meter %(serial)s and its %(count)d readings were deleted.",
+            deleted.readings_deleted,
+        )
+        % {"serial": deleted.serial, "count": deleted.readings_deleted},
+    )
     return redirect(LIST_URL)
 
 
@@ -145,17 +163,17 @@ def device(request: HttpRequest) -> HttpResponse:
         try:
             if decision == "approve":
                 devices.approve(request.user, text)
-                messages.success(request, "Device approved. It starts uploading within a minute.")
+                messages.success(request, _("Device approved. It starts uploading within a minute."))
                 return redirect("meters:devices")
             if decision == "deny":
                 devices.deny(request.user, text)
-                messages.info(request, "The device was refused; it has no access to your account.")
+                messages.info(request, _("The device was refused; it has no access to your account."))
                 return redirect("meters:devices")
             pairing = devices.pending_pairing(request.user, text)
         except devices.UnknownUserCode:
-            form.add_error("user_code", UNKNOWN_CODE)
+            form.add_error("user_code", str(UNKNOWN_CODE))
         except devices.TooManyCodeAttempts:
-            form.add_error(None, "Too many wrong codes in the past hour. Try again later.")
+            form.add_error(None, _("Too many wrong codes in the past hour. Try again later."))
             status = 429
     context = {
         "form": form,
@@ -165,7 +183,7 @@ def device(request: HttpRequest) -> HttpResponse:
     return render(request, "meters/device.html", context, status=status)
 
 
-UNKNOWN_CODE = (
+UNKNOWN_CODE = gettext_lazy(
     "No device is waiting with this code. Check the code on the device (it is valid for 10 minutes), or run "
     "p1edge pair again for a new one."
 )
@@ -182,7 +200,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
 def device_rename(request: HttpRequest, device_id: str) -> HttpResponse:
     found = device_for(request.user, device_id)
     devices.rename_device(found, request.POST.get("name", ""))
-    messages.success(request, f"Device renamed to {found.display_name}.")
+    messages.success(request, _("Device renamed to %(name)s.") % {"name": found.display_name})
     return redirect("meters:devices")
 
 
@@ -192,6 +210,8 @@ def device_revoke(request: HttpRequest, device_id: str) -> HttpResponse:
     found = device_for(request.user, device_id)
     devices.revoke_device(found)
     messages.success(
-        request, f"{found.display_name} is revoked: its uploads are refused from now on. Its readings are kept."
+        request,
+        _("%(name)s is revoked: its uploads are refused from now on. Its readings are kept.")
+        % {"name": found.display_name},
     )
     return redirect("meters:devices")

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
 
 
 class StyledFormMixin:
@@ -63,9 +64,9 @@ class DecimalCommaField(forms.DecimalField):
             return None
         text = str(value).strip()
         if not _DECIMAL_INPUT.fullmatch(text):
-            label = self.label or "This field"
+            label = self.label or gettext("This field")
             raise forms.ValidationError(
-                "%(label)s: enter a number such as %(comma)s or %(dot)s.",
+                gettext("%(label)s: enter a number such as %(comma)s or %(dot)s."),
                 code="invalid",
                 params={"label": label, "comma": self.example, "dot": self.example.replace(",", ".")},
             )

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from users.models import Profile
 
@@ -15,7 +16,7 @@ class ProfileInline(admin.StackedInline):
     # One empty form when the user has no profile yet (profiles are created lazily by profile_for).
     extra = 1
     max_num = 1
-    verbose_name_plural = "Profile (prices)"
+    verbose_name_plural = _("Profile (prices, language)")
 
 
 admin.site.unregister(User)

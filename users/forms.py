@@ -1,4 +1,4 @@
-"""Account forms: registration, login by username or e-mail, profile and price settings."""
+"""Account forms: registration, login by username or e-mail, profile, language and price settings."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from django.contrib.auth.forms import (
     UsernameField,
 )
 from django.http import HttpRequest
+from django.utils.formats import localize
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from theme.forms import DecimalCommaField, StyledFormMixin
 from users.models import Profile
@@ -24,13 +27,13 @@ from users.text import mixes_scripts
 
 User = get_user_model()
 
-DUPLICATE_USERNAME = "This username is already taken. Choose another one."
-DUPLICATE_EMAIL = "An account with this e-mail address already exists. Log in or reset your password instead."
-MIXED_SCRIPTS = (
+DUPLICATE_USERNAME = _("This username is already taken. Choose another one.")
+DUPLICATE_EMAIL = _("An account with this e-mail address already exists. Log in or reset your password instead.")
+MIXED_SCRIPTS = _(
     "Use letters of one script in a username (not, for example, Latin and Cyrillic together): "
     "such names can look exactly like someone else's."
 )
-FOREIGN_EMAIL_USERNAME = (
+FOREIGN_EMAIL_USERNAME = _(
     "A username that is an e-mail address must be your own e-mail, the one in the E-mail field. "
     "Choose a username without @, or use your e-mail address."
 )
@@ -70,8 +73,8 @@ def username_fits_email(username: str, email: str) -> bool:
 
 class RegisterForm(StyledFormMixin, UserCreationForm):
     email = forms.EmailField(
-        label="E-mail",
-        help_text="Used to reset your password. Never shown to other users.",
+        label=_("E-mail"),
+        help_text=_("Used to reset your password. Never shown to other users."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
 
@@ -100,12 +103,12 @@ class LoginForm(StyledFormMixin, AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "Wrong username/e-mail or password. Both are case-sensitive except the e-mail.",
+        "invalid_login": _("Wrong username/e-mail or password. Both are case-sensitive except the e-mail."),
     }
 
     def __init__(self, request: HttpRequest | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(request, *args, **kwargs)
-        self.fields["username"].label = "Username or e-mail"
+        self.fields["username"].label = gettext("Username or e-mail")
         self.fields["username"].widget.attrs["autocomplete"] = "username"
 
 
@@ -113,7 +116,7 @@ class AccountForm(StyledFormMixin, forms.ModelForm):
     class Meta:
         model = User
         fields = ("username", "email", "first_name", "last_name")
-        labels = {"email": "E-mail"}
+        labels = {"email": _("E-mail")}
         # Django's username field NFKC-normalises, so a full-width "BOB" is checked (and stored) as "BOB".
         field_classes = {"username": UsernameField}
 
@@ -127,7 +130,9 @@ class AccountForm(StyledFormMixin, forms.ModelForm):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()
         if _email_taken(email, exclude_pk=self.instance.pk):
-            raise forms.ValidationError("Another account already uses this e-mail address.", code="duplicate_email")
+            raise forms.ValidationError(
+                gettext("Another account already uses this e-mail address."), code="duplicate_email"
+            )
         return email
 
     def clean(self) -> dict[str, Any]:
@@ -159,11 +164,11 @@ class PricesForm(StyledFormMixin, forms.ModelForm):
         # Belgian tariff sheets write 0,3412: every price takes a comma as well as a dot.
         field_classes = dict.fromkeys(PRICE_DEFAULTS, DecimalCommaField)
         labels = {
-            "price_import_day": "Import, day tariff (EUR/kWh)",
-            "price_import_night": "Import, night tariff (EUR/kWh)",
-            "price_export": "Export compensation (EUR/kWh)",
-            "price_capacity": "Capacity tariff (EUR per kW per year)",
-            "price_gas": "Gas (EUR/m³)",
+            "price_import_day": _("Import, day tariff (EUR/kWh)"),
+            "price_import_night": _("Import, night tariff (EUR/kWh)"),
+            "price_export": _("Export compensation (EUR/kWh)"),
+            "price_capacity": _("Capacity tariff (EUR per kW per year)"),
+            "price_gas": _("Gas (EUR/m³)"),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -172,8 +177,37 @@ class PricesForm(StyledFormMixin, forms.ModelForm):
             field = cast(DecimalCommaField, self.fields[name])  # Meta.field_classes
             default = getattr(settings, setting)
             field.example = str(default).replace(".", ",")
-            field.widget.attrs["placeholder"] = str(default)
-            field.help_text = f"Leave empty to use the site default ({default})."
+            # The page's decimal mark: 0.30 in English, 0,30 in nl/fr/de (both are accepted).
+            field.widget.attrs["placeholder"] = localize(default)
+            field.help_text = gettext("Leave empty to use the site default (%(default)s).") % {
+                "default": localize(default)
+            }
+
+
+class LanguageSelect(forms.Select):
+    """A select whose options name their language in it (``lang="nl"``), as the header's switcher does."""
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        if value:
+            option["attrs"]["lang"] = value
+        return option
+
+
+class LanguageForm(StyledFormMixin, forms.ModelForm):
+    """The account's language (``Profile.language``), which outranks the cookie and the browser
+    (``users.middleware``); empty follows the browser."""
+
+    language = forms.ChoiceField(
+        label=_("Language"),
+        required=False,
+        choices=[("", _("Follow my browser")), *settings.LANGUAGES],
+        widget=LanguageSelect,
+    )
+
+    class Meta:
+        model = Profile
+        fields = ("language",)
 
 
 class StyledPasswordChangeForm(StyledFormMixin, PasswordChangeForm):

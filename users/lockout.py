@@ -28,6 +28,7 @@ from django.db.models import Max, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from rest_framework.settings import api_settings
 
 logger = logging.getLogger(__name__)
@@ -117,13 +118,22 @@ class Lockout:
 
     def message(self) -> str:
         """What the API says (the login page renders users/locked_out.html with the same facts)."""
-        text = f"This account is locked after {self.failure_limit} failed logins from your address."
+        text = ngettext(
+            "This account is locked after %(count)d failed login from your address.",
+            "This account is locked after %(count)d failed logins from your address.",
+            self.failure_limit,
+        ) % {"count": self.failure_limit}
         if self.unlocks_at is None:
-            return f"{text} Ask the site's operator to unlock it, or reset your password on the website."
-        minutes = self.minutes_left()
+            advice = gettext("Ask the site's operator to unlock it, or reset your password on the website.")
+            return f"{text} {advice}"
+        minutes = self.minutes_left() or 1
         until = timezone.localtime(self.unlocks_at).isoformat(timespec="seconds")
-        unit = "minute" if minutes == 1 else "minutes"
-        return f"{text} It unlocks at {until} (in {minutes} {unit}); a right password is refused until then."
+        when = ngettext(
+            "It unlocks at %(until)s (in %(minutes)d minute); a right password is refused until then.",
+            "It unlocks at %(until)s (in %(minutes)d minutes); a right password is refused until then.",
+            minutes,
+        ) % {"until": until, "minutes": minutes}
+        return f"{text} {when}"
 
 
 def lockout_for(request: HttpRequest, credentials: dict | None) -> Lockout:

@@ -9,13 +9,17 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
+    from django_stubs_ext import StrOrPromise
 
 
-def _price(help_text: str) -> models.DecimalField:
+def _price(verbose_name: StrOrPromise, help_text: StrOrPromise) -> models.DecimalField:
     return models.DecimalField(
+        verbose_name,
         max_digits=8,
         decimal_places=4,
         null=True,
@@ -35,28 +39,45 @@ class Prices:
 
 
 class Profile(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
-    price_import_day = _price("Import, day tariff (EUR/kWh). Empty uses the site default.")
-    price_import_night = _price("Import, night tariff (EUR/kWh). Empty uses the site default.")
-    price_export = _price("Export compensation (EUR/kWh). Empty uses the site default.")
-    price_capacity = _price("Capacity tariff (EUR per kW per year). Empty uses the site default.")
-    price_gas = _price("Gas (EUR/m³). Empty uses the site default.")
-    last_meter_code = models.UUIDField(null=True, blank=True, help_text="Meter last shown on the dashboard.")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile", verbose_name=_("user")
+    )
+    price_import_day = _price(
+        _("import price, day tariff"), _("Import, day tariff (EUR/kWh). Empty uses the site default.")
+    )
+    price_import_night = _price(
+        _("import price, night tariff"), _("Import, night tariff (EUR/kWh). Empty uses the site default.")
+    )
+    price_export = _price(_("export compensation"), _("Export compensation (EUR/kWh). Empty uses the site default."))
+    price_capacity = _price(
+        _("capacity tariff"), _("Capacity tariff (EUR per kW per year). Empty uses the site default.")
+    )
+    price_gas = _price(_("gas price"), _("Gas (EUR/m³). Empty uses the site default."))
+    last_meter_code = models.UUIDField(
+        _("last shown meter"), null=True, blank=True, help_text=_("Meter last shown on the dashboard.")
+    )
+    # The choices are the languages' own names (settings.LANGUAGES), never translated: a reader finds their own.
     language = models.CharField(
+        _("language"),
         max_length=8,
         blank=True,
         default="",
         choices=settings.LANGUAGES,
-        help_text="Language of the site for this account; empty follows the browser.",
+        help_text=_("Language of the site for this account; empty follows the browser."),
     )
     token_version = models.PositiveIntegerField(
+        _("token version"),
         default=0,
         editable=False,
-        help_text="Put into every API token; raised on a password change or deactivation, which revokes them.",
+        help_text=_("Put into every API token; raised on a password change or deactivation, which revokes them."),
     )
 
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
+
     def __str__(self) -> str:
-        return f"Profile of {self.user}"
+        return gettext("Profile of %(user)s") % {"user": self.user}
 
     def prices(self) -> Prices:
         """Effective prices: the user's own where set, the site defaults (settings.PRICE_*) elsewhere."""

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import F
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TOKEN_VERSION_CLAIM = "token_version"  # noqa: S105 (a claim name, not a secret)
-REVOKED = "This token was revoked: the account's password changed, or it was deactivated or deleted. Log in again."
+REVOKED = gettext_lazy(
+    "This token was revoked: the account's password changed, or it was deactivated or deleted. Log in again."
+)
 # The longest text that can name an account is an e-mail address (254, RFC 5321); usernames have at most 150.
 LOGIN_MAX_LENGTH = 254
 
@@ -58,7 +61,7 @@ def revoke_tokens(user: User) -> None:
 def check_token_version(token: Token, user_id: int | str) -> None:
     """Raises ``InvalidToken`` (401) when ``token`` predates the account's last revocation."""
     if token.get(TOKEN_VERSION_CLAIM, 0) != token_version(user_id):
-        raise InvalidToken(REVOKED)
+        raise InvalidToken(str(REVOKED))
 
 
 class VersionedRefreshToken(RefreshToken):
@@ -123,7 +126,7 @@ class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
         user_id = refresh.payload.get(api_settings.USER_ID_CLAIM)
         user = get_user_model()._default_manager.filter(**{api_settings.USER_ID_FIELD: user_id}).first()
         if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
-            raise InvalidToken(REVOKED)
+            raise InvalidToken(str(REVOKED))
         check_token_version(refresh, user.pk)
 
         data = {"access": str(refresh.access_token)}

@@ -1,9 +1,10 @@
-"""Account pages: register, login/logout, profile and prices, help. Password reset/change use Django's views."""
+"""Account pages: register, login/logout, profile (account, language, prices), help; Django's password views."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Literal, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -14,8 +15,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -23,7 +25,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from meters.claims import client_network, retry_time_text
-from users.forms import AccountForm, LoginForm, PricesForm, RegisterForm
+from users.forms import AccountForm, LanguageForm, LoginForm, PricesForm, RegisterForm
 from users.lockout import client_ip
 from users.models import Profile, profile_for
 
@@ -80,17 +82,24 @@ def register(request: HttpRequest) -> HttpResponse:
         retry_at = take_registration_slot(network, timezone.now())
         if retry_at is not None:
             logger.warning("register: refused for network %s, registration limit reached", network or "unknown")
+            limit = settings.REGISTER_MAX_PER_ADDRESS_PER_HOUR
             form.add_error(
                 None,
-                f"Too many accounts were created from your network in the past hour "
-                f"({settings.REGISTER_MAX_PER_ADDRESS_PER_HOUR}). Try again after {retry_time_text(retry_at)}.",
+                _(
+                    "Too many accounts were created from your network in the past hour (%(limit)d). "
+                    "Try again after %(time)s."
+                )
+                % {"limit": limit, "time": retry_time_text(retry_at)},
             )
             return render(request, "users/register.html", {"form": form}, status=429)
         user = form.save()
         profile_for(user)
         auth_login(request, user, backend=MODEL_BACKEND)
         logger.info("New account registered: %s", user.username)
-        messages.success(request, f"Welcome, {user.username}! Add your meter to start seeing your consumption.")
+        messages.success(
+            request,
+            _("Welcome, %(name)s! Add your meter to start seeing your consumption.") % {"name": user.username},
+        )
         return redirect(AFTER_REGISTER_URL)
     return render(request, "users/register.html", {"form": form})
 
@@ -118,7 +127,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     auth_logout(request)
-    messages.info(request, "You are logged out.")
+    messages.info(request, _("You are logged out."))
     return redirect(settings.LOGOUT_REDIRECT_URL)
 
 
@@ -133,16 +142,70 @@ def profile(request: HttpRequest) -> HttpResponse:
     section = request.POST.get("section") if request.method == "POST" else None
     account_form = AccountForm(request.POST if section == "account" else None, instance=account, prefix="account")
     prices_form = PricesForm(request.POST if section == "prices" else None, instance=user_profile, prefix="prices")
+    language_form = LanguageForm(
+        request.POST if section == "language" else None, instance=user_profile, prefix="language"
+    )
     if section == "account" and account_form.is_valid():
         account_form.save()
-        messages.success(request, "Your profile is updated.")
+        messages.success(request, _("Your profile is updated."))
         return redirect("users:profile")
     if section == "prices" and prices_form.is_valid():
         prices_form.save()
-        messages.success(request, "Your prices are saved.")
+        messages.success(request, _("Your prices are saved."))
         return redirect("users:profile")
-    context = {"account_form": account_form, "prices_form": prices_form, "prices": prices_in_use}
+    if section == "language" and language_form.is_valid():
+        return _save_language(request, language_form)
+    context = {
+        "account_form": account_form,
+        "language_form": language_form,
+        "prices_form": prices_form,
+        "prices": prices_in_use,
+    }
     return render(request, "users/profile.html", context)
+
+
+def _save_language(request: HttpRequest, form: LanguageForm) -> HttpResponse:
+    """Save the account's language and answer in it from the next page on.
+
+    The cookie follows the choice (this browser keeps the language after logging out); "Follow my browser" deletes
+    it, or the cookie would go on deciding instead of Accept-Language.
+    """
+    samesite = cast("Literal['Lax', 'Strict', 'None'] | None", settings.LANGUAGE_COOKIE_SAMESITE)
+    profile = form.save(commit=False)
+    profile.save(update_fields=["language"])  # the instance's other fields are as loaded: leave them alone
+    response = redirect("users:profile")
+    if profile.language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            profile.language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=samesite,
+        )
+        language = profile.language
+    else:
+        response.delete_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            samesite=samesite,
+        )
+        # The cookie goes with this response, so Accept-Language decides from now on.
+        language = _accept_language(request)
+    # The message is shown on the next page, which is in the new language.
+    with translation.override(language):
+        messages.success(request, _("Your language is saved."))
+    return response
+
+
+def _accept_language(request: HttpRequest) -> str:
+    """The language that Accept-Language alone picks (LocaleMiddleware's rule without the cookie)."""
+    header_only = HttpRequest()
+    header_only.META = {"HTTP_ACCEPT_LANGUAGE": request.META.get("HTTP_ACCEPT_LANGUAGE", "")}
+    return translation.get_language_from_request(header_only)
 
 
 def help_page(request: HttpRequest) -> HttpResponse:

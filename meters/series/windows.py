@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext as _
 
 from meters.series.errors import InvalidDate, InvalidTimeZone, UnknownView
 
@@ -21,7 +22,9 @@ WEEK_BUCKET_HOURS = 4
 
 
 def _unknown_view(view: str) -> UnknownView:
-    return UnknownView(f"Unknown view {view!r}: use one of {', '.join(VIEWS)}")
+    return UnknownView(
+        _("Unknown view %(view)s: use one of %(views)s") % {"view": repr(view), "views": ", ".join(VIEWS)}
+    )
 
 
 def check_view(view: str) -> None:
@@ -35,7 +38,7 @@ def _zone(tz: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidTimeZone(f"Unknown time zone {name!r}") from None
+        raise InvalidTimeZone(_("Unknown time zone %(zone)s") % {"zone": repr(name)}) from None
 
 
 def _local_epoch(zone: ZoneInfo, d: date, hour: int = 0) -> int:
@@ -99,7 +102,7 @@ def parse_day(text: str | None, tz: str | None = None) -> date:
     try:
         value = date.fromisoformat(text)
     except ValueError:
-        raise InvalidDate(f"Invalid date {text!r}: use the form YYYY-MM-DD") from None
+        raise InvalidDate(_("Invalid date %(text)s: use the form YYYY-MM-DD") % {"text": repr(text)}) from None
     if not 2000 <= value.year <= 2100:
-        raise InvalidDate(f"Date {text!r} is out of range (years 2000 to 2100)")
+        raise InvalidDate(_("Date %(text)s is out of range (years 2000 to 2100)") % {"text": repr(text)})
     return value

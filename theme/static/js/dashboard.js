@@ -1,17 +1,27 @@
 /* Dashboard charts: draws the series JSON the page embeds (json_script "series-data") with uPlot (vendored, no CDN).
- * Times are shown in the server's time zone (Europe/Brussels), whatever the browser's zone is.
+ * Times are shown in the dashboard's time zone (data-timezone, the server's Europe/Brussels), whatever the
+ * browser's zone is, on a 24-hour clock (hourCycle h23).
+ *
+ * Language: the page's (<html lang>, set by Django from the profile, the header's switcher or the browser). Every
+ * text comes from Django's JavaScriptCatalog (/jsi18n/, loaded before this file; catalogue
+ * theme/locale/<lang>/LC_MESSAGES/djangojs.po) through gettext/interpolate with named placeholders; without the
+ * catalogue (a page that does not load it) the English source texts show.
  *
  * Numbers: one rule for axes, legends and tooltips (window.P1Format; meters/presenters.py formats the cards
- * with the same rule):
+ * with the same rule, from energy_app/formats/<lang>/formats.py; docs/glossary.md "Numbers, dates and money"):
  *   power    whole watts below 1 000 W ("944 W"), otherwise kilowatts with 2 decimals ("2.12 kW"); the unit is
  *            chosen on the value rounded to whole watts, so 999.6 W reads "1.00 kW"
  *   energy   kWh, always 3 decimals ("14.200 kWh")
  *   gas      m³, always 3 decimals ("1.234 m³")
- *   money    €, 2 decimals, sign before the symbol ("€ 1.38", "−€ 0.40")
- *   Thousands are grouped with a narrow no-break space (U+202F), the decimal mark is "." for now, a minus is
- *   U+2212, a no-break space separates number and unit, a missing value is "–". Ties round away from zero
- *   (0.125 → "0.13"; Python: Decimal ROUND_HALF_UP, not round() or format()). The digits come from
- *   Intl.NumberFormat(LOCALE) so that switching to the reader's language later is a change of LOCALE.
+ *   money    €, 2 decimals; the euro sign first in en and nl ("€ 1.38", "€ 1,38"), after the number in fr and de
+ *            ("1,38 €"); a minus sign comes before it all ("−€ 0.40", "−0,40 €")
+ *   The decimal mark is "," in nl, fr and de and "." in English; thousands are grouped with a narrow no-break
+ *   space (U+202F) in every language, a minus is U+2212, a no-break space separates number and unit, a missing
+ *   value is "–". Ties round away from zero (0.125 → "0.13"; Python: Decimal ROUND_HALF_UP, not round() or
+ *   format()). The digits come from Intl.NumberFormat(nl-BE, fr-BE, de-BE or en-GB); its group and decimal
+ *   marks are then replaced by the glossary's, so every browser writes the same text as the cards.
+ * Dates: Intl.DateTimeFormat in the same locale ("Tue 1 Dec", "di 1 dec", "mar. 1 déc.", "Di., 1. Dez.");
+ *   English uses en-GB, which writes Belgium's English dates as the cards do ("Tue 1 Dec"; en-BE adds a comma).
  * Axes: a chart whose values are all zero (export without solar panels) gets a fixed range (0–100 W,
  *   0–0.1 kWh, 0–0.1 m³), and tick steps are multiples of the last digit shown, so two ticks never read the same.
  * Bars: amber = estimated across missing readings; hatched, same hue = the running bucket ("so far": from its
@@ -20,8 +30,23 @@
 (function () {
   "use strict";
 
-  // --- Number format ---------------------------------------------------------------------------------------
-  var LOCALE = "en-GB";
+  // --- Texts: Django's JavaScriptCatalog, or the English source texts when the page has not loaded it ------------
+  var gettext = window.gettext || function (msgid) { return msgid; };
+  var interpolate = window.interpolate || function (fmt, obj) {
+    return fmt.replace(/%\(\w+\)s/g, function (match) { return String(obj[match.slice(2, -2)]); });
+  };
+  function text(fmt, values) { return interpolate(fmt, values, true); }
+
+  // --- Number format: the glossary's rules per language (Python: energy_app/formats/<lang>/formats.py) ---------
+  var RULES = {
+    en: { locale: "en-GB", decimal: ".", euroFirst: true },
+    nl: { locale: "nl-BE", decimal: ",", euroFirst: true },
+    fr: { locale: "fr-BE", decimal: ",", euroFirst: false },
+    de: { locale: "de-BE", decimal: ",", euroFirst: false },
+  };
+  var LANG = (document.documentElement.lang || "en").toLowerCase().split("-")[0];
+  var RULE = RULES[LANG] || RULES.en;
+  var LOCALE = RULE.locale;
   var DASH = "\u2013", NBSP = "\u00a0";
   var numberFormats = {};
   function number(v, decimals) {
@@ -29,6 +54,7 @@
     var nf = numberFormats[decimals] || (numberFormats[decimals] = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: decimals, maximumFractionDigits: decimals }));
     return nf.formatToParts(v).map(function (p) {
       if (p.type === "group") return "\u202f";
+      if (p.type === "decimal") return RULE.decimal;
       if (p.type === "minusSign") return "\u2212";
       return p.value;
     }).join("");
@@ -41,10 +67,11 @@
   function m3(v) { return v == null || isNaN(v) ? DASH : number(v, 3) + NBSP + "m³"; }
   function eur(v) {
     if (v == null || isNaN(v)) return DASH;
-    var text = number(Math.abs(v), 2);
-    return (v < 0 && text !== number(0, 2) ? "\u2212" : "") + "€" + NBSP + text;
+    var digits = number(Math.abs(v), 2);
+    var sign = v < 0 && digits !== number(0, 2) ? "\u2212" : "";
+    return sign + (RULE.euroFirst ? "€" + NBSP + digits : digits + NBSP + "€");
   }
-  window.P1Format = { number: number, power: power, kwh: kwh, m3: m3, eur: eur };
+  window.P1Format = { lang: RULES[LANG] ? LANG : "en", locale: LOCALE, number: number, power: power, kwh: kwh, m3: m3, eur: eur };
 
   var root = document.getElementById("dashboard");
   if (!root || typeof uPlot === "undefined") return;
@@ -117,10 +144,10 @@
     return uPlot.paths.bars(Object.assign({ size: [0.8, 60], gap: 1 }, opts || {}));
   }
 
-  var hm = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, hour: "2-digit", minute: "2-digit", hour12: false });
-  var dayShort = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, weekday: "short", day: "numeric" });
-  var dayMonth = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, day: "numeric", month: "short" });
-  var weekdayDayMonth = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, weekday: "short", day: "numeric", month: "short" });
+  var hm = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  var dayShort = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, weekday: "short", day: "numeric" });
+  var dayMonth = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, day: "numeric", month: "short" });
+  var weekdayDayMonth = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, weekday: "short", day: "numeric", month: "short" });
   // Tick labels in the dashboard's zone, 24-hour clock; midnight ticks of a week show the day instead.
   function axisLabel(ts, incr) {
     var d = new Date(ts * 1e3);
@@ -129,7 +156,8 @@
     if (VIEW !== "day" && time === "00:00") return dayShort.format(d);
     return time;
   }
-  // What one bar covers: "08:15–08:30" (day), "Tue 1 Dec, 08:00–12:00" (week), "Tue 1 Dec" (month).
+  // What one bar covers: "08:15–08:30" (day), "Tue 1 Dec, 08:00–12:00" (week), "Tue 1 Dec" (month); Intl writes a
+  // date and a time with a comma between them in all four languages.
   function bucketLabel(b) {
     var start = new Date(b.start), end = new Date(b.end);
     if (VIEW === "month") return weekdayDayMonth.format(start);
@@ -138,11 +166,18 @@
   }
   function flags(b) {
     var out = [];
-    if (b.so_far) out.push("so far");
-    if (b.estimated) out.push("estimated");
-    if (b.reset) out.push("register reset");
+    if (b.so_far) out.push(gettext("so far"));
+    if (b.estimated) out.push(gettext("estimated"));
+    if (b.reset) out.push(gettext("register reset"));
     return out;
   }
+  // A tooltip's title: the bucket, then what is special about it ("Tue 1 Dec, 00:00–04:00 · so far").
+  function tipTitle(b, notes) {
+    var period = bucketLabel(b);
+    return notes.length ? text(gettext("%(period)s · %(notes)s"), { period: period, notes: notes.join(", ") }) : period;
+  }
+  // One tooltip row: "Import: 944 W average · 0.236 kWh".
+  function tipRow(label, value) { return text(gettext("%(label)s: %(value)s"), { label: label, value: value }); }
 
   function baseOptions(el, series, unit, halfBucket) {
     return {
@@ -281,10 +316,10 @@
     var solid = rgba(rgb, 0.75);
     var series = [
       { label: label, stroke: "rgb(" + rgb + ")", fill: solid, paths: bars(), points: { show: false } },
-      { label: "Estimated", stroke: COLORS.estimated, fill: COLORS.estimated, paths: bars(), points: { show: false } },
-      { label: "So far", stroke: "rgb(" + rgb + ")", fill: hatch(rgb), hatched: rgb, paths: bars(), points: { show: false } },
-      { label: "Average " + power(avg), stroke: COLORS.avg, width: 1.5, dash: [6, 4], points: { show: false } },
-      { label: "Maximum " + power(max), stroke: COLORS.max, width: 1.5, dash: [2, 3], points: { show: false } },
+      { label: gettext("Estimated"), stroke: COLORS.estimated, fill: COLORS.estimated, paths: bars(), points: { show: false } },
+      { label: gettext("So far"), stroke: "rgb(" + rgb + ")", fill: hatch(rgb), hatched: rgb, paths: bars(), points: { show: false } },
+      { label: text(gettext("Average %(power)s"), { power: power(avg) }), stroke: COLORS.avg, width: 1.5, dash: [6, 4], points: { show: false } },
+      { label: text(gettext("Maximum %(power)s"), { power: power(max) }), stroke: COLORS.max, width: 1.5, dash: [2, 3], points: { show: false } },
     ];
     var data = [
       null,
@@ -299,9 +334,9 @@
       if (!data[i + 1].some(function (v) { return v != null; })) { series.splice(i, 1); data.splice(i + 1, 1); }
     }
     function describe(idx) {
-      var b = buckets[idx], f = flags(b);
-      var value = b[field] == null ? "no data" : power(b[field]) + " average · " + kwh(b[key + "_kwh"]);
-      return { title: bucketLabel(b) + (f.length ? " · " + f.join(", ") : ""), rows: [label + ": " + value] };
+      var b = buckets[idx];
+      var value = b[field] == null ? gettext("no data") : text(gettext("%(power)s average · %(energy)s"), { power: power(b[field]), energy: kwh(b[key + "_kwh"]) });
+      return { title: tipTitle(b, flags(b)), rows: [tipRow(label, value)] };
     }
     return { series: series, data: data, describe: describe };
   }
@@ -326,7 +361,7 @@
     var xs = buckets.map(function (b) { return Date.parse(b.start) / 1000; });
     halfBucket = buckets.length ? (Date.parse(buckets[0].end) - Date.parse(buckets[0].start)) / 2000 : 0;
 
-    [["import", "Import"], ["export", "Export"]].forEach(function (c) {
+    [["import", gettext("Import")], ["export", gettext("Export")]].forEach(function (c) {
       var chart = powerChart(buckets, c[0], json.power, c[1], RGB[c[0]]);
       chart.data[0] = xs;
       draw(c[0], chart.series, chart.data, UNITS.W, chart.describe);
@@ -336,32 +371,33 @@
     for (var p = 0; p < 3; p++) {
       var values = buckets.map(function (b) { return b.load_w ? b.load_w[p] : null; });
       if (values.some(function (v) { return v != null; })) {
+        // L1, L2, L3: the phases' names on every meter, in every language.
         phaseSeries.push({ label: "L" + (p + 1), stroke: COLORS.phases[p], width: 1.5, points: { size: 5, show: fewPoints }, spanGaps: false });
         phaseData.push(values);
         phaseIdx.push(p);
       }
     }
     draw("phases", phaseSeries, phaseData, UNITS.W, function (idx) {
-      var b = buckets[idx], f = flags(b);
+      var b = buckets[idx];
       return {
-        title: bucketLabel(b) + (f.length ? " · " + f.join(", ") : ""),
-        rows: phaseIdx.map(function (p) { return "L" + (p + 1) + ": " + power(b.load_w[p]); }),
+        title: tipTitle(b, flags(b)),
+        rows: phaseIdx.map(function (p) { return tipRow("L" + (p + 1), power(b.load_w[p])); }),
       };
     });
 
     draw(
       "daynight",
       [
-        { label: "Day tariff", stroke: "rgb(" + RGB.day + ")", fill: rgba(RGB.day, 0.85), paths: bars({ size: [0.4, 30], gap: 0, align: -1, disp: perBar(buckets, RGB.day) }), points: { show: false } },
-        { label: "Night tariff", stroke: "rgb(" + RGB.night + ")", fill: rgba(RGB.night, 0.85), paths: bars({ size: [0.4, 30], gap: 0, align: 1, disp: perBar(buckets, RGB.night) }), points: { show: false } },
+        { label: gettext("Day tariff"), stroke: "rgb(" + RGB.day + ")", fill: rgba(RGB.day, 0.85), paths: bars({ size: [0.4, 30], gap: 0, align: -1, disp: perBar(buckets, RGB.day) }), points: { show: false } },
+        { label: gettext("Night tariff"), stroke: "rgb(" + RGB.night + ")", fill: rgba(RGB.night, 0.85), paths: bars({ size: [0.4, 30], gap: 0, align: 1, disp: perBar(buckets, RGB.night) }), points: { show: false } },
       ],
       [xs, buckets.map(function (b) { return b.import_day_kwh; }), buckets.map(function (b) { return b.import_night_kwh; })],
       UNITS.kWh,
       function (idx) {
-        var b = buckets[idx], f = flags(b);
+        var b = buckets[idx];
         return {
-          title: bucketLabel(b) + (f.length ? " · " + f.join(", ") : ""),
-          rows: ["Day tariff: " + kwh(b.import_day_kwh), "Night tariff: " + kwh(b.import_night_kwh)],
+          title: tipTitle(b, flags(b)),
+          rows: [tipRow(gettext("Day tariff"), kwh(b.import_day_kwh)), tipRow(gettext("Night tariff"), kwh(b.import_night_kwh))],
         };
       }
     );
@@ -371,13 +407,13 @@
     if (json.has_gas) {
       draw(
         "gas",
-        [{ label: "Gas", stroke: "rgb(" + RGB.gas + ")", fill: rgba(RGB.gas, 0.85), paths: bars({ disp: perBar(buckets, RGB.gas) }), points: { show: false } }],
+        [{ label: gettext("Gas"), stroke: "rgb(" + RGB.gas + ")", fill: rgba(RGB.gas, 0.85), paths: bars({ disp: perBar(buckets, RGB.gas) }), points: { show: false } }],
         [xs, buckets.map(function (b) { return b.gas_m3; })],
         UNITS.m3,
         function (idx) {
-          var b = buckets[idx], f = b.gas_estimated ? ["estimated"] : [];
-          if (b.so_far) f.unshift("so far");
-          return { title: bucketLabel(b) + (f.length ? " · " + f.join(", ") : ""), rows: ["Gas: " + m3(b.gas_m3)] };
+          var b = buckets[idx], f = b.gas_estimated ? [gettext("estimated")] : [];
+          if (b.so_far) f.unshift(gettext("so far"));
+          return { title: tipTitle(b, f), rows: [tipRow(gettext("Gas"), m3(b.gas_m3))] };
         }
       );
     } else if (gasCard) {
@@ -396,7 +432,7 @@
   try {
     render(JSON.parse(document.getElementById("series-data").textContent));
   } catch (err) {
-    fail("The charts could not be drawn: " + (err.message || String(err)));
+    fail(text(gettext("The charts could not be drawn: %(error)s"), { error: err.message || String(err) }));
   }
 
   // Follow the card's width (window resize, phone rotation, a scrollbar appearing); height changes are the legend's.
@@ -442,7 +478,7 @@
       .then(function (r) {
         if (r.status !== 200) {
           window.location.href = base + "/login?qlik-web-integration-id=" + encodeURIComponent(cfg.webIntegrationId) + "&returnto=" + encodeURIComponent(location.href);
-          throw new Error("Not logged in to Qlik");
+          throw new Error(gettext("Not logged in to Qlik"));
         }
         var s = document.createElement("script");
         s.src = base + "/resources/assets/external/requirejs/require.js";
@@ -458,6 +494,6 @@
         };
         document.head.appendChild(s);
       })
-      .catch(function (err) { fail("Qlik: " + (err.message || err)); });
+      .catch(function (err) { fail(text(gettext("Qlik: %(error)s"), { error: err.message || String(err) })); });
   }
 })();
