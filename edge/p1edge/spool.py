@@ -8,7 +8,9 @@ Layout of the spool directory:
     write.lock / upload.lock          fcntl locks: one writer, one uploader, both may run at once
 
 A record leaves the spool only by moving the ack position past it after the server acknowledged it, and
-whole segments behind the ack position are deleted: nothing is ever rewritten, so draining is linear. A torn
+whole segments behind the ack position are deleted: nothing is ever rewritten, so draining is linear. The segment
+holding the newest valid record is kept even when it is wholly acknowledged, because `last_record()` seeds the
+next writer from it and the newer segments may not hold a record yet (see `ack`). A torn
 last line (power loss mid-write) is cut off by the next writer and never consumed by the uploader; a corrupt
 complete line is moved to the dead-letter file instead of blocking the queue.
 """
@@ -164,7 +166,12 @@ class Spool:
 
     def last_record(self) -> dict[str, Any] | None:
         """The newest valid record (seeds the reader's sampler after a restart)."""
-        for number in reversed(self.segment_numbers()):
+        newest = self._newest_record(self.segment_numbers())
+        return None if newest is None else newest[1]
+
+    def _newest_record(self, numbers: list[int]) -> tuple[int, dict[str, Any]] | None:
+        """The newest valid record among the segments `numbers` (ascending), with the number of its segment."""
+        for number in reversed(numbers):
             path = self._segment_path(number)
             with contextlib.suppress(FileNotFoundError), open(path, "rb") as handle:
                 size = handle.seek(0, os.SEEK_END)
@@ -172,7 +179,7 @@ class Spool:
                 handle.seek(start)
                 for line in reversed(handle.read().splitlines(keepends=True)):
                     with contextlib.suppress(RecordError):
-                        return decode_record(line)
+                        return number, decode_record(line)
         return None
 
     # --- uploader -----------------------------------------------------------------------------------------
@@ -238,15 +245,31 @@ class Spool:
         return batch
 
     def ack(self, end: Position, *, rejects: list[dict[str, Any]] | None = None) -> None:
-        """Mark everything before `end` delivered, then delete the segments wholly behind it.
+        """Mark everything before `end` delivered, then delete the segments wholly behind it, except the one
+        holding the newest valid record.
 
         `rejects` (corrupt lines met on the way) go to the dead-letter file first, so none is lost or doubled.
+
+        A writer killed between creating a new segment and completing its first line leaves that newest segment
+        empty or torn, and `read_batch` then ends at the start of it, past every byte of the older segment. If
+        that older segment were deleted, the spool would hold no valid record any more and `last_record()` would
+        return None: the next writer would start without its seed (the reader would store a second reading for a
+        quarter-hour it already stored). So the segment with the newest valid record stays until a newer one
+        holds a complete record. A writer only ever cuts bytes after the last line end, so a complete record
+        that was seen here stays; `read_batch`, `backlog` and `ack_position` start at the ack position, so a
+        kept, wholly acknowledged segment is never read again.
         """
         for entry in rejects or ():
             self.dead_letter(entry)
         write_atomically(self.ack_path, json.dumps({"segment": end.segment, "offset": end.offset}).encode())
-        for number in self.segment_numbers():
-            if number >= end.segment:
+        numbers = self.segment_numbers()
+        behind = [number for number in numbers if number < end.segment]
+        if not behind:
+            return
+        newest = self._newest_record(numbers)
+        keep_from = end.segment if newest is None else min(end.segment, newest[0])
+        for number in behind:
+            if number >= keep_from:
                 break
             with contextlib.suppress(FileNotFoundError):
                 self._segment_path(number).unlink()

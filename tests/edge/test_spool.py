@@ -5,8 +5,9 @@ import signal
 import time
 from decimal import Decimal
 
+import pytest
 from p1edge.records import encode_record
-from p1edge.spool import Spool
+from p1edge.spool import Position, Spool
 
 from tests.edge.conftest import make_reading
 
@@ -74,14 +75,73 @@ def test_it_moves_a_corrupt_line_to_the_dead_letter_file_without_blocking(spool)
     assert spool.dead_letter_count() == 1
 
 
+def _numbered(index: int) -> bytes:
+    return encode_record({**make_reading(index), "import_t2_kwh": Decimal(f"{index}.000")})
+
+
+def _number(record: dict) -> int:
+    return int(record["import_t2_kwh"].split(".")[0])
+
+
+def _next_index(spool: Spool) -> int:
+    last = spool.last_record()
+    return 0 if last is None else _number(last) + 1
+
+
+@pytest.mark.parametrize("bytes_written", [0, 57], ids=["empty", "torn"])
+def test_a_writer_killed_while_opening_a_new_segment_does_not_lose_the_newest_record(tmp_path, bytes_written):
+    # The interleaving: the writer rotates (creates segment 2) and is SIGKILLed before its first line is complete;
+    # the uploader drains everything and acks up to the start of segment 2; the restarted writer seeds itself
+    # from last_record(). Segment 1 holds the newest valid record, so the ack must not delete it.
+    directory = tmp_path / "spool"
+    spool = Spool(directory, segment_max_bytes=3000)
+    count = 0
+    while not spool.segment_numbers() or (spool.segments_dir / "000000000001.jsonl").stat().st_size < 3000:
+        spool.append([_numbered(count)])
+        count += 1
+    assert spool.segment_numbers() == [1]  # full: the next append opens segment 2
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child: the writer, killed inside its first write to segment 2
+        try:
+
+            def write_then_die(fd: int, data: bytes) -> int:
+                os.pwrite(fd, bytes(data[:bytes_written]), 0)
+                os.kill(os.getpid(), signal.SIGKILL)
+                return 0
+
+            os.write = write_then_die
+            spool.append([_numbered(count)])
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status)
+    assert os.WTERMSIG(status) == signal.SIGKILL
+    assert spool.segment_numbers() == [1, 2]
+    assert (spool.segments_dir / "000000000002.jsonl").stat().st_size == bytes_written
+
+    uploader = Spool(directory, segment_max_bytes=3000)
+    delivered = [_number(r) for r in _drain(uploader)]
+    assert delivered == list(range(count))
+    assert uploader.ack_position() == Position(2, 0)
+    assert uploader.backlog()[0] == 0
+
+    restarted = Spool(directory, segment_max_bytes=3000)  # the next writer, opening the spool afresh
+    assert _next_index(restarted) == count  # not 0: the newest record survived the ack
+    restarted.append([_numbered(count)])
+
+    delivered += [_number(r) for r in _drain(uploader)]
+    assert delivered == list(range(count + 1))  # nothing twice, nothing lost
+    assert uploader.segment_numbers() == [2]  # segment 1 goes once segment 2 holds a complete record
+    assert uploader.dead_letter_count() == 0
+
+
 def _writer(directory, pipe_w):
     # child process: append records forever, reporting each one after append() returned (= durable)
     spool = Spool(directory, segment_max_bytes=3000)
-    last = spool.last_record()
-    index = 0 if last is None else int(last["import_t2_kwh"].split(".")[0]) + 1
+    index = _next_index(spool)
     while True:
-        reading = {**make_reading(index), "import_t2_kwh": Decimal(f"{index}.000")}
-        spool.append([encode_record(reading)])
+        spool.append([_numbered(index)])
         os.write(pipe_w, f"{index}\n".encode())
         index += 1
 
@@ -114,7 +174,7 @@ def test_it_loses_nothing_acknowledged_when_the_writer_is_killed_at_random_momen
         with os.fdopen(read_fd, "rb") as pipe:
             confirmed |= {int(x) for x in pipe.read().split()}
 
-    remaining = [int(r["import_t2_kwh"].split(".")[0]) for r in _drain(consumer)]
+    remaining = [_number(r) for r in _drain(consumer)]
     everything = consumed + remaining
     assert len(confirmed) > runs  # the writers did real work
     assert confirmed <= set(everything), "a record reported durable was lost"
