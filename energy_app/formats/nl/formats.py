@@ -1,28 +1,25 @@
 """Belgian Dutch formats (docs/glossary.md, "Numbers, dates and money"): dd/mm/yyyy, 24 h, decimal comma, Monday
 first."""
 
-DATE_FORMAT = "j F Y"
-TIME_FORMAT = "H:i"
-DATETIME_FORMAT = "j F Y H:i"
-YEAR_MONTH_FORMAT = "F Y"
-MONTH_DAY_FORMAT = "j F"
-SHORT_DATE_FORMAT = "d/m/Y"
-SHORT_DATETIME_FORMAT = "d/m/Y H:i"
-FIRST_DAY_OF_WEEK = 1
-DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d"]
-DECIMAL_SEPARATOR = ","
-THOUSAND_SEPARATOR = "\u202f"
-NUMBER_GROUPING = 3
+from energy_app.formats.belgium import (  # noqa: F401 - Django reads them from this module
+    DATE_FORMAT,
+    DATE_INPUT_FORMATS,
+    DATETIME_FORMAT,
+    FIRST_DAY_OF_WEEK,
+    LONG_WEEKDAY_DATE_FORMAT,
+    MONTH_DAY_FORMAT,
+    NUMBER_GROUPING,
+    SHORT_DATE_FORMAT,
+    SHORT_DATETIME_FORMAT,
+    THOUSAND_SEPARATOR,
+    TIME_FORMAT,
+    YEAR_MONTH_FORMAT,
+)
 
-# The project's own formats (Django looks any name up in this module; meters.presenters reads them with
-# django.utils.formats.get_format, and theme/static/js/dashboard.js follows the same rules with Intl):
-# a day page's heading, a week page's heading (first day with the ISO week number, then the last day), a bucket or
-# a peak on the cards, and where the euro sign goes ("{}" is the number, a minus sign U+2212 comes before it all).
-LONG_WEEKDAY_DATE_FORMAT = "l j F Y"
+DECIMAL_SEPARATOR = ","
 WEEK_START_FORMAT = r"\W\e\e\k W: j b"
 WEEK_END_FORMAT = "j b Y"
 WEEKDAY_DATE_FORMAT = "D j b"
 WEEKDAY_DATETIME_FORMAT = "D j b H:i"
 CURRENCY_FORMAT = "€\u00a0{}"
-# The capacity card's month labels ("Jul 23").
 MONTH_SHORT_FORMAT = "b y"
