@@ -173,29 +173,29 @@ AVERAGE_LABELS = {
 }
 
 
+def _energy_card(
+    card_id: str, title: str, wh: tuple[int | None, int | None, int | None], suffix: str
+) -> dict[str, Any]:
+    """An import or export card: the total, then the day and night tariff parts."""
+    total, day, night = wh
+    return {
+        "title": title,
+        "value": _kwh(total) + suffix,
+        "lines": [
+            gettext("Day tariff %(energy)s") % {"energy": _kwh(day)},
+            gettext("Night tariff %(energy)s") % {"energy": _kwh(night)},
+        ],
+        "id": card_id,
+    }
+
+
 def cards(series: Series) -> list[dict[str, Any]]:
     t, p = series.totals, series.power
     so_far = any(b.so_far for b in series.buckets)
     suffix = " " + pgettext("after the total of the running period", "so far") if so_far else ""
     cards = [
-        {
-            "title": gettext("Import"),
-            "value": _kwh(t.import_wh) + suffix,
-            "lines": [
-                gettext("Day tariff %(energy)s") % {"energy": _kwh(t.import_t1_wh)},
-                gettext("Night tariff %(energy)s") % {"energy": _kwh(t.import_t2_wh)},
-            ],
-            "id": "import",
-        },
-        {
-            "title": gettext("Export"),
-            "value": _kwh(t.export_wh) + suffix,
-            "lines": [
-                gettext("Day tariff %(energy)s") % {"energy": _kwh(t.export_t1_wh)},
-                gettext("Night tariff %(energy)s") % {"energy": _kwh(t.export_t2_wh)},
-            ],
-            "id": "export",
-        },
+        _energy_card("import", gettext("Import"), (t.import_wh, t.import_t1_wh, t.import_t2_wh), suffix),
+        _energy_card("export", gettext("Export"), (t.export_wh, t.export_t1_wh, t.export_t2_wh), suffix),
         {
             "title": gettext("Electricity cost"),
             "value": money(t.electricity_cost_eur) + suffix,
