@@ -24,6 +24,7 @@ from p1edge.config import (
     url_problem,
 )
 from p1edge.devicetoken import DeviceToken, TokenFileError, read_token_file
+from p1edge.iostats import per_day
 from p1edge.spool import Spool
 from p1edge.state import READER_STATE, UPLOADER_STATE, load_state
 
@@ -181,9 +182,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{reader.get('dropped_frame_reasons') or ''}".rstrip(),
         f"reader port:      {port}",
         f"reader last error: {reader.get('last_error') or '-'}",
+        f"reader writes:    {per_day(reader.get('io'))}{_as_of(reader)}",
+        f"uploader writes:  {per_day(uploader.get('io'))}{_as_of(uploader)}",
     ]
     print("\n".join(lines))
     return 0
+
+
+def _as_of(state: dict) -> str:
+    """When a service last wrote its state file: its counters are as of then (it writes every 15 minutes)."""
+    return f"; state of {state['updated_at']}" if state.get("updated_at") else ""
 
 
 def _pairing(config: Config) -> tuple[str, DeviceToken | None]:
@@ -344,9 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser(
         "status",
         parents=[common],
-        help="backlog, last upload, last error, pairing, dead letters",
+        help="backlog, last upload, last error, pairing, dead letters, bytes written per day",
         description="Print the spool backlog (size and age), last upload, last error, dead-letter count, the pairing "
-        "(paired with URL as NAME) and whether the server refused the device token or the password.",
+        "(paired with URL as NAME), whether the server refused the device token or the password, and what the "
+        "reader and the uploader write to the SD card per day. The counters are those the services last wrote "
+        "(every state.write_interval seconds, 15 minutes by default, and when they stop).",
     )
     status.set_defaults(func=cmd_status)
 

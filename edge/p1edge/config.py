@@ -13,6 +13,11 @@ password = "..."                 # P1EDGE_API_PASSWORD (deprecated; keep the fil
 timeout = 15                     # seconds, every request
 batch_size = 500                 # readings per request (1..500)
 allow_insecure = false           # P1EDGE_API_ALLOW_INSECURE: permit http:// to a non-loopback server
+upload_poll = 0                  # P1EDGE_UPLOAD_POLL: 0 = once per quarter-hour, just after the reading is stored;
+                                 # N = look at the spool every N seconds (the old behaviour: 10)
+[state]
+write_interval = 900         # P1EDGE_STATE_WRITE_INTERVAL: seconds between writes of the counter/status files
+fsync = false                # P1EDGE_STATE_FSYNC: fsync those writes (the old behaviour; wears the SD card)
 """
 
 from __future__ import annotations
@@ -45,9 +50,12 @@ _KEYS: dict[str, tuple[str, str, str | None]] = {
     "api.batch_size": ("api", "batch_size", "P1EDGE_BATCH_SIZE"),
     "api.allow_insecure": ("api", "allow_insecure", "P1EDGE_API_ALLOW_INSECURE"),
     "api.device_token_file": ("api", "device_token_file", "P1EDGE_DEVICE_TOKEN_FILE"),
+    "api.upload_poll": ("api", "upload_poll", "P1EDGE_UPLOAD_POLL"),
+    "state.write_interval": ("state", "write_interval", "P1EDGE_STATE_WRITE_INTERVAL"),
+    "state.fsync": ("state", "fsync", "P1EDGE_STATE_FSYNC"),
 }
 SECRET_KEYS = frozenset({"api.password"})
-READER_KEYS = ("serial.port", "serial.baudrate", "spool.dir")
+READER_KEYS = ("serial.port", "serial.baudrate", "spool.dir", "state.write_interval", "state.fsync")
 # api.url, api.username and api.password are needed only while the Pi is not paired (no device token file).
 UPLOADER_KEYS = (
     "spool.dir",
@@ -57,8 +65,12 @@ UPLOADER_KEYS = (
     "api.password",
     "api.timeout",
     "api.batch_size",
+    "api.upload_poll",
+    "state.write_interval",
+    "state.fsync",
 )
 ALL_KEYS = tuple(_KEYS)
+STATE_WRITE_INTERVAL = 900.0  # 15 minutes: what a power loss may cost of the counters (never a reading)
 
 
 class ConfigError(ValueError):
@@ -81,6 +93,11 @@ class Config:
     batch_size: int = MAX_BATCH
     allow_insecure: bool = False
     device_token_file: Path = Path(DEFAULT_DEVICE_TOKEN_FILE)
+    # 0: upload once per quarter-hour slot, just after the reader stored its reading (and whenever the spool grows);
+    # N > 0: look at the spool every N seconds (the behaviour before issue 24 was 10).
+    upload_poll: float = 0.0
+    state_write_interval: float = STATE_WRITE_INTERVAL  # reader-state.json / uploader-state.json at most this often
+    state_fsync: bool = False  # fsync the state files (before issue 24: every 30 s, two fsyncs each)
     # The pairing read from device_token_file when the config was loaded for the uploader (None: not paired).
     device_token: DeviceToken | None = None
     source: str = "defaults"
@@ -114,6 +131,9 @@ class Config:
             "api.batch_size": self.batch_size,
             "api.allow_insecure": str(self.allow_insecure).lower(),
             "api.device_token_file": self.device_token_file,
+            "api.upload_poll": self.upload_poll,
+            "state.write_interval": self.state_write_interval,
+            "state.fsync": str(self.state_fsync).lower(),
         }
         return {
             key: ("(not set)" if value is None else "********" if key in SECRET_KEYS else str(value))
@@ -332,6 +352,17 @@ def load_config(
         )
     timeout = _number(values, "api.timeout", problems, kind=float, minimum=1, maximum=300, default=15.0)
     batch = _number(values, "api.batch_size", problems, kind=int, minimum=1, maximum=MAX_BATCH, default=MAX_BATCH)
+    poll = _number(values, "api.upload_poll", problems, kind=float, minimum=0, maximum=3600, default=0.0)
+    interval = _number(
+        values,
+        "state.write_interval",
+        problems,
+        kind=float,
+        minimum=1,
+        maximum=86_400,
+        default=STATE_WRITE_INTERVAL,
+    )
+    state_fsync = _flag(values, "state.fsync", problems)
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -346,6 +377,9 @@ def load_config(
         allow_insecure=allow_insecure,
         device_token_file=token_file,
         device_token=device,
+        upload_poll=float(poll),
+        state_write_interval=float(interval),
+        state_fsync=state_fsync,
         source=source,
         path=read_path,
         warnings=tuple((_file_warnings(read_path) if password is not None else []) + token_warnings),

@@ -9,6 +9,7 @@ import stat
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -17,10 +18,11 @@ import serial
 from p1edge.config import Config
 from p1edge.crc import crc_problem
 from p1edge.framing import Framer
+from p1edge.iostats import IoMeter
 from p1edge.records import encode_record
 from p1edge.sampling import QuarterSampler
 from p1edge.spool import Spool
-from p1edge.state import READER_STATE, load_state, save_state
+from p1edge.state import READER_STATE, StateFile, load_state
 from p1edge.telegram import ParsedTelegram, TelegramError, parse_telegram_report
 from p1edge.wire import slot_start
 
@@ -28,7 +30,12 @@ logger = logging.getLogger(__name__)
 
 _CLOCK = re.compile(r"^0-0:1\.0\.0\((\d{12})([SW])\)", re.MULTILINE)
 _SERIAL = re.compile(r"^0-0:96\.1\.1\(([0-9A-Fa-f]+)\)", re.MULTILINE)
-_STATE_EVERY_SECONDS = 30.0
+# One read call waits for up to this many bytes or READ_TIMEOUT seconds, whichever comes first: at the meter's pace
+# (a telegram of about 1 KB per second) one call, one framer feed and one state check per second, however the
+# driver splits the bytes (a USB adapter hands them over in 62-byte packets). The framer joins telegrams split
+# across calls; the timeout also bounds how long a stop request waits.
+READ_SIZE = 65536
+READ_TIMEOUT = 1.0
 _COUNTS = ("telegrams", "stored", "skipped", "rejected", "fields_dropped")
 
 
@@ -65,16 +72,14 @@ class _FilePort:
 class _SerialPort:
     def __init__(self, port: serial.SerialBase) -> None:
         self.port = port
-        # A device reports how many bytes wait (TIOCINQ); pyserial's socket:// says only 0 or 1, so asking for
-        # in_waiting there meant one read call, and one framer feed, per byte. Its read(size) returns when
-        # `size` bytes arrived or the 1 s timeout passed: about one telegram per call at the meter's pace.
-        self.exact_in_waiting = isinstance(port, serial.Serial)
 
     def read(self, size: int) -> bytes:
+        """What arrived within the port's timeout (READ_TIMEOUT), up to `size` bytes; b"" when nothing did.
+
+        Not `in_waiting`-sized reads: those returned after the first byte, then after each packet of the driver,
+        so the reader woke, fed the framer and looked at its state file dozens of times per telegram."""
         try:
-            if not self.exact_in_waiting:
-                return self.port.read(size)
-            return self.port.read(max(1, min(self.port.in_waiting, size)))
+            return self.port.read(size)
         except (serial.SerialException, OSError) as exc:
             raise PortClosed(str(exc)) from exc
 
@@ -98,12 +103,14 @@ def open_port(name: str, baudrate: int, *, follow: bool = False) -> Port:
     try:
         if "://" in name:
             return _SerialPort(
-                serial.serial_for_url(name, baudrate=baudrate, bytesize=8, parity="N", stopbits=1, timeout=1)
+                serial.serial_for_url(name, baudrate=baudrate, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT)
             )
         mode = os.stat(name).st_mode
         if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
             return _FilePort(name, follow=follow)
-        return _SerialPort(serial.Serial(name, baudrate=baudrate, bytesize=8, parity="N", stopbits=1, timeout=1))
+        return _SerialPort(
+            serial.Serial(name, baudrate=baudrate, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT)
+        )
     except FileNotFoundError:
         raise PortClosed(f"{name}: does not exist (device not plugged in?)") from None
     except (serial.SerialException, OSError, ValueError) as exc:  # ValueError: a malformed pyserial URL
@@ -146,9 +153,19 @@ def _cheap_slot(frame: str) -> tuple[str, datetime] | None:
 
 
 class Reader:
-    """Step functions of the reader service; `run()` is the loop around them."""
+    """Step functions of the reader service; `run()` is the loop around them.
 
-    def __init__(self, config: Config, spool: Spool, stop: threading.Event | None = None) -> None:
+    Counters and status live in memory; reader-state.json is written at most every `state.write_interval` seconds
+    of `clock` (a monotonic clock; tests inject one), when the port's status changes, and at a clean stop."""
+
+    def __init__(
+        self,
+        config: Config,
+        spool: Spool,
+        stop: threading.Event | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.spool = spool
         self.stop = stop or threading.Event()
@@ -159,7 +176,11 @@ class Reader:
         self.last_error: str | None = None
         self.port_error: str | None = None  # why the port cannot be opened right now (None once it reads)
         self._logged_fields: set[str] = set()
-        self._state_saved = 0.0
+        self.state_file = StateFile(
+            spool.dir, READER_STATE, interval=config.state_write_interval, fsync=config.state_fsync, clock=clock
+        )
+        self.io = IoMeter(clock)
+        self._saved_port_error: str | None = None
         last = spool.last_record()
         seed = {}
         if last and last.get("serial") and last.get("timestamp"):
@@ -238,10 +259,10 @@ class Reader:
         return stored
 
     def save_state(self, *, force: bool = True) -> None:
-        now = time.monotonic()
-        if not force and now - self._state_saved < _STATE_EVERY_SECONDS:
+        """Write reader-state.json now (force), or only when the interval has passed."""
+        if not force and not self.state_file.due():
             return
-        self._state_saved = now
+        self._saved_port_error = self.port_error
         state = {
             **{key: self.counts[key] for key in _COUNTS},
             "rejected_reasons": dict(self.reasons),
@@ -253,8 +274,16 @@ class Reader:
             "port_error": self.port_error,
             "updated_at": datetime.now(UTC).isoformat(),
             "last_slot": {k: v.isoformat() for k, v in self.sampler.last_slots.items()},
+            "io": self.io.snapshot(),
         }
-        save_state(self.spool.dir, READER_STATE, state)
+        self.state_file.write(state)
+
+    def _port_status(self, error: str | None) -> None:
+        """A port that cannot be opened, or opens again: written at once, so `p1edge status` shows why nothing
+        arrives (a retry with the same reason writes nothing)."""
+        self.port_error = error
+        if error != self._saved_port_error:
+            self.save_state()
 
     def run(self, *, once: bool = False) -> int:
         """Read until stopped (or, with once, until the input ends). Reconnects when the port disappears."""
@@ -265,21 +294,21 @@ class Reader:
                 try:
                     port = open_port(port_name, self.config.baudrate, follow=not once)
                 except PortClosed as exc:
-                    self.port_error = str(exc)
                     if once:
+                        self.port_error = str(exc)
                         logger.error("cannot open %s", exc)
                         return 1
                     logger.warning("cannot open %s; retrying in %.0f s", exc, delay)
-                    self.save_state()  # so that `p1edge status` shows why nothing arrives
+                    self._port_status(str(exc))
                     self.stop.wait(delay)
                     delay = min(delay * 2, 30.0)
                     continue
                 delay = 1.0
-                self.port_error = None
+                self._port_status(None)
                 logger.info("reading %s", port_name)
                 try:
                     while not self.stop.is_set():
-                        self.handle_bytes(port.read(65536))
+                        self.handle_bytes(port.read(READ_SIZE))
                 except PortClosed as exc:
                     if once:
                         logger.info("input ended: %s", exc)

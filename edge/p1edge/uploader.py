@@ -24,8 +24,9 @@ import requests
 from p1edge import __version__, wire
 from p1edge.config import Config, ConfigError, url_problem
 from p1edge.devicetoken import DeviceToken, TokenFileError, file_stamp, read_token_file
+from p1edge.iostats import IoMeter
 from p1edge.spool import Batch, Spool
-from p1edge.state import UPLOADER_STATE, load_state, save_state
+from p1edge.state import UPLOADER_STATE, StateFile, load_state
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,14 @@ TOKEN_CHECK_SECONDS = 60.0
 REVOKED_STATUS = "revoked: run p1edge pair"
 REFUSED_STATUS = "device token refused: run p1edge pair"
 UNPAIRED_STATUS = "not paired: run p1edge pair"
+# The cadence (api.upload_poll = 0): the reader stores one reading per quarter-hour, at the first telegram of the
+# slot. The uploader sleeps until the next slot boundary plus SLOT_SETTLE_SECONDS and, meanwhile, looks every
+# SPOOL_CHECK_SECONDS whether the newest spool segment grew (a directory listing and one stat: no file is read,
+# nothing is written), so a reading is sent a few seconds after it was stored even when the meter's clock is off
+# from the Pi's. A backlog goes out in full batches back to back, one ack per batch.
+SLOT_SECONDS = 900
+SLOT_SETTLE_SECONDS = 10.0
+SPOOL_CHECK_SECONDS = 5.0
 
 
 class AuthError(Exception):
@@ -271,6 +280,26 @@ def _body(bodies: list[str]) -> bytes:
     return ('{"readings":[' + ",".join(bodies) + "]}").encode("ascii")
 
 
+def spool_mark(spool: Spool) -> tuple[str, int] | None:
+    """Name and size of the newest spool segment: it changes when the reader appends (or starts a segment)."""
+    newest = None
+    with os.scandir(spool.segments_dir) as entries:
+        for entry in entries:
+            if entry.name.endswith(".jsonl") and (newest is None or entry.name > newest.name):
+                newest = entry
+    if newest is None:
+        return None
+    try:
+        return newest.name, newest.stat().st_size
+    except FileNotFoundError:
+        return newest.name, -1
+
+
+def next_slot_wake(now: float) -> float:
+    """The first moment after `now` that is SLOT_SETTLE_SECONDS past a quarter-hour boundary (epoch seconds)."""
+    return ((now - SLOT_SETTLE_SECONDS) // SLOT_SECONDS + 1) * SLOT_SECONDS + SLOT_SETTLE_SECONDS
+
+
 class Uploader:
     """Step functions of the uploader service; `run()` is the loop around them."""
 
@@ -294,6 +323,12 @@ class Uploader:
         self.reload_config = reload_config  # re-reads the config file when it changes while a login is parked
         self.failures = 0
         self.state = load_state(spool.dir, UPLOADER_STATE)
+        # Counters and the last error live in memory: uploader-state.json is written at most every
+        # state.write_interval seconds and at the end of run(); a refusal of the token or the password at once.
+        self.state_file = StateFile(
+            spool.dir, UPLOADER_STATE, interval=config.state_write_interval, fsync=config.state_fsync, clock=clock
+        )
+        self.io = IoMeter(clock)
         self.token_stamp = file_stamp(config.device_token_file)  # `p1edge pair` replacing the file changes it
 
     # --- one batch ----------------------------------------------------------------------------------------
@@ -361,17 +396,28 @@ class Uploader:
         return outcome
 
     # --- state ---------------------------------------------------------------------------------------------
+    def _now_iso(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat()
+
+    def save_state(self, *, force: bool = True) -> None:
+        """Write uploader-state.json now (force: a refusal, the end of run()), or only when the interval passed."""
+        if not force and not self.state_file.due():
+            return
+        self.state["updated_at"] = self._now_iso()
+        self.state["io"] = self.io.snapshot()
+        self.state_file.write(self.state)
+
     def _record_success(self, outcome: Outcome) -> None:
         state = self.state
-        state["last_upload_at"] = datetime.now(UTC).isoformat()
+        state["last_upload_at"] = self._now_iso()
         for key in ("sent", "created", "duplicates", "dead"):
             state[f"total_{key}"] = int(state.get(f"total_{key}", 0)) + getattr(outcome, key)
-        save_state(self.spool.dir, UPLOADER_STATE, state)
+        self.save_state(force=False)
 
     def _record_error(self, reason: str) -> None:
         self.state["last_error"] = reason
-        self.state["last_error_at"] = datetime.now(UTC).isoformat()
-        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+        self.state["last_error_at"] = self._now_iso()
+        self.save_state(force=False)
 
     # --- the device token -----------------------------------------------------------------------------------
     def _check_token_file(self) -> None:
@@ -412,7 +458,7 @@ class Uploader:
                 raise DeviceIdle(UNPAIRED_STATUS)
             if isinstance(refused, dict):  # the token file was removed: the operator chose the password again
                 self.state.pop("device_refused", None)
-                save_state(self.spool.dir, UPLOADER_STATE, self.state)
+                self.save_state()
             return
         if not isinstance(refused, dict):
             return
@@ -420,7 +466,7 @@ class Uploader:
             raise DeviceIdle(str(refused.get("status") or REFUSED_STATUS))
         logger.info("a new device token (%s): resuming uploads", device.describe())
         self.state.pop("device_refused", None)
-        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+        self.save_state()
 
     def _refuse_device(self, exc: DeviceRefused) -> None:
         device = self.client.device
@@ -434,8 +480,8 @@ class Uploader:
             "name": device.name,
         }
         self.state["last_error"] = f"{exc.status} ({exc.reason})"
-        self.state["last_error_at"] = datetime.now(UTC).isoformat()
-        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+        self.state["last_error_at"] = self._now_iso()
+        self.save_state()
         logger.error(
             "%s: %s; uploads stopped, the spool is kept (%d readings); a new `p1edge pair` resumes them (the token "
             "file %s is checked every %.0f s)",
@@ -477,7 +523,7 @@ class Uploader:
             "credentials": self._fingerprint(salt),
             "config_file": self._config_stamp(),
         }
-        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+        self.save_state()
         logger.warning(
             "%s; not trying this password again until the configuration changes or %s",
             reason,
@@ -487,7 +533,7 @@ class Uploader:
     def _unpark(self, why: str) -> None:
         logger.info("%s: logging in again", why)
         self.state.pop("login_refused", None)
-        save_state(self.spool.dir, UPLOADER_STATE, self.state)
+        self.save_state()
 
     def _login_gate(self) -> None:
         """Raise LoginParked while the refused credentials are unchanged and the hour has not passed."""
@@ -502,7 +548,7 @@ class Uploader:
                 except ConfigError as exc:
                     logger.error("the configuration changed but is invalid; still not logging in: %s", exc)
                     parked["config_file"] = stamp  # wait for the next change rather than log this every check
-                    save_state(self.spool.dir, UPLOADER_STATE, self.state)
+                    self.save_state()
                     raise LoginParked(str(exc), self.clock() + PARK_CHECK_SECONDS) from None
                 self.config = config
                 self.client.configure(config)
@@ -525,11 +571,32 @@ class Uploader:
         )
 
     # --- the loop -------------------------------------------------------------------------------------------
-    def run(self, *, once: bool = False, idle_seconds: float = 10.0) -> int:
+    def wait_for_readings(self, mark: tuple[str, int] | None) -> None:
+        """Sleep until the next quarter-hour slot plus the settle delay, or until the spool differs from `mark`
+        (looked at every SPOOL_CHECK_SECONDS), or until stopped."""
+        wake = next_slot_wake(self.clock())
+        while not self.stop.is_set() and spool_mark(self.spool) == mark:
+            left = wake - self.clock()
+            if left <= 0:
+                return
+            self.sleep(min(SPOOL_CHECK_SECONDS, left))
+
+    def run(self, *, once: bool = False, idle_seconds: float | None = None) -> int:
         """Drain the spool; with once, exit when empty (0), when the server is unreachable (75) or when it refused
-        the password, now or within the last hour with the same configuration, or the device token (2)."""
+        the password, now or within the last hour with the same configuration, or the device token (2).
+
+        An empty spool waits for the next reading (`wait_for_readings`), or `api.upload_poll` seconds when that is
+        set, or `idle_seconds` when given. The state file is written on the way out."""
+        poll = idle_seconds if idle_seconds is not None else (self.config.upload_poll or None)
+        try:
+            return self._loop(once, poll)
+        finally:
+            self.save_state()
+
+    def _loop(self, once: bool, poll: float | None) -> int:
         idle_logged = False
         while not self.stop.is_set():
+            mark = spool_mark(self.spool)  # before the step: an append during it wakes the wait at once
             try:
                 outcome = self.step()
                 idle_logged = False
@@ -571,7 +638,10 @@ class Uploader:
             if outcome is None:
                 if once:
                     return 0
-                self.sleep(idle_seconds)
+                if poll is not None:
+                    self.sleep(poll)
+                else:
+                    self.wait_for_readings(mark)
             else:
                 logger.info(
                     "delivered %d readings (%d new, %d duplicates, %d dead-lettered)",

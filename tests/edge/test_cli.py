@@ -175,3 +175,37 @@ def test_it_shows_an_unpaired_pi_in_status(tmp_path, capsys, monkeypatch, env, l
     assert main(["status"]) == 0
     [pairing] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("pairing:")]
     assert pairing.split(None, 1)[1] == line
+
+
+def test_it_shows_what_the_reader_and_the_uploader_write_per_day_in_status(tmp_path, capsys, monkeypatch):
+    for key, value in _env(tmp_path).items():
+        if key.startswith("P1EDGE_"):
+            monkeypatch.setenv(key, value)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    reader = {
+        "io": {"seconds": 43_200, "write_bytes": 400_000, "fsyncs": 48},
+        "updated_at": "2025-06-11T12:00:00+00:00",
+    }
+    uploader = {"io": {"seconds": 21_600, "write_bytes": 200_000, "fsyncs": 48}, "updated_at": "2025-06-11T06:00:00Z"}
+    (spool / "reader-state.json").write_text(json.dumps(reader))
+    (spool / "uploader-state.json").write_text(json.dumps(uploader))
+
+    assert main(["status"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "reader writes:    0.8 MB/day written, 96 fsyncs/day (over 12.0 h); state of 2025-06-11T12:00:00+00:00" in lines
+    )
+    assert "uploader writes:  0.8 MB/day written, 192 fsyncs/day (over 6.0 h); state of 2025-06-11T06:00:00Z" in lines
+
+
+def test_status_says_so_when_a_service_has_not_written_its_figures_yet(tmp_path, capsys, monkeypatch):
+    for key, value in _env(tmp_path).items():
+        if key.startswith("P1EDGE_"):
+            monkeypatch.setenv(key, value)
+    (tmp_path / "spool").mkdir()
+    assert main(["status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "reader writes:    -" in lines
+    assert "uploader writes:  -" in lines

@@ -51,12 +51,43 @@ def test_it_works_from_the_environment_alone(tmp_path):
         ({"P1EDGE_BAUDRATE": "14400"}, "serial.baudrate (env P1EDGE_BAUDRATE): expected one of 9600, 19200"),
         ({"P1EDGE_SPOOL_DIR": "spool"}, "spool.dir (env P1EDGE_SPOOL_DIR): expected an absolute directory path"),
         ({"P1EDGE_API_URL": "p1.example.org"}, "api.url (env P1EDGE_API_URL): expected the server base URL"),
+        (
+            {"P1EDGE_STATE_WRITE_INTERVAL": "0"},
+            "state.write_interval (env P1EDGE_STATE_WRITE_INTERVAL): expected a value from 1 to 86400, got '0'",
+        ),
+        (
+            {"P1EDGE_STATE_WRITE_INTERVAL": "15m"},
+            "state.write_interval (env P1EDGE_STATE_WRITE_INTERVAL): expected a number, got '15m'",
+        ),
+        ({"P1EDGE_STATE_FSYNC": "sometimes"}, "state.fsync (env P1EDGE_STATE_FSYNC): expected true or false"),
+        ({"P1EDGE_UPLOAD_POLL": "-1"}, "api.upload_poll (env P1EDGE_UPLOAD_POLL): expected a value from 0 to 3600"),
     ],
 )
 def test_it_names_the_key_and_the_expected_form(tmp_path, env, message):
     with pytest.raises(ConfigError) as caught:
         load_config(_file(tmp_path), env)
     assert any(problem.startswith(message) for problem in caught.value.problems), caught.value.problems
+
+
+def test_it_reads_the_state_and_upload_cadence_keys_and_check_config_prints_them(tmp_path, capsys, monkeypatch):
+    defaults = load_config(_file(tmp_path), {})
+    assert (defaults.state_write_interval, defaults.state_fsync, defaults.upload_poll) == (900.0, False, 0.0)
+
+    # the behaviour before issue 24, for the bench: state every 30 s with fsync, the spool polled every 10 s
+    path = _file(tmp_path, GOOD + "upload_poll = 10\n[state]\nwrite_interval = 30\nfsync = true\n")
+    config = load_config(path, {})
+    assert (config.state_write_interval, config.state_fsync, config.upload_poll) == (30.0, True, 10.0)
+    assert load_config(path, {"P1EDGE_STATE_WRITE_INTERVAL": "600"}).state_write_interval == 600.0
+
+    monkeypatch.delenv("P1EDGE_API_PASSWORD", raising=False)
+    monkeypatch.delenv("P1EDGE_STATE_WRITE_INTERVAL", raising=False)
+    assert main(["check-config", "--offline", "--config", path]) == 0
+    out = capsys.readouterr().out
+    assert "state.write_interval = 30.0" in out
+    assert "state.fsync = true" in out
+    assert "api.upload_poll = 10.0" in out
+    with pytest.raises(ConfigError, match=r"state\.fsnyc: unknown key"):
+        load_config(_file(tmp_path, GOOD + "[state]\nfsnyc = true\n"), {})
 
 
 def test_it_lists_every_missing_key(tmp_path):

@@ -1,3 +1,4 @@
+import itertools
 import json
 import os
 import shutil
@@ -7,11 +8,15 @@ import subprocess
 import sys
 import threading
 import time
+import tty
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import serial
+from p1edge import reader as reader_module
+from p1edge.config import Config
 from p1edge.crc import build_telegram
-from p1edge.reader import Reader
+from p1edge.reader import READ_SIZE, READ_TIMEOUT, Reader, _SerialPort, open_port
 from p1edge.sampling import first_per_slot
 from p1edge.simulator import SimulatorOptions, run, telegrams
 from p1edge.spool import Spool
@@ -48,9 +53,14 @@ def test_it_reads_the_simulator_through_a_pseudo_terminal(edge_config, tmp_path)
         return handle_frame(frame)
 
     reader.handle_frame = watched
+    reads: list[int] = []
+    handle_bytes = reader.handle_bytes
+    reader.handle_bytes = lambda data: (reads.append(len(data)), handle_bytes(data))[1]
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("code", reader.run(once=True)))
     thread.start()
+    # pyserial empties the input buffer when it opens the port: write once the reader reads.
+    wait_for(lambda: reads, message="the reader's first read")
     with os.fdopen(master, "wb", buffering=0) as output:
         run(options, output, speed=0)
         # The hang-up below discards what the reader has not read yet: hang up once it has handled the last telegram.
@@ -270,3 +280,199 @@ def test_it_retries_an_unreadable_capture_file_in_service_mode(tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     assert "Traceback" not in log.read_text()
+
+
+# --- counters in memory, the state file every 15 minutes, large serial reads (issue 24) --------------------------
+
+# 08:00:00 to 08:30:00 UTC (10:00 to 10:30 on the meter's clock): the first 901 telegrams end with the one that opens
+# the second quarter-hour, the other 900 with the one that opens the third, so a stored reading proves that its part
+# has been handled entirely.
+_HALF_HOUR = [
+    text
+    for _at, text in telegrams(
+        SimulatorOptions(start=datetime(2025, 6, 11, 8, 0, tzinfo=UTC), duration=timedelta(seconds=1801))
+    )
+]
+_FIRST, _SECOND = _HALF_HOUR[:901], _HALF_HOUR[901:]
+_SLOTS = ["2025-06-11T08:00:00+00:00", "2025-06-11T08:15:00+00:00", "2025-06-11T08:30:00+00:00"]
+
+
+def _write_all(fd: int, texts: list[str]) -> None:
+    """Into the pty's master side; blocks while the reader has not read enough to make room."""
+    view = memoryview("".join(texts).encode("ascii"))
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _state(spool: Spool) -> dict | None:
+    path = spool.dir / "reader-state.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _read_until_stopped(config: Config, spool: Spool, master: int, part: list[str], telegrams_then: int):
+    """A reader on the pty whose injected clock never moves (only the stop can write its state file): `part` goes
+    in, the reader is stopped once it has counted `telegrams_then` telegrams. Returns it and its read sizes."""
+    reader = Reader(config, spool, clock=lambda: 0.0)
+    reads: list[int] = []
+    handle_bytes = reader.handle_bytes
+    reader.handle_bytes = lambda data: (reads.append(len(data)), handle_bytes(data))[1]
+    before = _state(spool)
+    thread = threading.Thread(target=reader.run)
+    thread.start()
+    try:
+        # pyserial empties the input buffer when it opens the port: write once the reader reads (it comes back
+        # from a read at least every READ_TIMEOUT)
+        wait_for(lambda: reads, message="the reader's first read")
+        _write_all(master, part)
+        wait_for(lambda: reader.counts["telegrams"] == telegrams_then, message=f"{telegrams_then} telegrams")
+        assert _state(spool) == before  # 900 telegrams and a stored reading later: nothing written
+    finally:
+        reader.stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    return reader, reads
+
+
+def test_counters_stay_in_memory_and_survive_a_clean_stop_and_a_restart(edge_config):
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    config = edge_config(serial_port=os.ttyname(slave))
+    spool = Spool(config.spool_dir)
+    try:
+        for part, telegrams_then, stored_then in ((_FIRST, 901, 2), (_SECOND, 1801, 3)):
+            reader, reads = _read_until_stopped(config, spool, master, part, telegrams_then)
+            state = _state(spool)
+            assert state is not None
+            assert (state["telegrams"], state["stored"], state["rejected"]) == (telegrams_then, stored_then, 0)
+            assert state["io"]["fsyncs"] >= 1  # the spool's appends; the state file itself has none
+            assert reader.state_file.writes == 1  # at the stop
+            # large reads: a handful of calls per second of telegrams, not one per byte or per driver packet
+            assert len(reads) < len(part) / 2
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert [r["timestamp"] for r in _stored(spool)] == _SLOTS
+
+
+_CHILD = """
+import logging, signal, sys, threading
+from pathlib import Path
+from p1edge.config import Config
+from p1edge.reader import Reader
+from p1edge.spool import Spool
+
+port, spool_dir, clock_file = sys.argv[1:4]
+logging.basicConfig(level=logging.INFO)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+reader = Reader(
+    Config(serial_port=port, spool_dir=Path(spool_dir)),
+    Spool(spool_dir),
+    stop=stop,
+    clock=lambda: float(Path(clock_file).read_text()),  # the test moves it
+)
+raise SystemExit(reader.run())
+"""
+
+
+def _set_clock(path, seconds: float) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(str(seconds))
+    os.replace(tmp, path)
+
+
+def test_a_sigkill_loses_at_most_15_minutes_of_counters_and_no_reading(tmp_path):
+    clock = tmp_path / "clock"
+    _set_clock(clock, 0)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    spool = Spool(tmp_path / "spool")
+    log = tmp_path / "reader.log"
+    with open(log, "wb") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, os.ttyname(slave), str(spool.dir), str(clock)], stderr=stderr
+        )
+
+    def alive(condition):
+        def check():
+            assert child.poll() is None, f"the reader exited: {log.read_text()[-2000:]}"
+            return condition()
+
+        return check
+
+    try:
+        wait_for(alive(lambda: "reading /dev/" in log.read_text()), message="the reader to open the pty")
+        _write_all(master, _FIRST)
+        wait_for(alive(lambda: spool.backlog()[0] == 2), message="the first part's two readings")
+        assert _state(spool) is None  # 901 telegrams, two readings, 0 s on its clock: no state file yet
+
+        _set_clock(clock, 900)  # 15 minutes on the reader's clock: written at its next read
+        saved = wait_for(alive(lambda: _state(spool)), message="the state file after 15 minutes")
+        assert (saved["telegrams"], saved["stored"]) == (901, 2)
+
+        _set_clock(clock, 900 + 899)
+        _write_all(master, _SECOND)
+        wait_for(alive(lambda: spool.backlog()[0] == 3), message="the second part's reading")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    os.close(master)
+    os.close(slave)
+
+    # killed 899 s after the last write: those counters are lost, the third reading is not
+    assert _state(spool) == saved
+    assert [r["timestamp"] for r in _stored(spool)] == _SLOTS
+    config = Config(serial_port=str(tmp_path / "second.txt"), spool_dir=spool.dir)
+    restarted = Reader(config, spool)
+    assert (restarted.counts["telegrams"], restarted.counts["stored"]) == (901, 2)  # it counts on from the file
+    # the same telegrams again (a restart replays the port): nothing stored twice
+    (tmp_path / "second.txt").write_text("".join(_SECOND))
+    assert restarted.run(once=True) == 0
+    assert [r["timestamp"] for r in _stored(spool)] == _SLOTS
+    assert _state(spool)["telegrams"] == 901 + 900
+
+
+class _FakeSerial:
+    """A pyserial port handing over fixed chunks; in_waiting would be a byte-by-byte read pattern."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.sizes: list[int] = []
+
+    @property
+    def in_waiting(self) -> int:
+        raise AssertionError("the reader asked in_waiting")
+
+    def read(self, size: int) -> bytes:
+        self.sizes.append(size)
+        if not self.chunks:
+            raise serial.SerialException("device disconnected")
+        return self.chunks.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_it_reads_the_port_in_large_chunks_and_frames_telegrams_split_across_them(edge_config, monkeypatch):
+    assert open_port("loop://", 115200).port.timeout == READ_TIMEOUT
+    data = "".join(_FIRST[:60] + _FIRST[-1:]).encode()
+    # cut everywhere: inside headers, CRLFs and CRC lines, and several telegrams in one chunk
+    chunks, start = [], 0
+    for size in itertools.cycle((1, 2, 7, 333, 1254, 4096, 9000)):
+        if start >= len(data):
+            break
+        chunks.append(data[start : start + size])
+        start += size
+    fake = _FakeSerial(chunks)
+    monkeypatch.setattr(reader_module, "open_port", lambda *a, **k: _SerialPort(fake))
+    config = edge_config(serial_port="/dev/ttyUSB0")
+    spool = Spool(config.spool_dir)
+    reader = Reader(config, spool)
+
+    assert reader.run(once=True) == 0
+
+    assert set(fake.sizes) == {READ_SIZE}
+    assert reader.counts["telegrams"] == 61
+    assert reader.counts["rejected"] == 0
+    assert reader.framer.dropped_frames == 0
+    assert [r["timestamp"] for r in _stored(spool)] == _SLOTS[:2]

@@ -8,6 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from p1edge import uploader as uploader_module
 from p1edge.devicetoken import DeviceToken
 from p1edge.records import encode_record
 from p1edge.spool import Spool
@@ -15,11 +16,15 @@ from p1edge.uploader import (
     EXIT_AUTH,
     EXIT_TEMPFAIL,
     REFUSED_STATUS,
+    SLOT_SECONDS,
+    SLOT_SETTLE_SECONDS,
+    SPOOL_CHECK_SECONDS,
     TOKEN_CHECK_SECONDS,
     ApiClient,
     Uploader,
     backoff_delay,
     jwt_expiry,
+    next_slot_wake,
 )
 
 from tests.edge.conftest import make_reading
@@ -267,3 +272,194 @@ def test_it_goes_idle_on_another_401_to_the_device_token_and_keeps_the_spool(stu
     assert up.sleeps == [TOKEN_CHECK_SECONDS] * 5
     assert len(stub.requests) == 1
     assert up.spool.backlog()[0] == 2
+
+
+# --- the cadence: once per quarter-hour slot, a backlog back to back (issue 24) ----------------------------------
+
+T0 = 1_750_000_500.0  # a quarter-hour boundary (epoch seconds): the uploader's injected clock starts here
+
+
+def test_it_wakes_just_after_each_quarter_hour_boundary():
+    assert T0 % SLOT_SECONDS == 0
+    assert next_slot_wake(T0) == T0 + SLOT_SETTLE_SECONDS
+    assert next_slot_wake(T0 + SLOT_SETTLE_SECONDS - 0.1) == T0 + SLOT_SETTLE_SECONDS
+    assert next_slot_wake(T0 + SLOT_SETTLE_SECONDS) == T0 + SLOT_SECONDS + SLOT_SETTLE_SECONDS
+    assert next_slot_wake(T0 + 500) == T0 + SLOT_SECONDS + SLOT_SETTLE_SECONDS
+
+
+class SteadyStream:
+    """The uploader's clock and sleep, and the reader: a reading is stored `offset` s into each of `slots` slots.
+
+    Sleeping advances the clock (nothing waits); the reader's appends of the time slept are made on the way."""
+
+    def __init__(self, spool: Spool, slots: int, offset: float = 2.0) -> None:
+        self.spool = spool
+        self.now = T0 + 1
+        self.pending = [(T0 + k * SLOT_SECONDS + offset, k) for k in range(slots)]
+        self.stored_at: list[float] = []
+        self.posted_at: list[float] = []
+        self.sleeps: list[float] = []
+        self.end = T0 + slots * SLOT_SECONDS + 300
+        self.stop: threading.Event | None = None
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert 0 < seconds <= 60, seconds  # never a busy loop, never a long blind wait
+        self.sleeps.append(seconds)
+        self.now += seconds
+        while self.pending and self.pending[0][0] <= self.now:
+            at, index = self.pending.pop(0)
+            self.spool.append([encode_record(make_reading(index))])
+            self.stored_at.append(at)
+        if self.now >= self.end and self.stop is not None:
+            self.stop.set()
+
+    def accept(self, body: dict) -> dict:
+        self.posted_at.append(self.now)
+        return {"created": len(body["readings"]), "duplicates": 0}
+
+
+def _counting_acks(spool: Spool) -> list:
+    acks: list = []
+    ack = spool.ack
+
+    def counted(end, **kwargs):
+        acks.append(end)
+        return ack(end, **kwargs)
+
+    spool.ack = counted
+    return acks
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [
+        2.0,  # the meter's clock agrees with the Pi's: stored 2 s into the slot, before the slot wake
+        180.0,  # the meter's clock is 3 minutes behind: the slot wake finds nothing, the spool check sees it grow
+    ],
+)
+def test_it_uploads_once_per_slot_just_after_the_reading_is_stored(stub, edge_config, offset):
+    config = edge_config(api_url=stub.url, device_token=DeviceToken("p1d_kitchen-secret", stub.url, "kitchen"))
+    spool = Spool(config.spool_dir)
+    stream = SteadyStream(spool, slots=8, offset=offset)
+    up = Uploader(config, spool, sleep=stream.sleep, clock=stream.clock)
+    stream.stop = up.stop
+    acks = _counting_acks(spool)
+    for _ in range(8):
+        stub.script.append(("/api/v1/readings", 200, stream.accept, {}))
+
+    assert up.run() == 0
+
+    assert stub.paths() == ["/api/v1/readings"] * 8  # one POST per slot
+    assert [len(body["readings"]) for _p, body, _h in stub.requests] == [1] * 8
+    assert len(acks) == 8  # one ack per POST
+    # each within one spool check of the reading being stored, in its own slot
+    assert all(
+        0 <= posted - stored <= SPOOL_CHECK_SECONDS
+        for posted, stored in zip(stream.posted_at, stream.stored_at, strict=True)
+    )
+    # the wait is a stat every few seconds, not an upload attempt (which would have reached the stub)
+    assert len(stream.sleeps) <= (stream.end - T0) / SPOOL_CHECK_SECONDS + 8
+    # the status file: at most once per 15 minutes, plus the one at the stop
+    assert up.state_file.writes <= (stream.now - T0) / 900 + 1
+    state = json.loads((spool.dir / "uploader-state.json").read_text())
+    assert state["total_sent"] == 8
+    assert state["io"]["seconds"] == stream.now - (T0 + 1)
+
+
+def test_it_uploads_at_the_slot_boundary_when_the_spool_check_sees_nothing(stub, edge_config, monkeypatch):
+    # the spool check is blind here (as if the segment's size did not change): the slot wake still finds the reading
+    monkeypatch.setattr(uploader_module, "spool_mark", lambda spool: None)
+    config = edge_config(api_url=stub.url, device_token=DeviceToken("p1d_kitchen-secret", stub.url, "kitchen"))
+    spool = Spool(config.spool_dir)
+    stream = SteadyStream(spool, slots=3)
+    up = Uploader(config, spool, sleep=stream.sleep, clock=stream.clock)
+    stream.stop = up.stop
+    for _ in range(3):
+        stub.script.append(("/api/v1/readings", 200, stream.accept, {}))
+
+    assert up.run() == 0
+
+    assert stream.posted_at == [T0 + k * SLOT_SECONDS + SLOT_SETTLE_SECONDS for k in range(3)]
+
+
+def test_a_reading_stored_while_it_looked_at_an_empty_spool_is_sent_without_waiting(stub, uploader):
+    up = uploader(count=0, device_token=DeviceToken("p1d_kitchen-secret", stub.url, "kitchen"))
+    stub.accept()
+    step = up.step
+
+    def step_then_the_reader_stores():
+        outcome = step()
+        if outcome is None and up.spool.backlog()[0] == 0 and not stub.requests:
+            up.spool.append([encode_record(make_reading(0))])  # right after the step found the spool empty
+        return outcome
+
+    up.step = step_then_the_reader_stores
+    posts_at_sleep: list[int] = []
+
+    def sleep(seconds):
+        posts_at_sleep.append(len(stub.requests))
+        up.stop.set()
+
+    up.sleep = sleep
+    assert up.run() == 0
+    assert posts_at_sleep == [1]  # sent before the first wait
+
+
+def test_it_drains_a_backlog_in_full_batches_back_to_back_with_one_ack_each(stub, uploader):
+    up = uploader(count=1234, device_token=DeviceToken("p1d_kitchen-secret", stub.url, "kitchen"))
+    for _ in range(3):
+        stub.accept()
+    acks = _counting_acks(up.spool)
+    posts_before_the_first_wait: list[int] = []
+
+    def sleep(seconds):
+        posts_before_the_first_wait.append(len(stub.requests))
+        up.stop.set()
+
+    up.sleep = sleep
+    assert up.run() == 0
+
+    assert [len(body["readings"]) for _p, body, _h in stub.requests] == [500, 500, 234]
+    assert posts_before_the_first_wait == [3]  # no pause between the batches
+    assert len(acks) == 3
+    assert up.spool.backlog()[0] == 0
+
+
+def test_it_polls_every_n_seconds_with_upload_poll_set(stub, uploader):
+    # the behaviour before issue 24 (api.upload_poll = 10), still reachable through the config
+    up = uploader(count=0, upload_poll=10.0, device_token=DeviceToken("p1d_kitchen-secret", stub.url, "kitchen"))
+
+    def sleep(seconds):
+        up.sleeps.append(seconds)
+        if len(up.sleeps) == 3:
+            up.stop.set()
+
+    up.sleep = sleep
+    assert up.run() == 0
+    assert up.sleeps == [10.0] * 3
+    assert stub.requests == []
+
+
+def test_it_keeps_a_valid_access_token_for_the_next_upload(stub, edge_config):
+    # the deprecated password: a token valid for an hour serves four uploads, then one refresh, never a login more
+    config = edge_config(api_url=stub.url)
+    spool = Spool(config.spool_dir)
+    stream = SteadyStream(spool, slots=8)
+    up = Uploader(config, spool, sleep=stream.sleep, clock=stream.clock)
+    stream.stop = up.stop
+
+    def token(_body):
+        return {"access": _jwt(stream.now + 3600), "refresh": "r1"}
+
+    stub.script.append(("/api/v1/token/", 200, token, {}))
+    stub.script += [("/api/v1/readings", 200, stream.accept, {})] * 4
+    stub.script.append(("/api/v1/token/refresh/", 200, token, {}))
+    stub.script += [("/api/v1/readings", 200, stream.accept, {})] * 4
+
+    assert up.run() == 0
+
+    readings, token_path, refresh = "/api/v1/readings", "/api/v1/token/", "/api/v1/token/refresh/"
+    assert stub.paths() == [token_path, *[readings] * 4, refresh, *[readings] * 4]
