@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.shortcuts import resolve_url
-from django.utils import timezone
 from social_django.utils import load_strategy
 
 from tests.meters.series_truth import SLOT, build, epoch
@@ -41,10 +41,14 @@ def test_it_writes_no_literal_internal_path_in_templates():
     assert not offenders, "literal internal paths; write {% url 'app:name' %} instead:\n" + "\n".join(offenders)
 
 
+NOW = datetime(2024, 6, 11, 10, 7, tzinfo=UTC)
+
+
 @pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
 @pytest.mark.parametrize(("path", "label"), [("/day/", "Day"), ("/week/", "Week")])
 def test_it_marks_the_current_page_in_the_main_nav(alice_client, alice_meter, path, label):
-    slot = datetime.fromtimestamp(epoch(timezone.now()) // SLOT * SLOT, tz=UTC)
+    slot = datetime.fromtimestamp(epoch(NOW) // SLOT * SLOT, tz=UTC)
     build(alice_meter, slot, slot)  # one reading, so the dashboards render instead of sending to /serialNumbers/
 
     response = alice_client.get(path)
