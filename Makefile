@@ -78,6 +78,8 @@ DJANGO_ADMIN = DEBUG=1 DJANGO_SETTINGS_MODULE=energy_app.settings PYTHONPATH=$(C
 messages: $(VENV)/.installed
 	for app in $(I18N_APPS); do (cd $$app && $(DJANGO_ADMIN) makemessages --no-obsolete -l nl -l fr -l de -l en $(I18N_IGNORE)) || exit 1; done
 	cd theme && $(DJANGO_ADMIN) makemessages --no-obsolete -d djangojs -l nl -l fr -l de -l en $(I18N_IGNORE)
+	# English is the source: its catalogue carries each text as it is (msgen), so it is complete like the others.
+	for po in $(addsuffix /locale/en/LC_MESSAGES/*.po,$(I18N_APPS)); do msgen -o $$po $$po || exit 1; done
 
 compile-messages: $(VENV)/.installed
 	for app in $(I18N_APPS); do (cd $$app && $(DJANGO_ADMIN) compilemessages) || exit 1; done

@@ -1,8 +1,9 @@
-"""``manage.py check_catalogues``: every user-facing string ships in Dutch, French and German (run by ``make lint``).
+"""``manage.py check_catalogues``: every user-facing string ships in Dutch, French, German and English (``make lint``).
 
-For each of our apps it runs ``makemessages`` on a scratch copy of the app (so the working tree is left alone) and
-fails when a ``nl``, ``fr`` or ``de`` catalogue then has an untranslated or fuzzy entry — which is also what a new
-string that is not in the catalogues yet looks like — or when a committed ``.mo`` is not the compiled ``.po``. It
+For each of our apps it runs ``makemessages`` on a scratch copy of the app (so the working tree is left alone)
+and fails when a ``nl``, ``fr``, ``de`` or ``en`` catalogue then has an untranslated or fuzzy entry — which is also
+what a new string that is not in the catalogues yet looks like — or when a committed ``.mo`` is not the compiled
+``.po``. It
 needs GNU gettext (``xgettext``, ``msgattrib``, ``msgfmt``); without it the check is skipped with a notice, unless
 ``REQUIRE_GETTEXT=1`` (CI) makes that a failure.
 """
@@ -21,8 +22,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 APPS = ("users", "meters", "theme", "api")
-TRANSLATED = ("nl", "fr", "de")
-LANGUAGES = (*TRANSLATED, "en")
+# English is the source language: its catalogue holds each text as it is (msgen, run by `make messages`), so that
+# every catalogue is complete and a new string shows up as untranslated in all four.
+LANGUAGES = ("nl", "fr", "de", "en")
 # Folders of an app that hold no source of ours (vendored and built files).
 IGNORED = ("node_modules", "static_src", "static_vendor", "vendor", "__pycache__", "migrations", "dist")
 
@@ -42,7 +44,7 @@ def _entries(po: Path, flag: str) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Fail when a nl/fr/de catalogue misses, or has a fuzzy, translation, or a .mo is stale."
+    help = "Fail when a nl/fr/de/en catalogue misses, or has a fuzzy, translation, or a .mo is stale."
 
     def handle(self, *args: Any, **options: Any) -> None:
         tools = ("xgettext", "msgattrib", "msgfmt")
@@ -59,7 +61,7 @@ class Command(BaseCommand):
                 problems += self._check_app(Path(settings.BASE_DIR) / app, Path(scratch) / app)
         if problems:
             raise CommandError("Catalogues are not complete:\n  " + "\n  ".join(problems))
-        self.stdout.write(f"check_catalogues: {', '.join(APPS)} complete in {', '.join(TRANSLATED)}")
+        self.stdout.write(f"check_catalogues: {', '.join(APPS)} complete in {', '.join(LANGUAGES)}")
 
     def _check_app(self, source: Path, copy: Path) -> list[str]:
         if not (source / "locale").is_dir():
@@ -80,10 +82,9 @@ class Command(BaseCommand):
                 if not committed.exists():
                     problems.append(f"{label}: missing")
                     continue
-                if code in TRANSLATED:
-                    remade = copy / "locale" / code / "LC_MESSAGES" / f"{domain}.po"
-                    problems += [f"{label}: not translated: {m}" for m in _entries(remade, "--untranslated")]
-                    problems += [f"{label}: fuzzy: {m}" for m in _entries(remade, "--only-fuzzy")]
+                remade = copy / "locale" / code / "LC_MESSAGES" / f"{domain}.po"
+                problems += [f"{label}: not translated: {m}" for m in _entries(remade, "--untranslated")]
+                problems += [f"{label}: fuzzy: {m}" for m in _entries(remade, "--only-fuzzy")]
                 problems += self._stale_mo(committed, label)
         return problems
 
