@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -31,3 +33,31 @@ def child_env(**extra: str) -> dict[str, str]:
     if not env.get("SECRET_KEY"):
         env["SECRET_KEY"] = secrets.token_urlsafe(50)
     return env
+
+
+def wait_for_health(process: subprocess.Popen[bytes], base: str, log_name: str, timeout: float = 60) -> None:
+    """Until the server at ``base`` answers /healthz with 200; RuntimeError when ``process`` exits or time is up."""
+    import requests  # only the server benchmarks need it
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}; see {log_name}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass  # still booting
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f} s")
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL when it has not stopped within 20 s."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

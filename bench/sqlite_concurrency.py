@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from _timing import stop_process, wait_for_health
 from requests.adapters import HTTPAdapter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,26 +160,10 @@ class Server:
         ]
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if requests.get(f"{self.base}/healthz", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass  # still booting
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+        wait_for_health(self.process, self.base, str(self.log_path))
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def login(self, session: requests.Session) -> requests.Response:
         body = {"username": USERNAME, "password": self.password}
