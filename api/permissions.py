@@ -17,7 +17,10 @@ def is_device(request: Request) -> bool:
 class NotADevice(BasePermission):
     """In every view's default permissions: a device token gets 403 wherever it was not explicitly allowed."""
 
-    message = "A device token may only upload readings (/api/v1/readings, /api/v1/telegrams)."
+    message = (
+        "A device token may only upload readings and live snapshots "
+        "(/api/v1/readings, /api/v1/telegrams, /api/v1/live)."
+    )
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return not is_device(request)

@@ -73,7 +73,7 @@ _TOO_LARGE = _detail("Body or batch over the limit", "1001 readings in one reque
 _BAD_MEDIA = _detail("Wrong Content-Type", 'Unsupported media type "application/xml" in request.')
 _DEVICE_FORBIDDEN = _detail(
     "A device token used for anything but uploads",
-    "A device token may only upload readings (/api/v1/readings, /api/v1/telegrams).",
+    "A device token may only upload readings and live snapshots (/api/v1/readings, /api/v1/telegrams, /api/v1/live).",
 )
 _NOT_FOUND = _detail("Unknown, or not yours", "No Meter matches the given query.")
 _PARSE = _detail("Malformed request", "JSON parse error - Expecting value: line 1 column 1 (char 0)")
@@ -514,4 +514,70 @@ device_detail = extend_schema(
     summary="Revoke one of your devices",
     description="From then on its token gets 401 `device revoked`; its readings stay. 404 if not your device.",
     responses={204: None, 401: _UNAUTHORISED, 403: _DEVICE_FORBIDDEN, 404: _NOT_FOUND},
+)
+
+_LIVE_SNAPSHOT = {
+    "serial": "1SAG1100000292",
+    "measured_at": "2026-12-01T18:07:30+01:00",
+    "power_import_kw": "3.412",
+    "power_export_kw": "0.000",
+    "l1_import_kw": "1.210",
+    "l1_voltage_v": "231.4",
+    "l1_current_a": "5.30",
+    "tariff": 1,
+    "avg_demand_kw": "2.904",
+    "month_peak_kw": "4.120",
+    "month_peak_at": "2026-12-01T08:15:00+01:00",
+}
+
+post_live = extend_schema(
+    tags=[TAG_INGEST],
+    summary="Post the meter's live snapshot (kept in the cache, never stored as a reading)",
+    description=(
+        "One JSON object, sent every few seconds by the Pi (p1edge `live.interval`): the fields of "
+        "`p1edge.wire.LIVE_FIELDS`, checked by the readings' rules. The latest snapshot per meter is kept; an older "
+        "one is acknowledged and dropped. Owner's account, a device of the owner, or staff. 404 when the serial is "
+        "no meter of yours yet (its first quarter-hour upload registers it); 429 for a second snapshot of one meter "
+        "within LIVE_MIN_INTERVAL_SECONDS. A snapshot whose projection heads for a new month peak triggers the "
+        "owner's peak alert (at most one per quarter-hour)."
+    ),
+    request={"application/json": {"type": "object"}},
+    examples=[OpenApiExample("Snapshot", value=_LIVE_SNAPSHOT, request_only=True)],
+    responses={
+        202: OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="Kept",
+            examples=[
+                OpenApiExample("Kept", value={"accepted": True, "received_at": "2026-12-01T17:07:31.204118+00:00"})
+            ],
+        ),
+        400: _ITEM_ERRORS,
+        401: _UNAUTHORISED,
+        404: _detail("No such meter among yours yet", "No meter 1SAG1100000292 among yours yet; ..."),
+        429: _THROTTLED,
+    },
+)
+
+meter_live = extend_schema(
+    tags=[TAG_READ],
+    summary="What one of your meters draws now, and the peak guard",
+    description=(
+        "The latest snapshot with its age (`age_seconds`, `stale` after LIVE_STALE_SECONDS), when the meter was last "
+        "heard of (`last_seen_at`: the later of the snapshot and the latest quarter-hour reading), and the peak guard "
+        "of the running quarter-hour: its average so far (`so_far_kw`: the meter's 1-0:1.4.0, else from the "
+        "registers), the projected average if the current power holds (`projected_kw`), this month's peak "
+        "(stored quarters or the meter's 1-0:1.6.0, whichever is higher), the threshold (at least the 2.5 kW "
+        "minimum), the headroom, the import power that still keeps the quarter under it (`allowed_power_kw`) and "
+        "what a new peak would cost: each kW above the threshold raises the 12-month mean by 1/12 kW for twelve "
+        "months, about the yearly capacity price / 12 (`cost_per_kw_eur`). Sends an ETag: poll with "
+        "If-None-Match and get 304 while nothing changed (age and stale are left out of the tag; add the seconds "
+        "since `generated_at`). 404 for meters that are not yours."
+    ),
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="The live status"),
+        304: OpenApiResponse(description="Not modified since the ETag sent in If-None-Match"),
+        401: _UNAUTHORISED,
+        403: _DEVICE_FORBIDDEN,
+        404: _NOT_FOUND,
+    },
 )

@@ -15,9 +15,11 @@ urlpatterns = [
     path("api/v1/token/refresh/", views.TokenRefreshView.as_view(), name="v1-token-refresh"),
     path("api/v1/readings", views.post_readings, name="readings"),
     path("api/v1/telegrams", views.post_telegrams, name="telegrams"),
+    path("api/v1/live", views.post_live, name="live"),
     path("api/v1/meters/", views.MeterListView.as_view(), name="meters"),
     path("api/v1/meters/<str:code>/readings/", views.ReadingListView.as_view(), name="meter-readings"),
     path("api/v1/meters/<str:code>/series/", views.meter_series, name="meter-series"),
+    path("api/v1/meters/<str:code>/live", views.meter_live, name="meter-live"),
     # Pairing a Pi (RFC 8628) and the account's devices.
     path("api/v1/device/code", views.device_code, name="device-code"),
     path("api/v1/device/token", views.device_token, name="device-token"),

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import parse_etags, urlencode
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -25,7 +25,7 @@ from rest_framework.decorators import (
     permission_classes,
     throttle_classes,
 )
-from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.exceptions import NotFound, ParseError, Throttled
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -39,13 +39,19 @@ from api.prototype import item_from_prototype, prototype_field, reading_to_proto
 from api.serializers import DetailSerializer, DeviceSerializer, MeterSerializer, ReadingSerializer
 from api.series import SERIES_EXAMPLE
 from api.telegrams import telegram_items
-from api.throttling import DeviceCodeRateThrottle, DeviceTokenRateThrottle, IngestRateThrottle, TokenRateThrottle
-from meters import devices
+from api.throttling import (
+    DeviceCodeRateThrottle,
+    DeviceTokenRateThrottle,
+    IngestRateThrottle,
+    LiveRateThrottle,
+    TokenRateThrottle,
+)
+from meters import devices, live
 from meters.access import device_for, meter_for, owned_devices, owned_meters, readings_visible_to
 from meters.exports import RangeError, parse_range, utc_datetime
 from meters.ingest import BatchTooLarge, IngestError, IngestRejected, IngestResult, ingest_readings
 from meters.models import Device, Meter, Reading
-from meters.presenters import series_json
+from meters.presenters import live_etag, live_json, live_response, series_json
 from meters.series import SeriesError, build_series, parse_day
 from users.lockout import client_ip
 from users.models import prices_for
@@ -175,6 +181,28 @@ def post_telegrams(request: Request) -> Response:
     return Response({**_counts(result), "telegrams": batch.telegram_count, "readings": len(batch.items)})
 
 
+@schema.post_live
+@api_view(["POST"])
+@parser_classes([DecimalJSONParser])
+@throttle_classes([LiveRateThrottle])
+@permission_classes([IsAuthenticated])  # without NotADevice: a paired Pi sends these
+def post_live(request: Request) -> Response:
+    check_body_size(request)
+    try:
+        snapshot = live.receive_snapshot(request.user, request.data)
+    except IngestRejected as exc:
+        return _rejected(exc.errors)
+    except live.UnknownMeter as exc:
+        raise NotFound(
+            _("No meter %(serial)s among yours yet; it appears after its first quarter-hour upload.") % {"serial": exc}
+        ) from None
+    except live.TooSoon as exc:
+        raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+    return Response(
+        {"accepted": True, "received_at": snapshot.received_at.isoformat()}, status=status.HTTP_202_ACCEPTED
+    )
+
+
 # --- /api/v1/ owner-scoped reads ------------------------------------------------------------------
 
 
@@ -263,6 +291,18 @@ def meter_series(request: Request, code: str) -> Response:
     except SeriesError as exc:
         raise ParseError(str(exc)) from None
     return Response(series_json(series))
+
+
+@schema.meter_live
+@api_view(["GET"])
+def meter_live(request: Request, code: str) -> Response:
+    meter = meter_for(request.user, code)
+    state = live.live_status(meter, prices_for(request.user))
+    etag = live_etag(live_json(state))
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(live_response(state), headers=headers)
 
 
 # --- /api/v1/ device pairing (RFC 8628) and the account's devices ---------------------------------------------

@@ -341,7 +341,8 @@ WHITENOISE_MANIFEST_STRICT = False
 
 # URL names: Django resolves them (resolve_url) where it redirects, as does users.views.
 LOGIN_URL = "users:login"
-LOGIN_REDIRECT_URL = "dashboard:day"
+# The landing page: Now when a meter sent live power within the last minute, else Day (meters.dashboard_views.home).
+LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "users:login"
 
 # --- e-mail -------------------------------------------------------------------------------------
@@ -464,6 +465,8 @@ REST_FRAMEWORK = {
         # Per client address: pairing codes asked for, and polls for the device token.
         "device_code": env_str("THROTTLE_DEVICE_CODE_RATE", "10/hour"),
         "device_token": env_str("THROTTLE_DEVICE_TOKEN_RATE", "120/min"),
+        # Live snapshots per account (a Pi sends one every 10 s; an account with several meters sends more).
+        "live": env_str("THROTTLE_LIVE_RATE", "120/min"),
     },
 }
 SIMPLE_JWT = {
@@ -492,6 +495,13 @@ INGEST_MAX_BATCH = env_int("INGEST_MAX_BATCH", 1000, minimum=1)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
 INGEST_MAX_FUTURE = timedelta(days=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
+
+# --- live power (meters.live) -------------------------------------------------------------------
+# How long the latest snapshot of a meter is kept in the cache (it shows when the Pi was last heard of), when a
+# snapshot counts as stale (the Now page says the Pi is offline), and the least time between two of one meter.
+LIVE_SNAPSHOT_TTL = env_int("LIVE_SNAPSHOT_TTL_SECONDS", 7 * 24 * 3600, minimum=60)
+LIVE_STALE_SECONDS = env_int("LIVE_STALE_SECONDS", 60, minimum=5)
+LIVE_MIN_INTERVAL = env_int("LIVE_MIN_INTERVAL_SECONDS", 2, minimum=0)
 
 # --- claim and registration limits (meters.claims.claim_meter, users.views.register) ----------
 # Wrong day-register proofs: per meter from all accounts together, per client network (an IPv6 client's /64),

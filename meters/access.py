@@ -64,6 +64,12 @@ def may_write(user: Any, meter: Meter, has_readings: bool) -> bool:
     return meter.owner_id is None and not has_readings and user.is_authenticated
 
 
+def may_send_live(user: Any, meter: Meter) -> bool:
+    """Whether ``user`` (or a device of theirs) may post live snapshots for ``meter``: the owner and the operator.
+    An unclaimed meter takes none: its first quarter-hour upload claims it (``may_write``), a snapshot never does."""
+    return may_write_any(user) or (meter.owner_id is not None and meter.owner_id == user.pk)
+
+
 def owned_devices(user: Any) -> QuerySet[Device]:
     """The paired devices of ``user``, revoked ones included (they stay listed)."""
     if not user.is_authenticated:

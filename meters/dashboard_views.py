@@ -1,4 +1,4 @@
-"""Dashboard pages (/day/, /week/, /month/) and the CSV export of a meter's readings.
+"""Dashboard pages (/day/, /week/, /month/, /now/) and the CSV export of a meter's readings.
 
 Each page computes its series once (``meters.series``); ``meters.presenters`` turns it into the cards and into the
 JSON the charts draw, embedded in the page with ``json_script`` — the same JSON ``/api/v1/meters/<code>/series/``
@@ -7,6 +7,7 @@ serves, so page and API can never disagree.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -15,14 +16,23 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Max
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotModified,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import parse_etags, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from meters import exports, presenters
+from meters import exports, live, presenters
 from meters.access import meter_for, owned_meters
 from meters.models import Meter
 from meters.series import InvalidDate, build_series, parse_day
@@ -38,6 +48,10 @@ class _Latest(TypedDict):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """The landing page: Now when one of the user's meters sent a live snapshot within the last minute, else Day."""
+    fresh = live.has_fresh_snapshot(owned_meters(request.user).order_by("name", "serial"))
+    if fresh is not None:
+        return redirect(f"{reverse('dashboard:now')}?{urlencode({'meter': str(fresh.code)})}")
     return redirect("dashboard:day")
 
 
@@ -60,17 +74,9 @@ def month(request: HttpRequest) -> HttpResponse:
 
 
 def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
-    assert request.user.is_authenticated  # the login_required views call this
-    code = request.GET.get("meter")
-    chosen = meter_for(request.user, code) if code else None  # a foreign or unknown code is a 404
-    meters = list(owned_meters(request.user).annotate(latest=Max("readings__timestamp")).order_by("name", "serial"))
-    if not meters:
-        if request.user.pending_meters.exists():
-            messages.info(request, _("Your meter is waiting for the first reading from your device."))
-        else:
-            messages.info(request, _("Add your meter's serial number to see its dashboard."))
+    chosen, meters = _chosen_meter(request)
+    if chosen is None:
         return redirect("meters:list")
-    chosen = _remembered(request.user, meters, chosen)
     try:
         selected = parse_day(request.GET.get("date"))
     except InvalidDate as exc:
@@ -79,6 +85,65 @@ def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
     series = build_series(chosen, view, selected, prices=prices_for(request.user))
     context = presenters.dashboard(series, meters, today=parse_day(None), now=timezone.now())
     return render(request, "meters/dashboard/dashboard.html", {**context, "qlik": _qlik_config()})
+
+
+# --- Now: live power and the peak guard ----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def now(request: HttpRequest) -> HttpResponse:
+    meter, meters = _chosen_meter(request)
+    if meter is None:
+        return redirect("meters:list")
+    state = live.live_status(meter, prices_for(request.user))
+    context = {
+        "meter": meter,
+        "meters": meters,
+        "panel": presenters.now_panel(state),
+        "age": "" if state.age_seconds is None else state.age_seconds,
+        "panel_url": f"{reverse('dashboard:now-panel')}?{urlencode({'meter': str(meter.code)})}",
+        "api_url": reverse("api:meter-live", args=[meter.code]),
+    }
+    return render(request, "meters/dashboard/now.html", context)
+
+
+@login_required
+@require_GET
+def now_panel(request: HttpRequest) -> HttpResponse:
+    """The Now page's figures as an HTML fragment, polled by now.js with If-None-Match: 304 while nothing changed.
+
+    The snapshot's age is no part of the fragment (it changes every second): it travels in ``X-Live-Age``, on the
+    304 as well, and the page counts on from it."""
+    meter = meter_for(request.user, request.GET.get("meter", ""))
+    state = live.live_status(meter, prices_for(request.user))
+    html = render_to_string("meters/dashboard/_now_panel.html", {"panel": presenters.now_panel(state)}, request)
+    etag = f'"{hashlib.sha256(html.encode()).hexdigest()[:32]}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "X-Live-Age": "" if state.age_seconds is None else str(state.age_seconds),
+        "Vary": "Cookie, Accept-Language",
+    }
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        return HttpResponseNotModified(headers=headers)
+    return HttpResponse(html, headers=headers)
+
+
+def _chosen_meter(request: HttpRequest) -> tuple[Meter | None, list[Meter]]:
+    """The meter the page shows (``?meter=``, else the remembered one) and all of the user's meters; a foreign or
+    unknown code is a 404. None without meters (after telling the user why)."""
+    assert request.user.is_authenticated  # the login_required views call this
+    code = request.GET.get("meter")
+    chosen = meter_for(request.user, code) if code else None
+    meters = list(owned_meters(request.user).annotate(latest=Max("readings__timestamp")).order_by("name", "serial"))
+    if not meters:
+        if request.user.pending_meters.exists():
+            messages.info(request, _("Your meter is waiting for the first reading from your device."))
+        else:
+            messages.info(request, _("Add your meter's serial number to see its dashboard."))
+        return None, []
+    return _remembered(request.user, meters, chosen), meters
 
 
 def _remembered(user: Any, meters: Sequence[WithAnnotations[Meter, _Latest]], chosen: Meter | None) -> Meter:

@@ -317,6 +317,39 @@ def _integers(index: int, item: Mapping[str, Any], values: dict[str, Any], error
             errors.append(IngestError(index, name, str(exc)))
 
 
+def check_fields(
+    index: int,
+    item: Mapping[str, Any],
+    names: Sequence[str],
+    required: Sequence[str],
+    latest_allowed: datetime,
+    errors: list[IngestError],
+) -> dict[str, Any]:
+    """The named fields of ``item`` by the readings' rules, for other messages that carry reading fields (the live
+    snapshots of ``meters.live``): a value ingest refuses is refused with the same message. Absent fields are None;
+    an absent ``required`` one is reported. Problems are appended to ``errors``."""
+    values: dict[str, Any] = {}
+    for name in names:
+        raw = item.get(name)
+        if raw is None:
+            if name in required:
+                errors.append(IngestError(index, name, "this field is required"))
+            values[name] = None
+        elif name in wire.DATETIME_FIELDS:
+            values[name] = _moment(index, name, raw, latest_allowed, errors)
+        elif name in wire.INT_VALUES:
+            try:
+                values[name] = _integer(raw, wire.INT_VALUES[name])
+            except _Invalid as exc:
+                errors.append(IngestError(index, name, str(exc)))
+        else:
+            try:
+                values[name] = _decimal(raw, _quantum(name), _MAXIMUM[name])
+            except _Invalid as exc:
+                errors.append(IngestError(index, name, str(exc)))
+    return values
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Ingest
 # --------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ The numbers come from ``meters.series``; nothing is computed here, only rounded 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,6 +20,7 @@ from django.utils import formats, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 
+from meters.live import LiveStatus
 from meters.models import Meter
 from meters.series import Series, window_days
 
@@ -385,3 +388,184 @@ def series_json(series: Series) -> dict[str, Any]:
             "yearly_cost_eur": _eur_n(y.yearly_cost_eur),
         }
     return data
+
+
+# --- live power (meters.live): the Now page and GET /api/v1/meters/<code>/live -----------------------------------
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def live_json(status: LiveStatus) -> dict[str, Any]:
+    """The JSON of ``GET /api/v1/meters/<code>/live``, also embedded in the Now page (times in local time).
+
+    ``age_seconds`` is left out: it changes every second, and the body must stay the same while the snapshot does,
+    so that the page's conditional requests get 304. Clients add the seconds since ``generated_at`` to
+    ``generated_age_seconds`` (the age when the body was made; see ``live_etag``).
+    """
+    zone = ZoneInfo(settings.TIME_ZONE)
+    s, g, m = status.snapshot, status.guard, status.meter
+    data: dict[str, Any] = {
+        "meter": {"code": str(m.code), "serial": m.serial, "name": m.display_name},
+        "stale_after_seconds": settings.LIVE_STALE_SECONDS,
+        "last_reading_at": _iso(status.last_reading_at, zone),
+        "last_seen_at": _iso(status.last_seen_at, zone),
+        "snapshot": None,
+        "peak_guard": None,
+    }
+    if s is not None:
+        values = {}
+        for name, value in s.values.items():
+            if isinstance(value, Decimal):
+                values[name] = float(value)
+            elif isinstance(value, datetime):
+                values[name] = _iso(value, zone)
+            else:
+                values[name] = value
+        data["snapshot"] = {
+            "measured_at": _iso(s.measured_at, zone),
+            "received_at": _iso(s.received_at, zone),
+            **values,
+        }
+    if g is not None:
+        data["peak_guard"] = {
+            "quarter_start": _iso(g.quarter_start, zone),
+            "quarter_end": _iso(g.quarter_end, zone),
+            "elapsed_seconds": g.elapsed_seconds,
+            "remaining_seconds": g.remaining_seconds,
+            "current_import_kw": _num(g.current_import_kw),
+            "so_far_kw": _num(g.so_far_kw),
+            "so_far_source": g.so_far_source,
+            "projected_kw": _num(g.projected_kw),
+            "month_peak_kw": _num(g.month_peak_kw),
+            "month_peak_at": _iso(g.month_peak_at, zone),
+            "month_peak_source": g.month_peak_source,
+            "minimum_kw": _num(g.minimum_kw),
+            "threshold_kw": _num(g.threshold_kw),
+            "headroom_kw": _num(g.headroom_kw),
+            "allowed_power_kw": _num(g.allowed_power_kw),
+            "exceeds": g.exceeds,
+            "exceed_kw": _num(g.exceed_kw),
+            "capacity_eur_kw_year": _num(g.capacity_eur_kw_year),
+            "cost_per_kw_eur": _num(g.cost_per_kw_eur),
+            "extra_cost_eur": _num(g.extra_cost_eur),
+        }
+    return data
+
+
+def live_etag(body: dict[str, Any]) -> str:
+    """A strong ETag of the live body: equal bodies, equal tags (keys sorted, so dict order does not matter)."""
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def live_response(status: LiveStatus) -> dict[str, Any]:
+    """``live_json`` plus the moment it was made and the snapshot's age then (not part of the ETag)."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    return {
+        **live_json(status),
+        "generated_at": _iso(status.now, zone),
+        "age_seconds": status.age_seconds,
+        "stale": status.stale,
+    }
+
+
+# --- the Now page ----------------------------------------------------------------------------------------------------
+
+_GAUGE_HEADROOM = Decimal("1.2")  # the gauge's scale reaches 20 % past its largest value
+
+
+def _minutes_seconds(seconds: int) -> str:
+    minutes, rest = divmod(max(0, seconds), 60)
+    return gettext("%(minutes)d min %(seconds)02d s") % {"minutes": minutes, "seconds": rest}
+
+
+def _pct(value: Decimal | None, scale: Decimal) -> str:
+    """A position on the gauge as an SVG percentage ("37.5%"); attributes, not style="", so CSP allows them."""
+    share = Decimal(0) if value is None or scale <= 0 else min(max(value / scale, Decimal(0)), Decimal(1))
+    return f"{(share * 100).quantize(Decimal('0.1'))}%"
+
+
+def _phases(values: Any) -> list[dict[str, Any]]:
+    """Per-phase import/export power, voltage and current of a snapshot; phases the meter does not send are left
+    out (a single-phase meter shows L1 only)."""
+    rows = []
+    peak = max(
+        [v for n in range(1, 4) for v in (values.get(f"l{n}_import_kw"), values.get(f"l{n}_export_kw")) if v] or [0]
+    )
+    scale = max(Decimal(peak), Decimal("1"))
+    for n in range(1, 4):
+        imp, exp = values.get(f"l{n}_import_kw"), values.get(f"l{n}_export_kw")
+        volt, amp = values.get(f"l{n}_voltage_v"), values.get(f"l{n}_current_a")
+        if imp is None and exp is None and volt is None and amp is None:
+            continue
+        rows.append(
+            {
+                "name": f"L{n}",
+                "import": kw(imp),
+                "export": kw(exp),
+                "voltage": fmt(volt, 1, "V"),
+                "current": fmt(amp, 1, "A"),
+                "import_pct": _pct(imp, scale),
+                "export_pct": _pct(exp, scale),
+                "exporting": bool(exp) and not imp,
+            }
+        )
+    return rows
+
+
+def now_panel(status: LiveStatus) -> dict[str, Any]:
+    """The Now page's figures as the user reads them (cards, gauge, phases, the euro sentence)."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    s, g = status.snapshot, status.guard
+    panel: dict[str, Any] = {
+        "has_snapshot": s is not None,
+        "stale": status.stale,
+        "stale_after": settings.LIVE_STALE_SECONDS,
+        "age": status.age_seconds,
+        "last_seen": _date(status.last_seen_at.astimezone(zone), "WEEKDAY_DATETIME_FORMAT")
+        if status.last_seen_at
+        else None,
+        "last_seen_time": _date(status.last_seen_at.astimezone(zone), "TIME_FORMAT") if status.last_seen_at else None,
+        "last_seen_today": bool(
+            status.last_seen_at and status.last_seen_at.astimezone(zone).date() == status.now.astimezone(zone).date()
+        ),
+    }
+    if s is None or g is None:
+        return panel
+    tariff = s.values.get("tariff")
+    scale = max(g.threshold_kw, g.projected_kw, g.so_far_kw or Decimal(0), Decimal("0.1")) * _GAUGE_HEADROOM
+    panel.update(
+        measured_at=_date(s.measured_at.astimezone(zone), "TIME_FORMAT"),
+        measured_iso=s.measured_at.isoformat(),
+        import_now=kw(s.kw("power_import_kw")),
+        export_now=kw(s.kw("power_export_kw")),
+        exporting=bool(s.kw("power_export_kw")) and not s.kw("power_import_kw"),
+        tariff={1: pgettext("tariff", "day"), 2: pgettext("tariff", "night")}.get(tariff) if tariff else None,
+        phases=_phases(s.values),
+        quarter=f"{_date(g.quarter_start.astimezone(zone), 'TIME_FORMAT')}{DASH}"
+        f"{_date(g.quarter_end.astimezone(zone), 'TIME_FORMAT')}",
+        remaining=_minutes_seconds(g.remaining_seconds),
+        so_far=kw(g.so_far_kw),
+        so_far_source=g.so_far_source,
+        projected=kw(g.projected_kw),
+        month_peak=kw(g.month_peak_kw),
+        month_peak_at=_date(g.month_peak_at.astimezone(zone), "WEEKDAY_DATETIME_FORMAT") if g.month_peak_at else None,
+        month_peak_source=g.month_peak_source,
+        minimum=kw(g.minimum_kw),
+        threshold=kw(g.threshold_kw),
+        threshold_is_minimum=g.month_peak_kw is None or g.month_peak_kw < g.minimum_kw,
+        headroom=kw(g.headroom_kw),
+        allowed=kw(g.allowed_power_kw),
+        exceeds=g.exceeds,
+        exceed=kw(g.exceed_kw),
+        extra_cost=money(g.extra_cost_eur),
+        cost_per_kw=money(g.cost_per_kw_eur),
+        gauge={
+            "so_far": _pct(g.so_far_kw, scale),
+            "projected": _pct(g.projected_kw, scale),
+            "threshold": _pct(g.threshold_kw, scale),
+        },
+    )
+    return panel

@@ -56,6 +56,22 @@ DATETIME_FIELDS = frozenset({"timestamp", "measured_at", *TIME_FIELDS})
 # The rest are decimals (kWh, kW, V, A, m3), never negative.
 DECIMAL_FIELDS: tuple[str, ...] = tuple(f for f in READING_FIELDS if f not in INT_FIELDS and f not in TIME_FIELDS)
 
+# A live snapshot (POST LIVE_PATH, one JSON object every ``live.interval`` seconds): what the meter says right now.
+# Never stored as a reading; the server keeps the latest per meter in its cache. Registers are optional: with them
+# the server works out the running quarter's average for meters that send no 1-0:1.4.0.
+LIVE_FIELDS: tuple[str, ...] = (
+    "serial",
+    "measured_at",
+    *POWER_FIELDS,
+    *PHASE_FIELDS,
+    "tariff",
+    "avg_demand_kw",
+    "month_peak_kw",
+    "month_peak_at",
+    *REGISTER_FIELDS,
+)
+LIVE_REQUIRED_FIELDS: tuple[str, ...] = ("serial", "measured_at", *POWER_FIELDS)
+
 # --- time ---------------------------------------------------------------------------------------------------------
 
 SLOT_SECONDS = 15 * 60
@@ -78,10 +94,11 @@ READINGS_PATH = "/api/v1/readings"
 TOKEN_PATH = "/api/v1/token/"  # noqa: S105 - a path, not a password
 TOKEN_REFRESH_PATH = "/api/v1/token/refresh/"  # noqa: S105 - a path
 TELEGRAMS_PATH = "/api/v1/telegrams"
+LIVE_PATH = "/api/v1/live"
 
 # Pairing: the OAuth 2.0 Device Authorization Grant (RFC 8628). The Pi asks DEVICE_CODE_PATH for a code, the owner
 # approves it on the website, and the Pi polls DEVICE_TOKEN_PATH until it gets its device token, which it then sends
-# as "Authorization: Bearer <token>" to READINGS_PATH and TELEGRAMS_PATH (and nothing else: anything else is 403).
+# as "Authorization: Bearer <token>" to READINGS_PATH, TELEGRAMS_PATH and LIVE_PATH (anything else is 403).
 DEVICE_CODE_PATH = "/api/v1/device/code"
 DEVICE_TOKEN_PATH = "/api/v1/device/token"  # noqa: S105 - a path
 DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"

@@ -25,7 +25,17 @@ from django.conf import settings
 from django.core.cache import cache
 
 from meters.models import Meter
-from meters.series.queries import _EP, _I1, _I2, _MPA, _MPK, _REGISTERS, _month_peaks_sql, _month_reading_counts
+from meters.series.queries import (
+    _EP,
+    _I1,
+    _I2,
+    _MPA,
+    _MPK,
+    _REGISTERS,
+    _month_peaks_sql,
+    _month_reading_counts,
+    _rows,
+)
 from meters.series.windows import SLOT_SECONDS, _add_months, _local_epoch, _utc
 
 if TYPE_CHECKING:
@@ -220,3 +230,23 @@ def _previous_peaks(meter: Meter, firsts: list[date], edges: list[int], zone: Zo
         value = cached[key]
         peaks[i] = None if value == _NO_PEAK else value
     return peaks
+
+
+def month_peak_so_far(meter: Meter, month: date, zone: ZoneInfo) -> tuple[int | None, datetime | None]:
+    """The month's peak from its stored quarters (W) and the start of that quarter (UTC), for the live peak guard.
+
+    Asked every few seconds while a Now page is open, so it is cached per (meter, month, number of readings in it),
+    as in :func:`_previous_peaks`: a new reading changes the count, and only then is the month read again.
+    """
+    start = _local_epoch(zone, month)
+    end = _local_epoch(zone, _add_months(month, 1))
+    count = _month_reading_counts(meter, [start, end]).get(0, 0)
+    if not count:
+        return None, None
+    key = f"live:peak:{meter.pk}:{month.isoformat()}:{zone.key}:{count}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = _quarter_peak(_rows(meter, start, end), start, end)
+        cache.set(key, cached, timeout=_PEAK_CACHE_SECONDS)
+    peak_w, peak_at = cached
+    return peak_w, None if peak_at is None else _utc(peak_at)

@@ -23,18 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REFRESH = "/api/v1/token/refresh/"
 
 redis = pytest.importorskip("redis", reason="the redis package is in requirements.txt")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("REQUIRE_REDIS") == "1":
-            pytest.fail(f"REQUIRE_REDIS=1 but Redis at {url} does not answer: {exc}")
-        pytest.skip(f"Redis at {url} does not answer ({exc.__class__.__name__}); start redis-server to run this")
-    return url
+# redis_url: the real Redis of this machine (tests/api/conftest.py).
 
 
 @pytest.fixture

@@ -68,6 +68,7 @@ def test_it_resolves_the_login_settings_names_to_the_prototype_paths(rf):
     strategy = load_strategy(request)  # social-auth reads them through its strategy, which resolves *_URL names
 
     assert resolve_url(settings.LOGIN_URL) == "/login/"
-    assert resolve_url(settings.LOGIN_REDIRECT_URL) == "/day/"
+    # The prototype's root, which goes on to /day/ (or /now/ while a meter sends live power).
+    assert resolve_url(settings.LOGIN_REDIRECT_URL) == "/"
     assert resolve_url(settings.LOGOUT_REDIRECT_URL) == "/login/"
     assert strategy.setting("LOGIN_ERROR_URL") == "/login/"
