@@ -111,12 +111,6 @@ class IngestRateThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class LiveRateThrottle(IngestRateThrottle):
-    """Live snapshots, per authenticated user (``meters.live`` also refuses two of one meter within seconds)."""
-
-    scope = "live"
-
-
 class DeviceCodeRateThrottle(TokenRateThrottle):
     """Pairing codes asked for, per client IP."""
 

@@ -465,8 +465,6 @@ REST_FRAMEWORK = {
         # Per client address: pairing codes asked for, and polls for the device token.
         "device_code": env_str("THROTTLE_DEVICE_CODE_RATE", "10/hour"),
         "device_token": env_str("THROTTLE_DEVICE_TOKEN_RATE", "120/min"),
-        # Live snapshots per account (a Pi sends one every 10 s; an account with several meters sends more).
-        "live": env_str("THROTTLE_LIVE_RATE", "120/min"),
     },
 }
 SIMPLE_JWT = {
