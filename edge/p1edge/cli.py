@@ -174,6 +174,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"dead letters:     {spool.dead_letter_count()} ({spool.dead_letter_path})",
         f"pairing:          {pairing}",
         f"login:            {_login_line(uploader, device)}",
+        f"live:             {_live_line(uploader, reader)}",
         f"reader telegrams: {reader.get('telegrams', 0)} seen, {reader.get('stored', 0)} stored, "
         f"{reader.get('rejected', 0)} rejected {reader.get('rejected_reasons') or ''}".rstrip(),
         f"reader fields:    {reader.get('fields_dropped', 0)} malformed optional fields left out of kept readings "
@@ -192,6 +193,34 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _as_of(state: dict) -> str:
     """When a service last wrote its state file: its counters are as of then (it writes every 15 minutes)."""
     return f"; state of {state['updated_at']}" if state.get("updated_at") else ""
+
+
+def _live_line(uploader_state: dict, reader_state: dict) -> str:
+    """Live snapshots as the uploader last wrote them (counters since it started) and a reader that cannot write
+    the live file: `every 10 s: 8640 sent (last ...), 3 dropped (unknown meter: 3), 0 skipped (no fresh live file)`."""
+    live = uploader_state.get("live")
+    if not isinstance(live, dict):
+        return "-"
+    if not live.get("interval"):
+        return "off (live.interval = 0)"
+    dropped = live.get("dropped")
+    dropped = dropped if isinstance(dropped, dict) else {}
+    total = sum(int(n) for n in dropped.values() if isinstance(n, int))
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(dropped.items()))
+    interval = live["interval"]
+    every = f"{interval:g}" if isinstance(interval, int | float) else str(interval)
+    text = (
+        f"every {every} s: {live.get('sent', 0)} sent (last {live.get('last_sent_at') or 'never'}), "
+        f"{total} dropped{f' ({reasons})' if reasons else ''}, {live.get('stale', 0)} skipped (no fresh live file)"
+    )
+    if live.get("note"):
+        text += f"; now: {live['note']}"
+    if live.get("last_error"):
+        text += f"; last error: {live['last_error']} {live.get('last_error_at') or ''}".rstrip()
+    reader_live = reader_state.get("live")
+    if isinstance(reader_live, dict) and reader_live.get("last_error"):
+        text += f"; reader: {reader_live['last_error']}"
+    return text
 
 
 def _pairing(config: Config) -> tuple[str, DeviceToken | None]:
@@ -352,9 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser(
         "status",
         parents=[common],
-        help="backlog, last upload, last error, pairing, dead letters, bytes written per day",
+        help="backlog, last upload, last error, pairing, live snapshots, dead letters, bytes written per day",
         description="Print the spool backlog (size and age), last upload, last error, dead-letter count, the pairing "
-        "(paired with URL as NAME), whether the server refused the device token or the password, and what the "
+        "(paired with URL as NAME), whether the server refused the device token or the password, the live "
+        "snapshots sent and dropped, and what the "
         "reader and the uploader write to the SD card per day. The counters are those the services last wrote "
         "(every state.write_interval seconds, 15 minutes by default, and when they stop).",
     )

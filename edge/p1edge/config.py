@@ -18,6 +18,10 @@ upload_poll = 0                  # P1EDGE_UPLOAD_POLL: 0 = once per quarter-hour
 [state]
 write_interval = 900         # P1EDGE_STATE_WRITE_INTERVAL: seconds between writes of the counter/status files
 fsync = false                # P1EDGE_STATE_FSYNC: fsync those writes (the old behaviour; wears the SD card)
+[live]
+interval = 10                # P1EDGE_LIVE_INTERVAL: seconds between live snapshots to the server (0 = off)
+file = "/run/p1edge/live.json"   # P1EDGE_LIVE_FILE: the latest telegram, shared by reader and uploader; default
+                             # $RUNTIME_DIRECTORY/live.json (tmpfs, set by systemd), else <spool.dir>/live.json
 """
 
 from __future__ import annotations
@@ -53,9 +57,19 @@ _KEYS: dict[str, tuple[str, str, str | None]] = {
     "api.upload_poll": ("api", "upload_poll", "P1EDGE_UPLOAD_POLL"),
     "state.write_interval": ("state", "write_interval", "P1EDGE_STATE_WRITE_INTERVAL"),
     "state.fsync": ("state", "fsync", "P1EDGE_STATE_FSYNC"),
+    "live.interval": ("live", "interval", "P1EDGE_LIVE_INTERVAL"),
+    "live.file": ("live", "file", "P1EDGE_LIVE_FILE"),
 }
 SECRET_KEYS = frozenset({"api.password"})
-READER_KEYS = ("serial.port", "serial.baudrate", "spool.dir", "state.write_interval", "state.fsync")
+READER_KEYS = (
+    "serial.port",
+    "serial.baudrate",
+    "spool.dir",
+    "state.write_interval",
+    "state.fsync",
+    "live.interval",
+    "live.file",
+)
 # api.url, api.username and api.password are needed only while the Pi is not paired (no device token file).
 UPLOADER_KEYS = (
     "spool.dir",
@@ -68,9 +82,15 @@ UPLOADER_KEYS = (
     "api.upload_poll",
     "state.write_interval",
     "state.fsync",
+    "live.interval",
+    "live.file",
 )
 ALL_KEYS = tuple(_KEYS)
 STATE_WRITE_INTERVAL = 900.0  # 15 minutes: what a power loss may cost of the counters (never a reading)
+LIVE_INTERVAL = 10.0  # seconds between live snapshots (issue 16)
+LIVE_FILE_NAME = "live.json"
+# Where a set live.file came from, for check-config: the key itself or systemd's runtime directory.
+LIVE_FROM_KEY, LIVE_FROM_RUNTIME = "live.file", "RUNTIME_DIRECTORY"
 
 
 class ConfigError(ValueError):
@@ -98,11 +118,24 @@ class Config:
     upload_poll: float = 0.0
     state_write_interval: float = STATE_WRITE_INTERVAL  # reader-state.json / uploader-state.json at most this often
     state_fsync: bool = False  # fsync the state files (before issue 24: every 30 s, two fsyncs each)
+    # Live snapshots (issue 16): the reader shares the latest telegram in live_file, the uploader posts it every
+    # live_interval seconds; 0 turns both off. live_file None: <spool_dir>/live.json (see `live_path`), which is
+    # usually on the SD card.
+    live_interval: float = LIVE_INTERVAL
+    live_file: Path | None = None
+    live_file_from: str = LIVE_FROM_KEY
     # The pairing read from device_token_file when the config was loaded for the uploader (None: not paired).
     device_token: DeviceToken | None = None
     source: str = "defaults"
     path: str | None = None  # the config file that was read, if any (the uploader watches it for changes)
     warnings: tuple[str, ...] = ()  # problems that do not stop a service (check-config prints, services log)
+
+    @property
+    def live_path(self) -> Path | None:
+        """The shared latest-telegram file (None: live.file unset and no spool directory)."""
+        if self.live_file is not None:
+            return self.live_file
+        return self.spool_dir / LIVE_FILE_NAME if self.spool_dir is not None else None
 
     @property
     def upload_server(self) -> str | None:
@@ -134,11 +167,25 @@ class Config:
             "api.upload_poll": self.upload_poll,
             "state.write_interval": self.state_write_interval,
             "state.fsync": str(self.state_fsync).lower(),
+            "live.interval": f"{self.live_interval} (off)" if not self.live_interval else self.live_interval,
+            "live.file": self._live_file_text(),
         }
         return {
             key: ("(not set)" if value is None else "********" if key in SECRET_KEYS else str(value))
             for key, value in values.items()
         }
+
+    def _live_file_text(self) -> str | None:
+        """The path and, when it is a default, where it came from: check-config run from a shell has no
+        RUNTIME_DIRECTORY, so it shows the spool path while the systemd services use their runtime directory."""
+        path = self.live_path
+        if path is None:
+            return None
+        if self.live_file is None:
+            return f"{path} (RUNTIME_DIRECTORY is not set; under the systemd units it is /run/p1edge/{LIVE_FILE_NAME})"
+        if self.live_file_from == LIVE_FROM_RUNTIME:
+            return f"{path} (in $RUNTIME_DIRECTORY)"
+        return str(path)
 
 
 def _label(key: str) -> str:
@@ -256,6 +303,23 @@ def _number(values, key, problems, *, kind, minimum, maximum, default):
     return number
 
 
+def _live_file(values: dict[str, Any], problems: list[str], env: Mapping[str, str]) -> tuple[Path | None, str]:
+    """live.file, else $RUNTIME_DIRECTORY/live.json (systemd's RuntimeDirectory=, a tmpfs: rewriting the file every
+    second wears no SD card), and which of the two it is; (None, "") leaves it to <spool.dir>/live.json."""
+    key = "live.file"
+    text = _text(values, key, problems, False)
+    if text is not None:
+        if not os.path.isabs(text) or text.endswith("/"):
+            problems.append(f"{_label(key)}: expected an absolute file path, got {text!r}")
+            return None, ""
+        return Path(text), LIVE_FROM_KEY
+    # systemd joins several RuntimeDirectory= entries with ":"; the units name one, p1edge
+    runtime = (env.get("RUNTIME_DIRECTORY") or "").split(":")[0]
+    if runtime and os.path.isabs(runtime):
+        return Path(runtime) / LIVE_FILE_NAME, LIVE_FROM_RUNTIME
+    return None, ""
+
+
 def url_problem(url: str, allow_insecure: bool, label: str) -> str | None:
     """What is wrong with a server base URL (api.url, `p1edge pair --server`), or None."""
     try:
@@ -363,6 +427,10 @@ def load_config(
         default=STATE_WRITE_INTERVAL,
     )
     state_fsync = _flag(values, "state.fsync", problems)
+    live_interval = _number(
+        values, "live.interval", problems, kind=float, minimum=0, maximum=3600, default=LIVE_INTERVAL
+    )
+    live_file, live_file_from = _live_file(values, problems, env)
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -380,6 +448,9 @@ def load_config(
         upload_poll=float(poll),
         state_write_interval=float(interval),
         state_fsync=state_fsync,
+        live_interval=float(live_interval),
+        live_file=live_file,
+        live_file_from=live_file_from,
         source=source,
         path=read_path,
         warnings=tuple((_file_warnings(read_path) if password is not None else []) + token_warnings),

@@ -1,4 +1,5 @@
-"""The reader service: P1 port -> frames -> CRC + parse -> first telegram of each quarter-hour -> spool."""
+"""The reader service: P1 port -> frames -> CRC + parse -> first telegram of each quarter-hour -> spool, and (issue
+16) the latest telegram, at most once per second, -> the live file the uploader sends from."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from p1edge.config import Config
 from p1edge.crc import crc_problem
 from p1edge.framing import Framer
 from p1edge.iostats import IoMeter
+from p1edge.live import snapshot_from_reading, write_live_file
 from p1edge.records import encode_record
 from p1edge.sampling import QuarterSampler
 from p1edge.spool import Spool
@@ -156,7 +158,11 @@ class Reader:
     """Step functions of the reader service; `run()` is the loop around them.
 
     Counters and status live in memory; reader-state.json is written at most every `state.write_interval` seconds
-    of `clock` (a monotonic clock; tests inject one), when the port's status changes, and at a clean stop."""
+    of `clock` (a monotonic clock; tests inject one), when the port's status changes, and at a clean stop.
+
+    With live snapshots on (`live.interval` > 0) the first telegram of each second of `clock` is parsed in full,
+    also in a quarter-hour already stored, and its snapshot replaces the live file; the other telegrams of that
+    second take the fast path as before."""
 
     def __init__(
         self,
@@ -169,6 +175,7 @@ class Reader:
         self.config = config
         self.spool = spool
         self.stop = stop or threading.Event()
+        self.clock = clock
         self.framer = Framer()
         self.counts: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()  # rejected telegrams by TelegramError.kind
@@ -194,11 +201,18 @@ class Reader:
         # the framer's counters start at 0 in each process; the state adds those of earlier runs
         self._frames_dropped_before = int(previous.get("frames_dropped", 0))
         self._frame_reasons_before: Counter[str] = Counter(previous.get("dropped_frame_reasons", {}))
+        # live snapshots: the file, the clock second of its last write, and the latest snapshot shared
+        self.live_path = config.live_path if config.live_interval > 0 else None
+        self.live_snapshot: dict[str, Any] | None = None
+        self.live_writes = 0
+        self.live_error: str | None = None
+        self._live_second: int | None = None
 
     def handle_frame(self, frame: str) -> dict[str, Any] | None:
         """One framed telegram; returns the reading it stored, if any."""
         self.counts["telegrams"] += 1
-        cheap = _cheap_slot(frame)
+        live_second = self._live_due()
+        cheap = _cheap_slot(frame) if live_second is None else None
         if cheap is not None:
             last = self.sampler.last_slots.get(cheap[0])
             if last is not None and cheap[1] <= last:
@@ -213,6 +227,8 @@ class Reader:
         parsed = self._parse(frame)
         if parsed is None:
             return None
+        if live_second is not None:
+            self._share_live(parsed.reading, live_second)
         kept = self.sampler.offer(parsed.reading)
         if kept is None:
             self.counts["skipped"] += 1
@@ -222,6 +238,33 @@ class Reader:
         self._count_dropped(parsed)
         logger.info("stored reading %s %s", kept["serial"], kept["timestamp"].isoformat())
         return kept
+
+    def _live_due(self) -> int | None:
+        """The second of `clock` now when this telegram is to refresh the live file (the first parsed telegram of
+        that second), else None (live off, or the file was written in this second already)."""
+        if self.live_path is None:
+            return None
+        second = int(self.clock())
+        return None if second == self._live_second else second
+
+    def _share_live(self, reading: dict[str, Any], second: int) -> None:
+        """Replace the live file with this telegram's snapshot. A failure (the directory is missing, not
+        writable, full) is logged once per reason and costs the snapshot only: the spool does not depend on it."""
+        assert self.live_path is not None
+        self._live_second = second
+        self.live_snapshot = snapshot_from_reading(reading)
+        try:
+            write_live_file(self.live_path, self.live_snapshot)
+        except (OSError, ValueError) as exc:  # ValueError: a naive time, which the parser never returns
+            error = f"cannot write {self.live_path}: {getattr(exc, 'strerror', None) or exc}"
+            if error != self.live_error:
+                logger.warning("live snapshots: %s (retrying every second)", error)
+            self.live_error = error
+            return
+        if self.live_error is not None:
+            logger.info("live snapshots: %s is written again", self.live_path)
+            self.live_error = None
+        self.live_writes += 1
 
     def _parse(self, frame: str) -> ParsedTelegram | None:
         try:
@@ -276,6 +319,8 @@ class Reader:
             "last_slot": {k: v.isoformat() for k, v in self.sampler.last_slots.items()},
             "io": self.io.snapshot(),
         }
+        if self.live_path is not None:
+            state["live"] = {"file": str(self.live_path), "writes": self.live_writes, "last_error": self.live_error}
         self.state_file.write(state)
 
     def _port_status(self, error: str | None) -> None:
@@ -286,7 +331,20 @@ class Reader:
             self.save_state()
 
     def run(self, *, once: bool = False) -> int:
-        """Read until stopped (or, with once, until the input ends). Reconnects when the port disappears."""
+        """Read until stopped (or, with once, until the input ends). Reconnects when the port disappears.
+
+        With once no live file is written: `read --once` replays captures, whose telegrams are not "now"."""
+        if once:
+            self.live_path = None
+        elif self.live_path is not None and self.config.live_file is None:
+            # Outside systemd's RuntimeDirectory (an old unit file, a shell) the file lands next to the spool,
+            # usually on the SD card, and is rewritten every second.
+            logger.warning(
+                "live snapshots: %s is rewritten every second and RUNTIME_DIRECTORY is not set; install the "
+                "current systemd units (RuntimeDirectory=p1edge, a tmpfs), set live.file to a tmpfs path, or set "
+                "live.interval = 0",
+                self.live_path,
+            )
         delay = 1.0
         port_name = self.config.serial_port or ""
         try:

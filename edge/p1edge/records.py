@@ -24,7 +24,8 @@ class RecordError(ValueError):
     """A spool line that is torn or corrupt."""
 
 
-def _wire(value: Any) -> Any:
+def wire_value(value: Any) -> Any:
+    """A reading value as JSON carries it: a Decimal as its string, an aware datetime ISO 8601 with its offset."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
@@ -39,7 +40,7 @@ def to_wire(reading: dict[str, Any]) -> dict[str, Any]:
     missing = [key for key in ("serial", "timestamp", "measured_at") if reading.get(key) is None]
     if missing:
         raise ValueError("reading lacks " + ", ".join(missing))
-    return {key: _wire(reading.get(key)) for key in RECORD_KEYS}
+    return {key: wire_value(reading.get(key)) for key in RECORD_KEYS}
 
 
 def from_wire(wire: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The uploader service: spool -> batches of up to 500 -> POST {server}/api/v1/readings with the device token
-written by `p1edge pair` (or, deprecated, a JWT from the configured username/password)."""
+written by `p1edge pair` (or, deprecated, a JWT from the configured username/password); and, in a thread of its own,
+the reader's latest snapshot -> POST {server}/api/v1/live every `live.interval` seconds (issue 16)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import re
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from p1edge import __version__, wire
 from p1edge.config import Config, ConfigError, url_problem
 from p1edge.devicetoken import DeviceToken, TokenFileError, file_stamp, read_token_file
 from p1edge.iostats import IoMeter
+from p1edge.live import LiveFile, load_live_file
 from p1edge.spool import Batch, Spool
 from p1edge.state import UPLOADER_STATE, StateFile, load_state
 
@@ -54,6 +57,14 @@ UNPAIRED_STATUS = "not paired: run p1edge pair"
 SLOT_SECONDS = 900
 SLOT_SETTLE_SECONDS = 10.0
 SPOOL_CHECK_SECONDS = 5.0
+# Live snapshots: a live file older than LIVE_STALE_INTERVALS intervals (and LIVE_STALE_MIN_SECONDS) means the reader
+# stopped sharing telegrams, so nothing is sent; after a 401 the sender tries once a minute (the quarter-hour loop
+# deals with the pairing); a 429's Retry-After is honoured up to LIVE_RETRY_AFTER_CAP_SECONDS.
+LIVE_STALE_INTERVALS = 3
+LIVE_STALE_MIN_SECONDS = 5.0
+LIVE_REFUSED_SECONDS = 60.0
+LIVE_RETRY_AFTER_CAP_SECONDS = 300.0
+LIVE_UNPAIRED = "live snapshots need a paired device (p1edge pair)"
 
 
 class AuthError(Exception):
@@ -300,6 +311,187 @@ def next_slot_wake(now: float) -> float:
     return ((now - SLOT_SETTLE_SECONDS) // SLOT_SECONDS + 1) * SLOT_SECONDS + SLOT_SETTLE_SECONDS
 
 
+class LiveSender:
+    """Posts the reader's latest snapshot (the live file) to LIVE_PATH every `live.interval` seconds.
+
+    It runs in a thread of its own with a session of its own, so a slow or hanging live endpoint never delays the
+    quarter-hour uploads (nor they it). A snapshot that fails is dropped: the next one replaces it. Nothing is
+    spooled and nothing is written to disk: the counters are in memory and go into uploader-state.json whenever
+    the uploader writes it. Only a paired Pi sends (the device token); `device` returns the uploader's current one.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        device: Callable[[], DeviceToken | None],
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        stop: threading.Event | None = None,
+    ) -> None:
+        if config.live_path is None or config.live_interval <= 0:
+            raise ValueError("live snapshots are off (live.interval = 0) or have no live.file")
+        self.path = config.live_path
+        self.interval = config.live_interval
+        self.timeout = min(config.api_timeout, config.live_interval)
+        self.stale_after = max(LIVE_STALE_INTERVALS * self.interval, LIVE_STALE_MIN_SECONDS)
+        self.device = device
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = f"p1edge/{__version__}"
+        self.clock = clock  # the wall clock: the file's modification time says how fresh it is
+        self.stop = stop or threading.Event()
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # the counters are read by the uploader's thread (report)
+        self.sent = 0
+        self.stale = 0
+        self.dropped: Counter[str] = Counter()
+        self.last_sent_at: str | None = None
+        self.last_error: str | None = None
+        self.last_error_at: str | None = None
+        self.note: str | None = None  # why nothing is being sent right now, for `status`
+        self._last_key: tuple[str, str] | None = None
+        self._logged: set[str] = set()  # conditions already logged (until a snapshot is accepted again)
+
+    # --- one look at the file --------------------------------------------------------------------------------
+    def step(self) -> float:
+        """Post the live file when it holds a new, fresh snapshot; return the seconds until the next look.
+        Never raises for what the file, the network or the server do."""
+        device = self.device()
+        if device is None:
+            self._log_once("unpaired", logging.INFO, "%s; not sending them", LIVE_UNPAIRED)
+            self.note = LIVE_UNPAIRED
+            return TOKEN_CHECK_SECONDS
+        live = load_live_file(self.path)
+        if live is None or abs(self.clock() - live.written_at) > self.stale_after:
+            with self._lock:
+                self.stale += 1
+            self.note = f"no fresh snapshot in {self.path} (is the reader running?)"
+            self._log_once(
+                "stale",
+                logging.INFO,
+                "live snapshots: %s is missing or older than %.0f s (is the reader running?); sending nothing",
+                self.path,
+                self.stale_after,
+            )
+            return self.interval
+        if "stale" in self._logged or self.note == LIVE_UNPAIRED:
+            self._logged.discard("stale")
+            self.note = None
+        if live.key == self._last_key:
+            return self.interval
+        self._last_key = live.key  # delivered or dropped, a snapshot is posted once
+        return self._post(device, live)
+
+    def _post(self, device: DeviceToken, live: LiveFile) -> float:
+        url = device.server.rstrip("/") + wire.LIVE_PATH
+        body = json.dumps(live.snapshot, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+        headers = {"Authorization": f"Bearer {device.token}", "Content-Type": "application/json"}
+        try:
+            response = self.session.post(url, data=body, headers=headers, timeout=self.timeout)
+        except requests.Timeout:
+            return self._drop("timeout", f"no answer from {url} within {self.timeout:g} s")
+        except requests.RequestException as exc:
+            return self._drop("network", f"POST {url}: {_first_line(exc)}")
+        status = response.status_code
+        if 200 <= status < 300:
+            return self._accepted()
+        detail = _json(response).get("detail")
+        if status == 401:
+            reason = REVOKED_STATUS if detail == wire.DEVICE_REVOKED else REFUSED_STATUS
+            text = f"{url} answered 401 ({detail or response.text[:200]}): {reason}"
+            message = "live snapshots: %s; trying once a minute"
+            self._log_once(f"401 {device.fingerprint}", logging.WARNING, message, text)
+            self._drop("device token refused", text)
+            self.note = f"{reason}; trying once a minute"
+            return LIVE_REFUSED_SECONDS
+        if status == 404:
+            # The meter appears on the server with its first quarter-hour reading; until then every snapshot of
+            # it is refused, and saying so every 10 s would drown the log.
+            text = f"{url} does not know meter {live.snapshot['serial']} yet (404: {detail or response.text[:200]})"
+            self._log_once("404", logging.INFO, "live snapshots: %s; dropping them until it does", text)
+            self.note = "the server does not know this meter yet (it appears with the first quarter-hour upload)"
+            return self._drop("unknown meter", text)
+        if status == 429:
+            delay = max(self.interval, min(_retry_after(response) or 0.0, LIVE_RETRY_AFTER_CAP_SECONDS))
+            self._drop("throttled", f"{url} answered 429 (throttled)")
+            return delay
+        if status >= 500:
+            return self._drop("server error", f"{url} answered HTTP {status}")
+        # 400 (wire.error_body) or another refusal: the snapshot breaks the contract; logged once, not retried
+        text = f"{url} refused the snapshot (HTTP {status}): {_json(response).get(wire.ERRORS_KEY) or detail}"
+        self._log_once(f"refused {status}", logging.WARNING, "live snapshots: %s", text)
+        return self._drop("refused", text)
+
+    def _accepted(self) -> float:
+        with self._lock:
+            self.sent += 1
+            self.last_sent_at = self._now_iso()
+        if self._logged - {"unpaired"}:
+            logger.info("live snapshots: the server accepts them again")
+        self._logged.clear()
+        self.note = None
+        return self.interval
+
+    def _drop(self, reason: str, text: str) -> float:
+        """Count a snapshot that did not get through; the ones that say nothing lasting (a timeout, a 5xx, 429)
+        only at debug level: the next snapshot comes in a few seconds."""
+        logger.debug("live snapshot dropped (%s): %s", reason, text)
+        with self._lock:
+            self.dropped[reason] += 1
+            self.last_error = text
+            self.last_error_at = self._now_iso()
+        return self.interval
+
+    def _log_once(self, condition: str, level: int, message: str, *args: Any) -> None:
+        if condition not in self._logged:
+            self._logged.add(condition)
+            logger.log(level, message, *args)
+
+    def _now_iso(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat()
+
+    # --- the thread ------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Step every interval (measured from the start of each step, so a slow answer does not stretch the
+        cadence) until stopped."""
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                delay = self.step()
+            except Exception:  # a bug here must cost live snapshots, never the uploader
+                logger.exception("live snapshot failed; trying again in %.0f s", LIVE_REFUSED_SECONDS)
+                delay = LIVE_REFUSED_SECONDS
+            self.stop.wait(max(0.0, delay - (time.monotonic() - started)))
+
+    def start(self) -> None:
+        self.stop.clear()
+        self.thread = threading.Thread(target=self.run, name="p1edge-live", daemon=True)
+        self.thread.start()
+        logger.info("live snapshots: %s to the server every %g s", self.path, self.interval)
+
+    def close(self) -> None:
+        """Stop the thread; a request in flight ends within its timeout."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(self.timeout + 1.0)
+            self.thread = None
+
+    def report(self) -> dict[str, Any]:
+        """The counters for uploader-state.json (`p1edge status`, the "live" line)."""
+        with self._lock:
+            return {
+                "interval": self.interval,
+                "file": str(self.path),
+                "sent": self.sent,
+                "dropped": dict(self.dropped),
+                "stale": self.stale,
+                "last_sent_at": self.last_sent_at,
+                "last_error": self.last_error,
+                "last_error_at": self.last_error_at,
+                "note": self.note,
+            }
+
+
 class Uploader:
     """Step functions of the uploader service; `run()` is the loop around them."""
 
@@ -330,6 +522,10 @@ class Uploader:
         )
         self.io = IoMeter(clock)
         self.token_stamp = file_stamp(config.device_token_file)  # `p1edge pair` replacing the file changes it
+        # Live snapshots follow the device token the quarter-hour loop uses (a new pairing included).
+        self.live: LiveSender | None = None
+        if config.live_interval > 0 and config.live_path is not None:
+            self.live = LiveSender(config, lambda: self.client.device, clock=clock)
 
     # --- one batch ----------------------------------------------------------------------------------------
     def deliver(self, bodies: list[str], outcome: Outcome) -> None:
@@ -405,6 +601,7 @@ class Uploader:
             return
         self.state["updated_at"] = self._now_iso()
         self.state["io"] = self.io.snapshot()
+        self.state["live"] = self.live.report() if self.live is not None else {"interval": 0}
         self.state_file.write(self.state)
 
     def _record_success(self, outcome: Outcome) -> None:
@@ -586,11 +783,19 @@ class Uploader:
         the password, now or within the last hour with the same configuration, or the device token (2).
 
         An empty spool waits for the next reading (`wait_for_readings`), or `api.upload_poll` seconds when that is
-        set, or `idle_seconds` when given. The state file is written on the way out."""
+        set, or `idle_seconds` when given. The state file is written on the way out.
+
+        In service mode live snapshots go out meanwhile from their own thread; `once` sends none (it drains the
+        spool and exits; a snapshot is not a reading)."""
         poll = idle_seconds if idle_seconds is not None else (self.config.upload_poll or None)
+        live = self.live if not once else None
+        if live is not None:
+            live.start()
         try:
             return self._loop(once, poll)
         finally:
+            if live is not None:
+                live.close()
             self.save_state()
 
     def _loop(self, once: bool, poll: float | None) -> int:

@@ -209,3 +209,43 @@ def test_status_says_so_when_a_service_has_not_written_its_figures_yet(tmp_path,
     lines = capsys.readouterr().out.splitlines()
     assert "reader writes:    -" in lines
     assert "uploader writes:  -" in lines
+
+
+def test_status_shows_the_live_snapshots_the_uploader_last_wrote(tmp_path, capsys, monkeypatch):
+    for key, value in _env(tmp_path).items():
+        if key.startswith("P1EDGE_"):
+            monkeypatch.setenv(key, value)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+
+    def live_line(uploader: dict | None, reader: dict | None = None) -> str:
+        for name, state in (("uploader-state.json", uploader), ("reader-state.json", reader)):
+            if state is not None:
+                (spool / name).write_text(json.dumps(state))
+        assert main(["status"]) == 0
+        [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("live:")]
+        return line.split(None, 1)[1]
+
+    assert live_line(None) == "-"  # the uploader has not written its state yet
+    live = {
+        "interval": 10.0,
+        "sent": 8640,
+        "dropped": {"unknown meter": 3, "timeout": 1},
+        "stale": 2,
+        "last_sent_at": "2025-06-11T12:00:03+00:00",
+        "last_error": "no answer from https://p1.example.org/api/v1/live within 10 s",
+        "last_error_at": "2025-06-11T11:00:00+00:00",
+        "note": None,
+    }
+    assert live_line({"live": live}) == (
+        "every 10 s: 8640 sent (last 2025-06-11T12:00:03+00:00), 4 dropped (timeout: 1, unknown meter: 3), "
+        "2 skipped (no fresh live file); last error: no answer from https://p1.example.org/api/v1/live within 10 s "
+        "2025-06-11T11:00:00+00:00"
+    )
+    unpaired = {"interval": 10.0, "note": "live snapshots need a paired device (p1edge pair)"}
+    reader = {"live": {"file": "/run/p1edge/live.json", "writes": 0, "last_error": "cannot write x: Read-only"}}
+    assert live_line({"live": unpaired}, reader) == (
+        "every 10 s: 0 sent (last never), 0 dropped, 0 skipped (no fresh live file); "
+        "now: live snapshots need a paired device (p1edge pair); reader: cannot write x: Read-only"
+    )
+    assert live_line({"live": {"interval": 0}}) == "off (live.interval = 0)"

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from p1edge.cli import main
@@ -355,3 +356,63 @@ def test_it_warns_when_api_url_is_not_the_paired_server(tmp_path):
     [warning] = [w for w in config.warnings if "paired" in w]
     assert "api.url https://new.org is not the server this Pi is paired with (https://p1.example.org)" in warning
     assert "p1edge pair --server https://new.org" in warning
+
+
+# --- live snapshots (issue 16) -----------------------------------------------------------------------------------
+
+
+def test_it_reads_the_live_keys_with_their_defaults_and_check_config_prints_them(tmp_path, capsys, monkeypatch):
+    defaults = load_config(_file(tmp_path), {})
+    assert defaults.live_interval == 10.0
+    assert str(defaults.live_path) == "/var/lib/p1edge/live.json"  # no RUNTIME_DIRECTORY: next to the spool
+    # systemd's RuntimeDirectory=p1edge (a tmpfs) when the service runs under the shipped units
+    assert str(load_config(_file(tmp_path), {"RUNTIME_DIRECTORY": "/run/p1edge"}).live_path) == "/run/p1edge/live.json"
+    explicit = {"RUNTIME_DIRECTORY": "/run/p1edge", "P1EDGE_LIVE_FILE": "/dev/shm/p1/live.json"}
+    assert str(load_config(_file(tmp_path), explicit).live_path) == "/dev/shm/p1/live.json"
+
+    path = _file(tmp_path, GOOD + '[live]\ninterval = 0\nfile = "/run/p1/now.json"\n')
+    config = load_config(path, {})
+    assert (config.live_interval, str(config.live_path)) == (0.0, "/run/p1/now.json")
+    assert load_config(path, {"P1EDGE_LIVE_INTERVAL": "2.5"}).live_interval == 2.5
+
+    for key in ("P1EDGE_API_PASSWORD", "P1EDGE_LIVE_INTERVAL", "P1EDGE_LIVE_FILE", "RUNTIME_DIRECTORY"):
+        monkeypatch.delenv(key, raising=False)
+    assert main(["check-config", "--offline", "--config", path]) == 0
+    out = capsys.readouterr().out
+    assert "live.interval = 0.0 (off)" in out
+    assert "live.file = /run/p1/now.json" in out
+    assert main(["check-config", "--offline", "--config", _file(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "live.interval = 10.0" in out
+    # run from a shell, check-config says where the services put the file
+    assert "live.file = /var/lib/p1edge/live.json (RUNTIME_DIRECTORY is not set; under the systemd units" in out
+
+
+@pytest.mark.parametrize(
+    ("env", "text", "message"),
+    [
+        (
+            {"P1EDGE_LIVE_INTERVAL": "-1"},
+            "",
+            "live.interval (env P1EDGE_LIVE_INTERVAL): expected a value from 0 to 3600,",
+        ),
+        ({"P1EDGE_LIVE_INTERVAL": "3601"}, "", "live.interval (env P1EDGE_LIVE_INTERVAL): expected a value from 0 to"),
+        ({"P1EDGE_LIVE_INTERVAL": "10s"}, "", "live.interval (env P1EDGE_LIVE_INTERVAL): expected a number, got '10s'"),
+        ({}, "[live]\ninterval = true\n", "live.interval (env P1EDGE_LIVE_INTERVAL): expected a number, got True"),
+        ({"P1EDGE_LIVE_FILE": "live.json"}, "", "live.file (env P1EDGE_LIVE_FILE): expected an absolute file path"),
+        ({}, '[live]\nfile = "/run/p1edge/"\n', "live.file (env P1EDGE_LIVE_FILE): expected an absolute file path"),
+        ({}, "[live]\nfile = 3\n", "live.file (env P1EDGE_LIVE_FILE): expected a string, got 3"),
+        ({}, "[live]\nintervall = 5\n", "live.intervall: unknown key"),
+    ],
+)
+def test_it_names_the_live_key_and_the_expected_form(tmp_path, env, text, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(_file(tmp_path, GOOD + text), env)
+    assert any(problem.startswith(message) for problem in caught.value.problems), caught.value.problems
+
+
+def test_the_example_config_turns_live_snapshots_on_every_10_s(tmp_path):
+    example = Path(__file__).resolve().parents[2] / "edge" / "config.example.toml"
+    config = load_config(str(example), {"RUNTIME_DIRECTORY": "/run/p1edge"}, need=READER_KEYS)
+    assert config.live_interval == 10.0
+    assert str(config.live_path) == "/run/p1edge/live.json"

@@ -44,3 +44,15 @@ def test_it_starts_the_uploader_after_the_network():
     unit = _unit("p1edge-uploader.service")
     assert unit["Wants"] == ["network-online.target"]
     assert unit["After"] == ["network-online.target"]
+
+
+@pytest.mark.parametrize("name", ["p1edge-reader.service", "p1edge-uploader.service"])
+def test_it_gives_both_units_the_shared_tmpfs_runtime_directory_of_the_live_file(name):
+    unit = _unit(name)
+    # /run/p1edge: $RUNTIME_DIRECTORY, where live.file defaults to; kept while the other service restarts
+    assert unit["RuntimeDirectory"] == ["p1edge"]
+    assert unit["RuntimeDirectoryPreserve"] == ["yes"]
+    assert unit["RuntimeDirectoryMode"] == ["0750"]
+    example = tomllib.loads((EDGE / "config.example.toml").read_text())
+    assert "file" not in example["live"]  # the default follows RUNTIME_DIRECTORY
+    assert example["live"]["interval"] == 10
