@@ -79,7 +79,9 @@ messages: $(VENV)/.installed
 	for app in $(I18N_APPS); do (cd $$app && $(DJANGO_ADMIN) makemessages --no-obsolete -l nl -l fr -l de -l en $(I18N_IGNORE)) || exit 1; done
 	cd theme && $(DJANGO_ADMIN) makemessages --no-obsolete -d djangojs -l nl -l fr -l de -l en $(I18N_IGNORE)
 	# English is the source: its catalogue carries each text as it is (msgen), so it is complete like the others.
-	for po in $(addsuffix /locale/en/LC_MESSAGES/*.po,$(I18N_APPS)); do msgen -o $$po $$po || exit 1; done
+	# A fuzzy English entry carries an older text's words (makemessages guessed it): empty it, then msgen fills it.
+	for po in $(addsuffix /locale/en/LC_MESSAGES/*.po,$(I18N_APPS)); do \
+		msgattrib --clear-fuzzy --clear-previous --empty -o $$po $$po && msgen -o $$po $$po || exit 1; done
 
 compile-messages: $(VENV)/.installed
 	for app in $(I18N_APPS); do (cd $$app && $(DJANGO_ADMIN) compilemessages) || exit 1; done

@@ -32,9 +32,11 @@ Targets: under 5 MB and under 300 fsyncs per day, the reader under 1 % of one co
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,7 +66,13 @@ DAY = 86_400.0
 STARTUP_SECONDS = 5.0  # the children import and open the port before the simulated day begins
 DAY_START = datetime(2025, 6, 11, 22, 0, tzinfo=UTC)  # midnight on the meter's clock (Brussels, summer time)
 MODES: dict[str, dict[str, str]] = {
-    "before": {"P1EDGE_STATE_WRITE_INTERVAL": "30", "P1EDGE_STATE_FSYNC": "true", "P1EDGE_UPLOAD_POLL": "10"},
+    # Live snapshots did not exist before; after, the live file sits in the services' RuntimeDirectory (tmpfs).
+    "before": {
+        "P1EDGE_STATE_WRITE_INTERVAL": "30",
+        "P1EDGE_STATE_FSYNC": "true",
+        "P1EDGE_UPLOAD_POLL": "10",
+        "P1EDGE_LIVE_INTERVAL": "0",
+    },
     "after": {},
 }
 PACKET_BYTES = 62  # an FTDI adapter's USB packet (64 bytes, 2 of them status)
@@ -182,8 +190,15 @@ def cpu_seconds(pid: int) -> float:
 
 def _env(work: Path, mode: str, port: str, spool_dir: Path, token_file: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("P1EDGE_")}
+    # What systemd's RuntimeDirectory=p1edge gives both services: a directory on tmpfs (/run), never the SD card.
+    runtime = work / "run"
+    if Path("/dev/shm").is_dir():
+        runtime = Path(tempfile.mkdtemp(prefix="p1edge-run-", dir="/dev/shm"))
+        atexit.register(shutil.rmtree, runtime, ignore_errors=True)
+    runtime.mkdir(exist_ok=True)
     return {
         **env,
+        "RUNTIME_DIRECTORY": str(runtime),
         "P1EDGE_CONFIG": str(work / "none.toml"),
         "P1EDGE_SERIAL_PORT": port,
         "P1EDGE_SPOOL_DIR": str(spool_dir),

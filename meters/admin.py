@@ -1,5 +1,5 @@
 """Django admin for operators: meters with their data volume, readings (read-only registers), claim attempts,
-serials users wait for."""
+serials users wait for, paired devices, alerts (read-only)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from meters.models import (
     POWER_FIELDS,
     READING_FIELDS,
     REGISTER_FIELDS,
+    Alert,
     ClaimAttempt,
     Device,
     Meter,
@@ -157,3 +158,33 @@ class DeviceAdmin(admin.ModelAdmin):
         self.message_user(
             request, ngettext("%(count)d device revoked.", "%(count)d devices revoked.", count) % {"count": count}
         )
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """What was sent to whom and how each channel took it: a record, never edited (meters.alerts writes it)."""
+
+    list_display = ("created_at", "owner", "meter", "kind", "email_status", "webhook_status", "attempts", "last_error")
+    list_filter = ("kind", "email_status", "webhook_status")
+    list_select_related = ("owner", "meter")
+    search_fields = ("meter__serial", "owner__username", "owner__email")
+    readonly_fields = (
+        "owner",
+        "meter",
+        "kind",
+        "key",
+        "created_at",
+        "payload",
+        "email_status",
+        "webhook_status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+    )
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Alert | None = None) -> bool:
+        return False

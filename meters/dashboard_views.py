@@ -130,7 +130,7 @@ def now_panel(request: HttpRequest) -> HttpResponse:
     return HttpResponse(html, headers=headers)
 
 
-def _chosen_meter(request: HttpRequest) -> tuple[Meter | None, list[Meter]]:
+def _chosen_meter(request: HttpRequest) -> tuple[Meter | None, Sequence[Meter]]:
     """The meter the page shows (``?meter=``, else the remembered one) and all of the user's meters; a foreign or
     unknown code is a 404. None without meters (after telling the user why)."""
     assert request.user.is_authenticated  # the login_required views call this

@@ -216,14 +216,47 @@ def _month_start(moment: datetime, zone: ZoneInfo) -> tuple[date, datetime]:
     return first, datetime(first.year, first.month, 1, tzinfo=zone).astimezone(UTC)
 
 
-def _meter_month_peak(snapshot: Snapshot, month_start: datetime) -> tuple[Decimal | None, datetime | None]:
-    """The meter's own 1-0:1.6.0 if it belongs to this month: a value stamped before the month began is last
-    month's (the one rule of ``meters.series.capacity``); one without a stamp counts."""
+def meter_month_peak(snapshot: Snapshot, tz: str | None = None) -> tuple[Decimal | None, datetime | None]:
+    """The meter's own 1-0:1.6.0 if it belongs to the month of the snapshot's quarter: a value stamped before the
+    month began is last month's (the one rule of ``meters.series.capacity``); one without a stamp counts."""
+    zone = ZoneInfo(tz or settings.TIME_ZONE)
+    _first, month_start = _month_start(wire.slot_start(snapshot.measured_at), zone)
     value = snapshot.kw("month_peak_kw")
     stamp = snapshot.values.get("month_peak_at")
     if value is None or (isinstance(stamp, datetime) and stamp < month_start):
         return None, None
     return value, stamp if isinstance(stamp, datetime) else None
+
+
+def _timing(snapshot: Snapshot) -> tuple[datetime, int, int]:
+    """The start (UTC) of the snapshot's quarter, the seconds gone and the seconds left."""
+    start = wire.slot_start(snapshot.measured_at)
+    elapsed = int((snapshot.measured_at - start).total_seconds())
+    return start, elapsed, SLOT_SECONDS - elapsed
+
+
+def _projected(so_far: Decimal | None, current: Decimal, elapsed: int, remaining: int) -> Decimal:
+    """The quarter's average if ``current`` holds until its end; without a known average so far, ``current``."""
+    if so_far is None:
+        return current
+    return _q((so_far * elapsed + current * remaining) / _QUARTER)
+
+
+def projection_from_snapshot(snapshot: Snapshot) -> Decimal | None:
+    """The guard's projection when the snapshot alone gives it (1-0:1.4.0 sent, or neither 1.4.0 nor registers);
+    None when it needs the stored reading at the quarter's start. The alerts' check before any query."""
+    _start, elapsed, remaining = _timing(snapshot)
+    current = snapshot.kw("power_import_kw") or _ZERO
+    demand = snapshot.kw("avg_demand_kw")
+    if demand is None and (snapshot.kw("import_t1_kwh") is not None or snapshot.kw("import_t2_kwh") is not None):
+        return None
+    return _projected(demand, current, elapsed, remaining)
+
+
+def last_seen(snapshot: Snapshot | None, last_reading_at: datetime | None) -> datetime | None:
+    """When the meter was last heard of: the later of the snapshot's reception and the latest reading's slot."""
+    seen = [t for t in (snapshot.received_at if snapshot else None, last_reading_at) if t is not None]
+    return max(seen) if seen else None
 
 
 def _so_far(meter: Meter, snapshot: Snapshot, start: datetime, elapsed: int) -> tuple[Decimal | None, str | None]:
@@ -245,21 +278,16 @@ def _so_far(meter: Meter, snapshot: Snapshot, start: datetime, elapsed: int) -> 
 def peak_guard(meter: Meter, snapshot: Snapshot, prices: Prices, tz: str | None = None) -> PeakGuard:
     """The running quarter of ``snapshot`` against this month's peak (see the module's docstring)."""
     zone = ZoneInfo(tz or settings.TIME_ZONE)
-    start = wire.slot_start(snapshot.measured_at)
-    elapsed = int((snapshot.measured_at - start).total_seconds())
-    remaining = SLOT_SECONDS - elapsed
+    start, elapsed, remaining = _timing(snapshot)
     current = snapshot.kw("power_import_kw") or _ZERO
     so_far, source = _so_far(meter, snapshot, start, elapsed)
-    if so_far is None:
-        projected = current
-    else:
-        projected = _q((so_far * elapsed + current * remaining) / _QUARTER)
+    projected = _projected(so_far, current, elapsed, remaining)
 
-    first, month_start = _month_start(start, zone)
+    first, _month_begins = _month_start(start, zone)
     stored_w, stored_at = month_peak_so_far(meter, first, zone)
     peak_kw: Decimal | None = None if stored_w is None else Decimal(stored_w) / 1000
     peak_at, peak_source = stored_at, None if stored_w is None else "quarters"
-    own_kw, own_at = _meter_month_peak(snapshot, month_start)
+    own_kw, own_at = meter_month_peak(snapshot, zone.key)
     if own_kw is not None and (peak_kw is None or own_kw > peak_kw):
         peak_kw, peak_at, peak_source = own_kw, own_at, "meter"
 
@@ -302,7 +330,6 @@ def live_status(meter: Meter, prices: Prices, now: datetime | None = None) -> Li
     last_reading = Reading.objects.filter(meter=meter).order_by("-timestamp").values_list("timestamp", flat=True)
     last_reading_at = last_reading.first()
     age = None if snapshot is None else max(0, int((now - snapshot.measured_at).total_seconds()))
-    seen = [t for t in (snapshot and snapshot.received_at, last_reading_at) if t is not None]
     return LiveStatus(
         meter=meter,
         now=now,
@@ -310,7 +337,7 @@ def live_status(meter: Meter, prices: Prices, now: datetime | None = None) -> Li
         age_seconds=age,
         stale=age is None or age > settings.LIVE_STALE_SECONDS,
         last_reading_at=last_reading_at,
-        last_seen_at=max(seen) if seen else None,
+        last_seen_at=last_seen(snapshot, last_reading_at),
         guard=None if snapshot is None else peak_guard(meter, snapshot, prices),
     )
 

@@ -259,3 +259,54 @@ class DeviceAuthorization(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_code[:4]}-{self.user_code[4:]} ({self.state})"
+
+
+class Alert(models.Model):
+    """One alert to a meter's owner (meters.alerts) and how each channel took it.
+
+    ``key`` makes an alert happen once: the quarter's start for ``peak``, the meter's last sign of life before it
+    went silent for ``offline`` and for the ``back`` that ends that silence. The unique (meter, kind, key) holds
+    across workers and instances: the second insert fails, and its sender knows the alert went out already.
+    """
+
+    class Kind(models.TextChoices):
+        PEAK = "peak", _("new month peak ahead")
+        OFFLINE = "offline", _("Pi offline")
+        BACK = "back", _("Pi back")
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        RETRYING = "retrying", _("retrying")
+        SKIPPED = "skipped", _("skipped")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("owner")
+    )
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("meter"))
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    key = models.DateTimeField(
+        _("dedupe key"), help_text=_("Peak: the quarter's start. Offline and back: the last sign of life (UTC).")
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    payload = models.JSONField(_("payload"), default=dict, help_text=_("What was sent (the webhook's JSON body)."))
+    email_status = models.CharField(_("e-mail"), max_length=8, choices=Status.choices, default=Status.SKIPPED)
+    webhook_status = models.CharField(_("webhook"), max_length=8, choices=Status.choices, default=Status.SKIPPED)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        constraints = [
+            models.UniqueConstraint(fields=["meter", "kind", "key"], name="alert_unique_meter_kind_key"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="alert_owner_time"),  # the profile's list
+            models.Index(fields=["next_attempt_at"], name="alert_next_attempt"),  # run_alerts' retries
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.meter_id} @ {self.key.isoformat()}"

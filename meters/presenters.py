@@ -415,7 +415,7 @@ def live_json(status: LiveStatus) -> dict[str, Any]:
         "peak_guard": None,
     }
     if s is not None:
-        values = {}
+        values: dict[str, Any] = {}
         for name, value in s.values.items():
             if isinstance(value, Decimal):
                 values[name] = float(value)

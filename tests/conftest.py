@@ -52,13 +52,17 @@ def _fresh_cache(request):
     """
     from django.core.cache import cache, caches
     from django.core.cache.backends.db import BaseDatabaseCache
+    from django.core.cache.backends.redis import RedisCache
 
     if isinstance(caches["default"], BaseDatabaseCache) and request.node.get_closest_marker("django_db") is None:
         yield
         return
     cache.clear()
     yield
-    cache.clear()
+    # A test that points the cache at the real Redis clears its own keys: clear() there is FLUSHDB, which would
+    # wipe the keys of a test running beside it in another worker.
+    if not isinstance(caches["default"], RedisCache):
+        cache.clear()
 
 
 # Suites that create and log in many users: PBKDF2's deliberate slowness buys nothing there (hashing strength is
@@ -168,3 +172,19 @@ def browser(chromium_executable) -> Iterator:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The URL of the real Redis at 127.0.0.1:6379 (TEST_REDIS_URL); skipped when it does not answer, unless
+    REQUIRE_REDIS=1 (CI), where that fails."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("REQUIRE_REDIS") == "1":
+            pytest.fail(f"REQUIRE_REDIS=1 but Redis at {url} does not answer: {exc}")
+        pytest.skip(f"Redis at {url} does not answer ({exc.__class__.__name__}); start redis-server to run this")
+    return url

@@ -17,6 +17,15 @@ class ProfileInline(admin.StackedInline):
     extra = 1
     max_num = 1
     verbose_name_plural = _("Profile (prices, language)")
+    # Alerts are the account owner's own business (webhook URL, where mail goes): set on /profile/ only.
+    exclude = (
+        "alert_peak",
+        "alert_peak_threshold_kw",
+        "alert_offline",
+        "alert_offline_minutes",
+        "alert_email",
+        "alert_webhook_url",
+    )
 
 
 admin.site.unregister(User)

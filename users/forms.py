@@ -1,4 +1,4 @@
-"""Account forms: registration, login by username or e-mail, profile, language and price settings."""
+"""Account forms: registration, login by username or e-mail, profile, language, price and alert settings."""
 
 from __future__ import annotations
 
@@ -208,6 +208,54 @@ class LanguageForm(StyledFormMixin, forms.ModelForm):
     class Meta:
         model = Profile
         fields = ("language",)
+
+
+class AlertsForm(StyledFormMixin, forms.ModelForm):
+    """The account's alerts (``meters.alerts``): what triggers them and where they go. The limits are the model's
+    validators, so each error stands beside its field."""
+
+    alert_webhook_url = forms.URLField(
+        label=_("Webhook URL"),
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text=_("Alerts are also posted here as signed JSON (see the help below). Empty: no webhook."),
+        widget=forms.URLInput(attrs={"autocomplete": "off", "placeholder": "https://"}),
+    )
+
+    class Meta:
+        model = Profile
+        fields = (
+            "alert_peak",
+            "alert_peak_threshold_kw",
+            "alert_offline",
+            "alert_offline_minutes",
+            "alert_email",
+            "alert_webhook_url",
+        )
+        field_classes = {"alert_peak_threshold_kw": DecimalCommaField}
+        # Text, not type=number: the page's inputs stay alike on phones (see DecimalCommaField); the keypad stays.
+        widgets = {"alert_offline_minutes": forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"})}
+        labels = {
+            "alert_peak": _("Warn me before a new month peak"),
+            "alert_peak_threshold_kw": _("Only above (kW)"),
+            "alert_offline": _("Warn me when my Pi stops sending data"),
+            "alert_offline_minutes": _("After how many minutes without data"),
+            "alert_email": _("By e-mail"),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        threshold = cast(DecimalCommaField, self.fields["alert_peak_threshold_kw"])  # Meta.field_classes
+        threshold.example = "5,5"
+        threshold.help_text = gettext(
+            "Optional. You are warned when the quarter-hour heads above your month peak, at least %(minimum)s kW; "
+            "a value here warns only above it."
+        ) % {"minimum": localize(settings.CAPACITY_MINIMUM_KW)}
+        if self.instance.user_id is not None:
+            self.fields["alert_email"].help_text = gettext("To %(address)s.") % {
+                "address": self.instance.user.email or gettext("(no e-mail address)")
+            }
 
 
 class StyledPasswordChangeForm(StyledFormMixin, PasswordChangeForm):

@@ -1,4 +1,5 @@
-"""Account pages: register, login/logout, profile (account, language, prices), help; Django's password views."""
+"""Account pages: register, login/logout, profile (account, language, prices, alerts), help; Django's password
+views."""
 
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from meters.alerts import recent_alerts
 from meters.claims import client_network, retry_time_text
-from users.forms import AccountForm, LanguageForm, LoginForm, PricesForm, RegisterForm
+from users.forms import AccountForm, AlertsForm, LanguageForm, LoginForm, PricesForm, RegisterForm
 from users.lockout import client_ip
-from users.models import Profile, profile_for
+from users.models import Profile, forget_alert_settings, profile_for, renew_webhook_secret
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache  # the page shows the webhook's signing secret
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     assert request.user.is_authenticated  # login_required; tells mypy that request.user is no AnonymousUser
@@ -145,21 +148,35 @@ def profile(request: HttpRequest) -> HttpResponse:
     language_form = LanguageForm(
         request.POST if section == "language" else None, instance=user_profile, prefix="language"
     )
+    alerts_form = AlertsForm(request.POST if section == "alerts" else None, instance=user_profile, prefix="alerts")
     if section == "account" and account_form.is_valid():
         account_form.save()
         messages.success(request, _("Your profile is updated."))
         return redirect("users:profile")
     if section == "prices" and prices_form.is_valid():
         prices_form.save()
+        forget_alert_settings(request.user.pk)  # the peak alert's euro figure uses the capacity price
         messages.success(request, _("Your prices are saved."))
         return redirect("users:profile")
     if section == "language" and language_form.is_valid():
         return _save_language(request, language_form)
+    if section == "alerts" and alerts_form.is_valid():
+        alerts_form.save(commit=False).save(update_fields=list(AlertsForm.Meta.fields))
+        forget_alert_settings(request.user.pk)  # the next snapshot already goes by the new settings
+        messages.success(request, _("Your alert settings are saved."))
+        return redirect("users:profile")
+    if section == "webhook-secret":
+        renew_webhook_secret(user_profile)
+        messages.success(request, _("A new signing secret is made. Give it to your webhook receiver."))
+        return redirect("users:profile")
     context = {
         "account_form": account_form,
         "language_form": language_form,
         "prices_form": prices_form,
         "prices": prices_in_use,
+        "alerts_form": alerts_form,
+        "webhook_secret": user_profile.alert_webhook_secret,
+        "recent_alerts": recent_alerts(request.user),
     }
     return render(request, "users/profile.html", context)
 

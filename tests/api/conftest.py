@@ -6,7 +6,6 @@ Shared with the other suites (tests/conftest.py): the users alice, bob and staff
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,19 +126,3 @@ def make_telegram(
         # A changed digit after sealing: what a noisy line or a pasted bug report produces.
         telegram = telegram.replace("1-0:1.7.0(00.512", "1-0:1.7.0(00.513")
     return telegram
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """The URL of the real Redis at 127.0.0.1:6379 (TEST_REDIS_URL); skipped when it does not answer, unless
-    REQUIRE_REDIS=1 (CI), where that fails."""
-    import redis
-
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("REQUIRE_REDIS") == "1":
-            pytest.fail(f"REQUIRE_REDIS=1 but Redis at {url} does not answer: {exc}")
-        pytest.skip(f"Redis at {url} does not answer ({exc.__class__.__name__}); start redis-server to run this")
-    return url

@@ -59,7 +59,7 @@ def test_it_shows_the_owner_power_now_and_the_peak_guard(alice, alice_client, al
     assert "3.16\u00a0kW" in html
     assert "0.66\u00a0kW" in html
     assert "7 min 30 s left" in html
-    assert 'data-offline hidden' in html
+    assert "data-offline hidden" in html
 
 
 def test_it_says_when_the_quarter_stays_under_the_peak(alice, alice_client, alice_meter):

@@ -25,7 +25,7 @@ def test_it_shows_the_login_form(client):
 def test_it_logs_in_by_username(client, alice, password):
     response = client.post("/login/", {"username": "alice", "password": password})
     assert response.status_code == 302
-    assert response["Location"] == "/day/"
+    assert response["Location"] == "/"
     assert _logged_in_as(client) == "alice"
 
 
@@ -58,7 +58,7 @@ def test_it_honours_a_local_next(client, alice, password):
 def test_it_ignores_an_external_next(client, alice, password, target):
     response = client.post("/login/", {"username": "alice", "password": password, "next": target})
     assert response.status_code == 302
-    assert response["Location"] == "/day/"
+    assert response["Location"] == "/"
 
 
 def test_it_keeps_next_in_the_form_after_a_failure(client, alice):
@@ -69,12 +69,12 @@ def test_it_keeps_next_in_the_form_after_a_failure(client, alice):
 def test_it_redirects_a_logged_in_user_to_the_dashboard(alice_client):
     response = alice_client.get("/login/")
     assert response.status_code == 302
-    assert response["Location"] == "/day/"
+    assert response["Location"] == "/"
 
 
 def test_it_redirects_a_logged_in_user_to_next(alice_client):
     assert alice_client.get("/login/?next=/month/")["Location"] == "/month/"
-    assert alice_client.get("/login/?next=https://evil.example/")["Location"] == "/day/"
+    assert alice_client.get("/login/?next=https://evil.example/")["Location"] == "/"
 
 
 def test_it_logs_out_on_post(alice_client):

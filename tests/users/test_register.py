@@ -91,7 +91,7 @@ def test_it_links_the_error_to_the_input_for_screen_readers(client, alice):
 def test_it_sends_a_logged_in_user_to_the_dashboard(alice_client):
     response = alice_client.get("/register/")
     assert response.status_code == 302
-    assert response["Location"] == "/day/"
+    assert response["Location"] == "/"
 
 
 # --- throttle per client network (issue 12: 470 scripted accounts took over a meter) ---------------------------
