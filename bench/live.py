@@ -7,11 +7,13 @@ account and paired device (a device token, as a Pi sends it). A Pi posts every 1
 figure is the capacity. (The server's one-snapshot-per-2-s limit per meter is off here, because the rounds are
 compressed.) GET /live is timed one request at a time for 50 owners whose meters hold today's quarter-hours.
 
-Baselines in the same run: the same snapshots posted as one-reading uploads to /api/v1/readings (what storing live
-data as readings would cost), and GET of the day series (what a dashboard refresh costs).
+The posts are made twice: by Python threads (requests), which share the two cores with the server, and by wrk (a
+C load generator, `apt-get install wrk`; skipped with a message when absent), whose figure is the server's capacity.
+Baselines in the same run, with the same Python client: the snapshots' count posted as one-reading uploads to
+/api/v1/readings (what storing live data as readings would cost), and GET of the day series (a dashboard refresh).
 Targets: >= 1,000 posts/s and GET /live p95 < 20 ms on Redis.
 
-    .venv/bin/python bench/live.py [--meters 1000] [--rounds 5] [--clients 16] [--workers 4] [--pg-url ...]
+    .venv/bin/python bench/live.py [--meters 1000] [--rounds 5] [--clients 16] [--workers 4] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -202,6 +204,62 @@ def _blast(url: str, jobs: list[tuple[str, bytes]], clients: int, accepted: tupl
     return len(jobs) / seconds, _p95(latencies)
 
 
+_WRK_SCRIPT = """
+-- One thread posts for its own meters (thread t: meters t, t + T, ...), round after round, each round 10 s later
+-- on the meter clock, so every snapshot of a meter is newer than the one before (as a Pi's are).
+local fleet = {}
+for line in io.lines(os.getenv("BENCH_FLEET")) do
+  local token, serial = line:match("([^ ]+) ([^ ]+)")
+  fleet[#fleet + 1] = {token, serial}
+end
+local threads, counter = 0, 0
+function setup(thread) thread:set("id", threads); threads = threads + 1 end
+function init(args)
+  mine, n = {}, 0
+  for i = id + 1, #fleet, tonumber(os.getenv("BENCH_THREADS")) do mine[#mine + 1] = fleet[i] end
+end
+function request()
+  local meter = mine[(n % #mine) + 1]
+  local round = math.floor(n / #mine)
+  n = n + 1
+  local stamp = os.date("!%Y-%m-%dT%H:%M:%S+00:00", tonumber(os.getenv("BENCH_BASE")) + 10 * round)
+  local power = string.format("%.3f", 0.2 + (n % 58) / 10)
+  local body = '{"serial":"' .. meter[2] .. '","measured_at":"' .. stamp .. '","power_import_kw":"' .. power ..
+    '","power_export_kw":"0.000","l1_import_kw":"1.000","l2_import_kw":"1.000","l3_import_kw":"1.000",' ..
+    '"l1_voltage_v":"231.4","l2_voltage_v":"229.8","l3_voltage_v":"230.6","tariff":1,"avg_demand_kw":"2.100",' ..
+    '"month_peak_kw":"4.120"}'
+  return wrk.format("POST", "/api/v1/live", {["Authorization"] = "Bearer " .. meter[1],
+    ["Content-Type"] = "application/json"}, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %d %d %.6f %.3f\\n", summary.requests, summary.errors.status,
+    summary.duration / 1e6, latency:percentile(95) / 1000))
+end
+"""
+
+
+def _wrk(base: str, fleet: dict, workdir: Path, seconds: int, connections: int) -> tuple[float, float]:
+    """Posts/s and p95 ms from wrk (a C load generator, so the two cores go to the server, not to the client)."""
+    threads = 2
+    listing = workdir / "fleet.txt"
+    listing.write_text("".join(f"{t} {s}\n" for t, s in zip(fleet["tokens"], fleet["serials"], strict=True)))
+    script = workdir / "live.lua"
+    script.write_text(_WRK_SCRIPT)
+    env = {
+        **os.environ,
+        "BENCH_FLEET": str(listing),
+        "BENCH_THREADS": str(threads),
+        "BENCH_BASE": str(int(time.time()) - 86_400),
+    }
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", str(script), base]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK "))
+    requests_done, bad, duration, p95 = line.split()[1:]
+    if int(bad):
+        raise RuntimeError(f"wrk: {bad} of {requests_done} snapshots were not accepted:\n{out}")
+    return int(requests_done) / float(duration), float(p95)
+
+
 def _time_gets(base: str, owners: list[dict], path: str, calls: int) -> float:
     session = requests.Session()
     samples = []
@@ -234,7 +292,13 @@ def run(name: str, database_url: str, redis_url: str | None, args: argparse.Name
             for r in range(args.rounds)
             for i, (serial, token) in enumerate(zip(fleet["serials"], fleet["tokens"], strict=True))
         ]
-        rate, post_p95 = _blast(f"{server.base}/api/v1/live", jobs, args.clients, (202,))
+        # The Python client's figures compare with the baseline (same client); wrk's are the server's capacity.
+        py_rate, py_p95 = _blast(f"{server.base}/api/v1/live", jobs, args.clients, (202,))
+        if shutil.which("wrk"):
+            rate, post_p95 = _wrk(server.base, fleet, workdir, args.seconds, args.clients)
+        else:
+            print("wrk is not installed (apt-get install wrk): the capacity below is the Python client's")
+            rate, post_p95 = py_rate, py_p95
         base_jobs = [
             (t, _reading(s, now, n)) for n, (t, s) in enumerate(zip(fleet["tokens"], fleet["serials"], strict=True))
         ]
@@ -245,9 +309,10 @@ def run(name: str, database_url: str, redis_url: str | None, args: argparse.Name
         server.stop()
     ok = rate >= POST_GOAL and (redis_url is None or get_p95 < GET_GOAL_MS)
     print(
-        f"{name:<16} POST /api/v1/live: {rate:>6,.0f} posts/s (p95 {post_p95:.0f} ms; {len(jobs):,} from "
-        f"{args.meters:,} meters, {args.clients} clients)   baseline one-reading /api/v1/readings: "
-        f"{base_rate:>5,.0f} posts/s (p95 {base_p95:.0f} ms)   ratio {rate / base_rate:4.1f}x\n"
+        f"{name:<16} POST /api/v1/live, {args.meters:,} meters, {args.clients} connections: wrk {rate:>6,.0f} "
+        f"posts/s (p95 {post_p95:.0f} ms)   Python client {py_rate:>5,.0f} posts/s (p95 {py_p95:.0f} ms) vs baseline "
+        f"one-reading /api/v1/readings {base_rate:>5,.0f} posts/s (p95 {base_p95:.0f} ms): ratio "
+        f"{py_rate / base_rate:4.1f}x\n"
         f"{'':<16} GET /live p95 {get_p95:.1f} ms   baseline GET day series p95 {series_p95:.1f} ms   "
         f"ratio {series_p95 / get_p95:4.1f}x   goals >= {POST_GOAL:,} posts/s"
         f"{f', p95 < {GET_GOAL_MS:.0f} ms' if redis_url else ''}: {'met' if ok else 'MISSED'}",
@@ -263,6 +328,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--gets", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=20, help="how long wrk posts")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
