@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from meters.models import Device, Meter, Reading
+from meters.models import Alert, Device, Meter, Reading
 
 
 def owned_meters(user: Any) -> QuerySet[Meter]:
@@ -87,3 +87,11 @@ def device_for(user: Any, device_id: Any) -> Device:
         return owned_devices(user).get(pk=int(text))
     except Device.DoesNotExist:
         raise Http404(_("No such device")) from None
+
+
+def alerts_visible_to(user: Any) -> QuerySet[Alert]:
+    """The alerts sent to ``user`` (none for an anonymous user): only the account they went to sees them, even after
+    the meter went to another account."""
+    if not user.is_authenticated:
+        return Alert.objects.none()
+    return Alert.objects.filter(owner=user)

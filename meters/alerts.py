@@ -38,7 +38,7 @@ from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from p1edge import wire
 
-from meters import live
+from meters import access, live
 from meters.live import Snapshot
 from meters.models import Alert, Meter, Reading
 from meters.series.capacity import capacity_minimum_kw
@@ -280,9 +280,7 @@ def _kw(value: Decimal) -> Decimal:
 def recent_alerts(user: Any, limit: int = RECENT_ALERTS) -> list[Alert]:
     """The latest alerts sent to ``user`` (none for an anonymous user): only the account they were sent to sees
     them, even after the meter went to another account."""
-    if not user.is_authenticated:
-        return []
-    return list(Alert.objects.filter(owner=user).select_related("meter").order_by("-created_at", "-pk")[:limit])
+    return list(access.alerts_visible_to(user).select_related("meter").order_by("-created_at", "-pk")[:limit])
 
 
 # --- delivery ------------------------------------------------------------------------------------------------------
