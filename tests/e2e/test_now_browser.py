@@ -67,6 +67,16 @@ def _send(user, power: str) -> None:
     )
 
 
+def _settle(page) -> None:
+    """Stop the page's polling and let a request in flight finish: the live server must be idle when the test's
+    database is flushed (SQLite in memory refuses with "table is locked" while a request still reads it)."""
+    page.evaluate(
+        "() => { Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});"
+        " document.dispatchEvent(new Event('visibilitychange')); }"
+    )
+    page.wait_for_load_state("networkidle")
+
+
 def _until(page, condition, timeout_ms: int = 10_000) -> None:
     """Wait for ``condition`` while Playwright delivers its events (they arrive only inside its own calls)."""
     for _ in range(timeout_ms // 100):
@@ -97,6 +107,7 @@ def test_it_updates_the_now_page_when_a_snapshot_arrives(
         )
         assert page.locator("[data-warning]").is_visible()  # 5 kW heads for a new peak over the 2.5 kW minimum
         assert page.locator("[data-offline]").is_hidden()
+        _settle(page)
     finally:
         page.context.close()
 
@@ -114,6 +125,7 @@ def test_it_says_the_pi_is_offline_once_the_snapshot_is_old(page, live_server, a
         page.wait_for_timeout(300)
         assert page.locator("[data-offline]").is_visible()
     assert re.search(r"Pi offline since 18:07", page.inner_text("[data-offline]"))
+    _settle(page)
 
 
 def test_it_polls_nothing_in_a_hidden_tab(page, live_server, alice, password, live_meter):
@@ -137,3 +149,4 @@ def test_it_polls_nothing_in_a_hidden_tab(page, live_server, alice, password, li
         " document.dispatchEvent(new Event('visibilitychange')); }"
     )
     _until(page, lambda: len(polls) == 2)  # asked at once when shown again, without waiting for the 5 s
+    _settle(page)
