@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import threading
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -49,6 +48,9 @@ from tests.edge.telegrams import SERIAL, base_lines, without
 from tests.edge.test_uploader import SteadyStream
 
 TOKEN = "p1d_kitchen-secret"
+# What the fake server answers and a fixed modification time: no test reads the day it runs on.
+RECEIVED_AT = "2026-12-01T17:07:31+00:00"
+WRITTEN_AT = datetime(2026, 12, 1, 17, 7, 30, tzinfo=UTC).timestamp()
 
 
 def _telegram(second: int, minute: int = 15) -> str:
@@ -85,7 +87,7 @@ class FakeApi:
                         api.release.wait(30)
                     status, reply, headers = api.live_answers.pop(0) if api.live_answers else (202, None, {})
                     if reply is None:
-                        reply = {"accepted": True, "received_at": datetime.now(UTC).isoformat()}
+                        reply = {"accepted": True, "received_at": RECEIVED_AT}
                     self._reply(status, reply, headers)
                 else:
                     self._reply(404, {"detail": "Not found."})
@@ -136,13 +138,18 @@ def paired(api, edge_config):
     return build
 
 
-def _share(path: Path, text: str | None = None, *, mtime: float | None = None) -> dict:
-    """Write the live file as the reader does, from a parsed telegram; returns the snapshot."""
+def _share(path: Path, text: str | None = None, *, mtime: float = WRITTEN_AT) -> dict:
+    """Write the live file as the reader does, from a parsed telegram, stamped ``mtime`` (by default the fixed
+    WRITTEN_AT, which the senders' clock below takes as a second ago); returns the snapshot."""
     snapshot = snapshot_from_reading(parse_telegram(text or _telegram(3)))
     write_live_file(path, snapshot)
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
+    os.utime(path, (mtime, mtime))
     return snapshot
+
+
+def _now() -> float:
+    """The Pi's clock of these tests: one second after the live file was written."""
+    return WRITTEN_AT + 1
 
 
 def _files(directory: Path) -> dict[str, bytes]:
@@ -245,7 +252,10 @@ def test_it_reads_back_what_it_wrote_and_ignores_keys_it_does_not_know(tmp_path)
     assert loaded is not None
     assert loaded.snapshot == {key: value for key, value in data.items() if key != "l3_current_a"}
     assert loaded.key == (SERIAL, _measured(3))
-    assert abs(loaded.written_at - time.time()) < 60
+    os.utime(path, (WRITTEN_AT, WRITTEN_AT))  # the file's modification time is its freshness, on the Pi's clock
+    written = load_live_file(path)
+    assert written is not None
+    assert written.written_at == WRITTEN_AT
     assert decode_snapshot(path.read_bytes()) == loaded.snapshot
 
 
@@ -366,6 +376,7 @@ def test_read_once_writes_no_live_file(edge_config, tmp_path):
 
 def _sender(config, device=None, **kwargs) -> LiveSender:
     token = device if device is not None else config.device_token
+    kwargs.setdefault("clock", _now)
     return LiveSender(config, lambda: token, **kwargs)
 
 
@@ -510,7 +521,7 @@ def test_it_tries_once_a_minute_after_a_401_and_logs_it_once(api, paired, caplog
 def test_it_needs_a_paired_device(api, paired, caplog):
     config, _spool = paired(device_token=None)  # the deprecated username/password of the fixture
     _share(config.live_path)
-    up = Uploader(config, Spool(config.spool_dir))
+    up = Uploader(config, Spool(config.spool_dir), clock=_now)
     with caplog.at_level(logging.INFO, logger="p1edge.uploader"):
         assert up.live.step() == TOKEN_CHECK_SECONDS
         assert up.live.step() == TOKEN_CHECK_SECONDS
@@ -592,7 +603,7 @@ def test_interval_0_means_no_sender_no_thread_and_off_in_the_state(api, paired):
 
 def test_the_counters_go_into_the_uploader_state_without_extra_writes(api, paired):
     config, spool = paired()
-    up = Uploader(config, spool)
+    up = Uploader(config, spool, clock=_now)
     for second in range(3, 8):
         if second == 5:
             api.live_answers.append((500, {"detail": "boom"}, {}))
