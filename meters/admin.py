@@ -26,6 +26,7 @@ from meters.models import (
     PendingMeter,
     Reading,
 )
+from meters.series import rollups
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -91,6 +92,13 @@ class ReadingAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    # Deleting a reading changes the quarters, days and months around it: through the rollups' service.
+    def delete_model(self, request: HttpRequest, obj: Reading) -> None:
+        rollups.delete_readings(Reading.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Reading]) -> None:
+        rollups.delete_readings(queryset)
 
 
 @admin.register(ClaimAttempt)

@@ -20,13 +20,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, connections, models, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from p1edge import wire
 
 from meters import access
+from meters.bulk import insert_rows
 from meters.claims import SERIAL_SHAPE, InvalidSerial, adopt_pending, normalise_serial
 from meters.models import READING_FIELDS, REGISTER_FIELDS, Meter, Reading
+from meters.series import rollups
 
 logger = logging.getLogger(__name__)
 
@@ -391,52 +392,25 @@ def ingest_readings(user: Any, items: Sequence[Mapping[str, Any]], *, return_ids
         return _store(user, parsed, return_ids)
 
 
-# Readings are inserted with one parametrised INSERT run through DB-API executemany (SQLite, pyodbc for SQL
-# Server) or COPY (PostgreSQL), not Model.objects.bulk_create: measured, bulk_create spent ~100 us per row
-# preparing 33 fields in Django's SQL compiler, capping ingest near 8,000 readings/s. Values here are already
-# validated and quantized, so only datetimes need the backend's adapter.
+# Readings go in through meters.bulk.insert_rows (executemany, COPY on PostgreSQL), not bulk_create: see there.
 _INSERT_FIELDS = [f for f in Reading._meta.concrete_fields if not f.primary_key]
-_DATETIME_COLUMNS = frozenset(i for i, f in enumerate(_INSERT_FIELDS) if f.get_internal_type() == "DateTimeField")
 _VALUE_NAMES = tuple(f.attname for f in _INSERT_FIELDS)
 
 
-def _rows(meter_id: int, items: list[_Item], received_at: datetime, connection: BaseDatabaseWrapper) -> list[list[Any]]:
-    """Insert parameters in ``_INSERT_FIELDS`` order; datetimes through the backend's adapter (SQLite stores
-    text), the rest (validated ints and quantized Decimals) as they are, which every driver accepts."""
-    adapt = connection.ops.adapt_datetimefield_value
-    datetime_columns = tuple(sorted(_DATETIME_COLUMNS))
+def _rows(meter_id: int, items: list[_Item], received_at: datetime) -> list[list[Any]]:
+    """Insert parameters in ``_INSERT_FIELDS`` order (validated ints and quantized Decimals, datetimes)."""
     rows = []
     for item in items:
         values = item.values
         values["meter_id"] = meter_id
         values["timestamp"] = item.slot
         values["received_at"] = received_at
-        row = [values[name] for name in _VALUE_NAMES]
-        for i in datetime_columns:
-            if row[i] is not None:
-                row[i] = adapt(row[i])
-        rows.append(row)
+        rows.append([values[name] for name in _VALUE_NAMES])
     return rows
 
 
-def _insert(rows: list[list[Any]], connection: BaseDatabaseWrapper) -> None:
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    table = quote(Reading._meta.db_table)
-    columns = ", ".join(quote(f.column) for f in _INSERT_FIELDS)
-    placeholders = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
-    sql = f"INSERT INTO {table} ({columns}) VALUES {placeholders}"  # noqa: S608 - model identifiers, values bound
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and hasattr(cursor.cursor, "copy"):
-            # psycopg 3: COPY is ~5x faster than executemany, which Django's settings (client-side binding, no
-            # prepared statements, pgbouncer-safe) slow down. A duplicate slot still raises the unique-constraint
-            # IntegrityError, so the retry path is the same.
-            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            cursor.executemany(sql, rows)
+def _insert(rows: list[list[Any]], connection: Any) -> None:
+    insert_rows(connection, Reading, _VALUE_NAMES, rows)
 
 
 class _Refused(Exception):
@@ -513,15 +487,19 @@ def _store(user: Any, items: list[_Item], return_ids: bool) -> IngestResult:
         for item in items:
             by_meter.setdefault(meters[item.serial].pk, []).append(item)
 
-        connection = connections[using]
         rows: list[list[Any]] = []
+        stored: dict[int, list[datetime]] = {}
         duplicates = 0
         received_at = timezone.now()
         for meter_id, meter_items in by_meter.items():
             fresh = _fresh(meter_id, meter_items)
             duplicates += len(meter_items) - len(fresh)
-            rows.extend(_rows(meter_id, fresh, received_at, connection))
-        _insert(rows, connection)
+            rows.extend(_rows(meter_id, fresh, received_at))
+            stored[meter_id] = [item.slot for item in fresh]
+        _insert(rows, connections[using])
+        # The derived numbers change with the readings, in the same transaction (meters/series/rollups.py).
+        for meter_id in sorted(stored):
+            rollups.refresh(meter_id, stored[meter_id], using=using)
         ids = _stored_ids(items, by_meter) if return_ids else ()
 
     if registered:

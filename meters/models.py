@@ -310,3 +310,123 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.meter_id} @ {self.key.isoformat()}"
+
+
+# --- Derived numbers, stored once (docs/design.md, "Stored rollups") ---------------------------------------------
+# Maintained by meters.series.rollups in the transaction that stores or removes readings, rebuilt from the readings
+# by ``manage.py rebuild_rollups``. Readings stay the source of truth. Every key starts with meter_id, so the
+# tables can be distributed by meter (docs/scaling.md). Not in admin: they are not edited, only recomputed.
+
+
+def _wh(**kwargs: Any) -> models.BigIntegerField:
+    return models.BigIntegerField(null=True, **kwargs)
+
+
+class QuarterEnergy(models.Model):
+    """The energy of one quarter-hour [slot, slot + 15 min) per register, in Wh (gas in litres).
+
+    A row for every quarter between a meter's first and latest reading: the register at the quarter's end minus the
+    register at its start, a boundary without a reading interpolated (``estimated``); a register that went down
+    inside it counts nothing (``reset``). Measured = neither flag: the quarter the BI views and maxima use.
+    """
+
+    pk = models.CompositePrimaryKey("meter_id", "slot")
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="+")
+    slot = models.DateTimeField()
+    import_t1_wh = models.BigIntegerField()
+    import_t2_wh = models.BigIntegerField()
+    export_t1_wh = models.BigIntegerField()
+    export_t2_wh = models.BigIntegerField()
+    gas_l = _wh()
+    estimated = models.BooleanField(default=False)
+    reset = models.BooleanField(default=False)
+    gas_estimated = models.BooleanField(default=False)
+    gas_reset = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} @ {self.slot.isoformat()}"
+
+
+class DayEnergy(models.Model):
+    """One meter's local day (settings.TIME_ZONE): the numbers the month view, the bills and ``bi_day`` show.
+
+    Energies are boundary deltas (the register at the next local midnight minus at this one, a missing boundary
+    interpolated): NULL when a boundary cannot be known. ``partial`` days have no end yet; their energies run to
+    the latest reading (``last_slot``), which the running day shows "so far". ``measured_*`` sum only the day's
+    measured quarters (the BI rule). Peaks are the highest measured quarter (``capacity.is_measured_quarter``).
+    """
+
+    pk = models.CompositePrimaryKey("meter_id", "day")
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    import_t1_wh = _wh()
+    import_t2_wh = _wh()
+    export_t1_wh = _wh()
+    export_t2_wh = _wh()
+    gas_l = _wh()
+    partial = models.BooleanField(default=False)
+    gas_partial = models.BooleanField(default=False)
+    start_estimated = models.BooleanField(default=False)
+    end_estimated = models.BooleanField(default=False)
+    gas_start_estimated = models.BooleanField(default=False)
+    gas_end_estimated = models.BooleanField(default=False)
+    reset = models.BooleanField(default=False)
+    gas_reset = models.BooleanField(default=False)
+    has_gas = models.BooleanField(default=False)
+    readings = models.PositiveIntegerField(default=0)
+    first_slot = models.DateTimeField(null=True)
+    last_slot = models.DateTimeField(null=True)
+    quarters_measured = models.PositiveIntegerField(default=0)
+    register_drops = models.PositiveIntegerField(default=0)
+    measured_import_t1_wh = models.BigIntegerField(default=0)
+    measured_import_t2_wh = models.BigIntegerField(default=0)
+    measured_export_t1_wh = models.BigIntegerField(default=0)
+    measured_export_t2_wh = models.BigIntegerField(default=0)
+    measured_gas_l = _wh()
+    peak_import_w = _wh()
+    peak_import_at = models.DateTimeField(null=True)
+    peak_export_w = _wh()
+    peak_export_at = models.DateTimeField(null=True)
+    meter_peak_w = _wh()  # the meter's 1-0:1.6.0, stamped in the day's month (capacity._meter_month_peak)
+    meter_peak_at = models.DateTimeField(null=True)
+    l1_kw_sum = models.FloatField(default=0.0)  # per-phase net load samples, for the bucket's mean
+    l2_kw_sum = models.FloatField(default=0.0)
+    l3_kw_sum = models.FloatField(default=0.0)
+    l1_samples = models.PositiveIntegerField(default=0)
+    l2_samples = models.PositiveIntegerField(default=0)
+    l3_samples = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} @ {self.day.isoformat()}"
+
+
+class MonthEnergy(models.Model):
+    """One meter's local month: the capacity peak (the one rule of meters.series.capacity) and the month's sums.
+
+    Aggregated from the month's DayEnergy rows. ``peak_w`` is the highest measured quarter starting in the month;
+    ``meter_peak_w`` the meter's own 1-0:1.6.0. Energies are the sums of the days' (``partial`` when the month's last
+    day with data has no end yet).
+    """
+
+    pk = models.CompositePrimaryKey("meter_id", "month")
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()  # the first day
+    import_t1_wh = _wh()
+    import_t2_wh = _wh()
+    export_t1_wh = _wh()
+    export_t2_wh = _wh()
+    gas_l = _wh()
+    partial = models.BooleanField(default=False)
+    estimated = models.BooleanField(default=False)
+    reset = models.BooleanField(default=False)
+    has_gas = models.BooleanField(default=False)
+    days = models.PositiveIntegerField(default=0)
+    readings = models.PositiveIntegerField(default=0)
+    quarters_measured = models.PositiveIntegerField(default=0)
+    peak_w = _wh()
+    peak_at = models.DateTimeField(null=True)
+    meter_peak_w = _wh()
+    meter_peak_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} @ {self.month.isoformat()[:7]}"

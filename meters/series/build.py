@@ -8,15 +8,17 @@ month view the capacity cards (``capacity``). All register arithmetic is in inte
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone as dj_timezone
 
-from meters.models import Meter
-from meters.series.capacity import _capacity_year, _month_peak, _quarter_peak
+from meters.models import DayEnergy, Meter
+from meters.series.capacity import _capacity_year, _month_peak, _quarter_peak, month_peak
 from meters.series.queries import (
     _E1,
     _E2,
@@ -79,9 +81,8 @@ def _continuous(rows: list[tuple], col: int) -> tuple[list[int], list[int], list
     return times, cont, drops
 
 
-def _track(rows: list[tuple], col: int, bounds: list[int], running: int | None = None) -> _Track:
-    """Boundary values of one register; ``running`` is the index of the bucket that contains now, if any."""
-    times, cont, drops = _continuous(rows, col)
+def _at_bounds(times: list[int], cont: list[int], bounds: list[int]) -> tuple[list[int | None], list[bool]]:
+    """A continuous register's value at each boundary (a reading there, else interpolated) and whether estimated."""
     values: list[int | None] = []
     estimated: list[bool] = []
     for b in bounds:
@@ -97,6 +98,13 @@ def _track(rows: list[tuple], col: int, bounds: list[int], running: int | None =
         else:
             values.append(None)
             estimated.append(False)
+    return values, estimated
+
+
+def _track(rows: list[tuple], col: int, bounds: list[int], running: int | None = None) -> _Track:
+    """Boundary values of one register; ``running`` is the index of the bucket that contains now, if any."""
+    times, cont, drops = _continuous(rows, col)
+    values, estimated = _at_bounds(times, cont, bounds)
     so_far = None
     if running is not None and values[running] is not None and values[running + 1] is None and times:
         # The running bucket's end has not come yet: it holds the energy up to the latest reading inside it.
@@ -143,7 +151,7 @@ class _Samples:
     phases: int  # how many phases sent per-phase power
 
 
-def _with_edge_neighbours(meter: Meter, rows: list[tuple], start: int, end: int) -> list[tuple]:
+def _with_edge_neighbours(meter: Meter | int, rows: list[tuple], start: int, end: int) -> list[tuple]:
     """The window's rows plus the nearest reading outside each edge that has no reading of its own.
 
     Interpolating across the window's edge needs them (only when the edge is missing).
@@ -258,15 +266,21 @@ def _expected_readings(start: int, end: int, now: int) -> int:
 # --- the service -----------------------------------------------------------------------------------------------
 
 
-def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, prices: Prices) -> Series:
+def build_series(
+    meter: Meter, view: str, day: date, tz: str | None = None, *, prices: Prices, source: str = "rollups"
+) -> Series:
     """The buckets and window figures of one meter for the day / week / month containing ``day``.
 
     ``prices`` are the owner's effective prices (``users.models.prices_for``): the caller looks them up, so
-    showing a series never writes to the database. Raises UnknownView, InvalidTimeZone.
+    showing a series never writes to the database. The month view reads the stored day and month rollups
+    (meters/series/rollups.py) in the site's zone; ``source="readings"`` computes it from the raw readings
+    instead, the reference the tests and ``bench/fleet.py`` compare it with. Raises UnknownView, InvalidTimeZone.
     """
     check_view(view)
     zone = _zone(tz)
     bounds = boundaries(view, day, tz)
+    if view == "month" and source == "rollups" and zone.key == _zone(None).key:
+        return _month_from_rollups(meter, day, zone, bounds, prices)
     start, end = bounds[0], bounds[-1]
 
     rows = _rows(meter, start, end)
@@ -281,7 +295,7 @@ def build_series(meter: Meter, view: str, day: date, tz: str | None = None, *, p
     capacity = capacity_year = None
     if view == "month":
         capacity = _month_peak(meter, window_days("month", day)[0], rows, start, end, prices)
-        capacity_year = _capacity_year(meter, capacity, zone, prices)
+        capacity_year = _capacity_year(meter, capacity, zone, prices, stored=False)
 
     return Series(
         meter=meter,
@@ -326,14 +340,20 @@ def _totals(buckets: list[Bucket], has_gas: bool) -> Totals:
 
 
 def _power(buckets: list[Bucket], rows: list[tuple], start: int, end: int) -> PowerStats:
+    # The maximum is something that happened: the highest measured quarter-hour, whatever the bucket size.
+    imp_w, imp_at = _quarter_peak(rows, start, end, (_I1, _I2))
+    exp_w, exp_at = _quarter_peak(rows, start, end, (_E1, _E2))
+    return _power_stats(buckets, imp_w, imp_at, exp_w, exp_at)
+
+
+def _power_stats(
+    buckets: Sequence[Bucket], imp_w: int | None, imp_at: int | None, exp_w: int | None, exp_at: int | None
+) -> PowerStats:
     def average(energy: str) -> float | None:
         known = [b for b in buckets if getattr(b, energy) is not None]
         hours = sum(b.hours for b in known)
         return sum(getattr(b, energy) for b in known) / hours if hours else None
 
-    # The maximum is something that happened: the highest measured quarter-hour, whatever the bucket size.
-    imp_w, imp_at = _quarter_peak(rows, start, end, (_I1, _I2))
-    exp_w, exp_at = _quarter_peak(rows, start, end, (_E1, _E2))
     return PowerStats(
         import_avg_w=average("import_wh"),
         import_max_w=None if imp_w is None else float(imp_w),
@@ -341,4 +361,126 @@ def _power(buckets: list[Bucket], rows: list[tuple], start: int, end: int) -> Po
         export_avg_w=average("export_wh"),
         export_max_w=None if exp_w is None else float(exp_w),
         export_max_at=None if exp_at is None else _utc(exp_at),
+    )
+
+
+# --- the month view from the stored rollups -----------------------------------------------------------------------
+
+
+def _epoch(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp())
+
+
+def _earliest_max(days: Sequence[DayEnergy], value: str, at: str) -> tuple[int | None, int | None]:
+    """The highest ``value`` of the days and its time; the earliest of equal ones (ties as in the series)."""
+    best: DayEnergy | None = None
+    for d in days:
+        v = getattr(d, value)
+        if v is not None and (best is None or v > getattr(best, value)):
+            best = d
+    return (None, None) if best is None else (getattr(best, value), _epoch(getattr(best, at)))
+
+
+def _day_bucket(d: DayEnergy | None, b0: int, b1: int, running: bool, has_gas: bool, prices: Prices) -> Bucket:
+    """One month-view bucket from its DayEnergy row: the figures ``_bucket`` computes from the readings."""
+    slots = (b1 - b0) // SLOT_SECONDS
+    if d is None:
+        return Bucket(
+            start=_utc(b0),
+            end=_utc(b1),
+            import_t1_wh=None,
+            import_t2_wh=None,
+            export_t1_wh=None,
+            export_t2_wh=None,
+            import_w=None,
+            export_w=None,
+            phase_w=(None, None, None),
+            gas_l=None,
+            import_cost_eur=None,
+            export_credit_eur=None,
+            gas_cost_eur=None,
+            samples=0,
+            slots=slots,
+            estimated=False,
+            gas_estimated=False,
+            reset=False,
+            so_far=False,
+            so_far_until=None,
+        )
+    # A day without its end yet counts only while it runs, "so far"; a past one stays unknown.
+    known = not d.partial or running
+    i1, i2, e1, e2 = (v if known else None for v in (d.import_t1_wh, d.import_t2_wh, d.export_t1_wh, d.export_t2_wh))
+    gas = (d.gas_l if not d.gas_partial or running else None) if has_gas else None
+    imp, exp = _add(i1, i2), _add(e1, e2)
+    so_far = imp is not None and d.partial and running
+    until = _epoch(d.last_slot) if so_far else b1
+    covered = (until or b1) - b0
+    return Bucket(
+        start=_utc(b0),
+        end=_utc(b1),
+        import_t1_wh=i1,
+        import_t2_wh=i2,
+        export_t1_wh=e1,
+        export_t2_wh=e2,
+        import_w=None if imp is None or not covered else imp * 3600 / covered,
+        export_w=None if exp is None or not covered else exp * 3600 / covered,
+        phase_w=(
+            _mean_w(d.l1_kw_sum, d.l1_samples),
+            _mean_w(d.l2_kw_sum, d.l2_samples),
+            _mean_w(d.l3_kw_sum, d.l3_samples),
+        ),
+        gas_l=gas,
+        import_cost_eur=_import_cost(i1, i2, prices),
+        export_credit_eur=_kwh_cost(exp, prices.export_eur_kwh),
+        gas_cost_eur=_kwh_cost(gas, prices.gas_eur_m3),
+        samples=d.readings,
+        slots=slots,
+        estimated=d.start_estimated or d.end_estimated,
+        gas_estimated=has_gas and (d.gas_start_estimated or d.gas_end_estimated),
+        reset=d.reset or (has_gas and d.gas_reset),
+        so_far=so_far,
+        so_far_until=_utc(until) if so_far and until is not None else None,
+    )
+
+
+def _month_from_rollups(meter: Meter, day: date, zone: ZoneInfo, bounds: list[int], prices: Prices) -> Series:
+    """The month view from the meter's DayEnergy rows (one query) and the 11 months before from MonthEnergy."""
+    first, after = window_days("month", day)
+    start, end = bounds[0], bounds[-1]
+    days = list(DayEnergy.objects.filter(meter=meter, day__gte=first, day__lt=after).order_by("day"))
+    by_day = {d.day: d for d in days}
+    now = int(dj_timezone.now().timestamp())
+    running = bisect_right(bounds, now) - 1 if start <= now < end else None
+    has_gas = any(d.has_gas for d in days)
+    buckets = [
+        _day_bucket(by_day.get(first + timedelta(days=k)), bounds[k], bounds[k + 1], k == running, has_gas, prices)
+        for k in range(len(bounds) - 1)
+    ]
+    readings = sum(d.readings for d in days)
+    expected = _expected_readings(start, end, now)
+    imp_w, imp_at = _earliest_max(days, "peak_import_w", "peak_import_at")
+    exp_w, exp_at = _earliest_max(days, "peak_export_w", "peak_export_at")
+    own_w, own_at = _earliest_max(days, "meter_peak_w", "meter_peak_at")
+    capacity = month_peak(
+        first, imp_w, None if imp_at is None else _utc(imp_at), own_w, None if own_at is None else _utc(own_at), prices
+    )
+    return Series(
+        meter=meter,
+        view="month",
+        day=day,
+        tz=zone.key,
+        start=_utc(start).astimezone(zone),
+        end=_utc(end).astimezone(zone),
+        prev_day=step("month", day, -1),
+        next_day=step("month", day, +1),
+        buckets=tuple(buckets),
+        totals=_totals(buckets, has_gas),
+        power=_power_stats(buckets, imp_w, imp_at, exp_w, exp_at),
+        completeness_pct=round(100 * readings / expected, 1) if expected else None,
+        readings=readings,
+        expected_readings=expected,
+        has_gas=has_gas,
+        phases=sum(1 for n in ("l1_samples", "l2_samples", "l3_samples") if any(getattr(d, n) for d in days)),
+        capacity=capacity,
+        capacity_year=_capacity_year(meter, capacity, zone, prices),
     )

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 
-from meters.models import Meter
+from meters.models import Meter, MonthEnergy
 from meters.series.queries import (
     _EP,
     _I1,
@@ -34,7 +34,6 @@ from meters.series.queries import (
     _REGISTERS,
     _month_peaks_sql,
     _month_reading_counts,
-    _rows,
 )
 from meters.series.windows import SLOT_SECONDS, _add_months, _local_epoch, _utc
 
@@ -153,7 +152,25 @@ def _month_peak(meter: Meter, month: date, rows: list[tuple], start: int, end: i
     """The shown month's peak from the window's rows, beside the meter's own 1.6.0 month peak."""
     peak_w, peak_at = _quarter_peak(rows, start, end)
     own = _meter_month_peak(rows, start, end)
-    meter_w = own[_MPK] if own else None
+    return month_peak(
+        month,
+        peak_w,
+        None if peak_at is None else _utc(peak_at),
+        own[_MPK] if own else None,
+        _utc(own[_MPA]) if own and own[_MPA] is not None else None,
+        prices,
+    )
+
+
+def month_peak(
+    month: date,
+    peak_w: int | None,
+    peak_at: datetime | None,
+    meter_w: int | None,
+    meter_at: datetime | None,
+    prices: Prices,
+) -> MonthPeak:
+    """A month's capacity figures from its peak (W) and the meter's own 1.6.0: mismatch, billed kW and cost."""
     mismatch = bool(
         peak_w is not None
         and meter_w is not None
@@ -163,35 +180,27 @@ def _month_peak(meter: Meter, month: date, rows: list[tuple], start: int, end: i
     return MonthPeak(
         month=month,
         peak_w=peak_w,
-        peak_at=None if peak_at is None else _utc(peak_at),
+        peak_at=peak_at,
         meter_peak_w=meter_w,
-        meter_peak_at=_utc(own[_MPA]) if own and own[_MPA] is not None else None,
+        meter_peak_at=meter_at,
         mismatch=mismatch,
         billed_kw=billed,
         cost_eur=_month_cost(billed, prices),
     )
 
 
-def _capacity_year(meter: Meter, current: MonthPeak, zone: ZoneInfo, prices: Prices) -> CapacityYear:
-    """The current month's peak plus the 11 months before it, computed in the database (one query)."""
+def _capacity_year(
+    meter: Meter, current: MonthPeak, zone: ZoneInfo, prices: Prices, *, stored: bool = True
+) -> CapacityYear:
+    """The current month's peak plus the 11 months before it: from the stored month rollups (one query), or with
+    ``stored=False`` computed from the readings (the reference path, see ``build_series``'s ``source``)."""
     firsts = [_add_months(current.month, -i) for i in range(11, 0, -1)]
-    edges = [_local_epoch(zone, d) for d in [*firsts, current.month]]
-    peaks = _previous_peaks(meter, firsts, edges, zone)
-    months = []
-    for first, peak_w in zip(firsts, peaks, strict=True):
-        billed = _billed(peak_w)
-        months.append(
-            MonthPeak(
-                month=first,
-                peak_w=peak_w,
-                peak_at=None,
-                meter_peak_w=None,
-                meter_peak_at=None,
-                mismatch=False,
-                billed_kw=billed,
-                cost_eur=_month_cost(billed, prices),
-            )
-        )
+    if stored:
+        peaks = _stored_peaks(meter, firsts)
+    else:
+        edges = [_local_epoch(zone, d) for d in [*firsts, current.month]]
+        peaks = _previous_peaks(meter, firsts, edges, zone)
+    months = [month_peak(first, peak_w, None, None, None, prices) for first, peak_w in zip(firsts, peaks, strict=True)]
     months.append(current)
     billed_kws = [m.billed_kw for m in months if m.billed_kw is not None]
     mean = sum(billed_kws, Decimal(0)) / len(billed_kws) if billed_kws else None
@@ -201,6 +210,16 @@ def _capacity_year(meter: Meter, current: MonthPeak, zone: ZoneInfo, prices: Pri
         mean_kw=mean,
         yearly_cost_eur=None if mean is None else mean * prices.capacity_eur_kw_year,
     )
+
+
+def _stored_peaks(meter: Meter, firsts: list[date]) -> list[int | None]:
+    """Peaks of past months from MonthEnergy (meters/series/rollups.py): None for a month without data."""
+    stored = dict(
+        MonthEnergy.objects.filter(meter=meter, month__gte=firsts[0], month__lte=firsts[-1]).values_list(
+            "month", "peak_w"
+        )
+    )
+    return [stored.get(first) for first in firsts]
 
 
 def _previous_peaks(meter: Meter, firsts: list[date], edges: list[int], zone: ZoneInfo) -> list[int | None]:
@@ -235,18 +254,8 @@ def _previous_peaks(meter: Meter, firsts: list[date], edges: list[int], zone: Zo
 def month_peak_so_far(meter: Meter, month: date, zone: ZoneInfo) -> tuple[int | None, datetime | None]:
     """The month's peak from its stored quarters (W) and the start of that quarter (UTC), for the live peak guard.
 
-    Asked every few seconds while a Now page is open, so it is cached per (meter, month, number of readings in it),
-    as in :func:`_previous_peaks`: a new reading changes the count, and only then is the month read again.
+    Asked every few seconds while a Now page is open: one row of the month rollup (meters/series/rollups.py),
+    which ingest keeps up to date with every reading.
     """
-    start = _local_epoch(zone, month)
-    end = _local_epoch(zone, _add_months(month, 1))
-    count = _month_reading_counts(meter, [start, end]).get(0, 0)
-    if not count:
-        return None, None
-    key = f"live:peak:{meter.pk}:{month.isoformat()}:{zone.key}:{count}"
-    cached = cache.get(key)
-    if cached is None:
-        cached = _quarter_peak(_rows(meter, start, end), start, end)
-        cache.set(key, cached, timeout=_PEAK_CACHE_SECONDS)
-    peak_w, peak_at = cached
-    return peak_w, None if peak_at is None else _utc(peak_at)
+    found = MonthEnergy.objects.filter(meter=meter, month=month).values_list("peak_w", "peak_at").first()
+    return (None, None) if found is None else found

@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
+from django.db import connections
 from django.db.models import BigIntegerField, Case, Count, F, FloatField, Func, IntegerField, Value, When, Window
 from django.db.models.functions import Cast, Lag, Round
 
@@ -67,7 +67,7 @@ _EP, _I1, _I2, _E1, _E2, _GAS, _L1I, _L2I, _L3I, _L1E, _L2E, _L3E, _MPK, _MPA = 
 _REGISTERS = (_I1, _I2, _E1, _E2)
 
 
-def _rows(meter: Meter, start: int, end: int) -> list[tuple]:
+def _rows(meter: Meter | int, start: int, end: int) -> list[tuple]:
     """Readings with start <= slot <= end (the end boundary included), only the needed columns, in time order."""
     qs = (
         Reading.objects.filter(meter=meter, timestamp__gte=_utc(start), timestamp__lte=_utc(end))
@@ -77,14 +77,17 @@ def _rows(meter: Meter, start: int, end: int) -> list[tuple]:
     )
     # Every column is already an int or float in SQL: skip the ORM's per-row conversion (a third of the time).
     sql, params = qs.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with connections[qs.db].cursor() as cursor:  # the database the router chose (a replica for dashboards)
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
-def _neighbour(meter: Meter, epoch: int, before: bool) -> tuple | None:
-    """The nearest reading strictly before / after an instant (to interpolate across the window's edge)."""
+def _neighbour(meter: Meter | int, epoch: int, before: bool, *, gas: bool = False) -> tuple | None:
+    """The nearest reading strictly before / after an instant (to interpolate across the window's edge); with
+    ``gas``, the nearest one that has a gas register."""
     qs = Reading.objects.filter(meter=meter)
+    if gas:
+        qs = qs.filter(gas_m3__isnull=False)
     if before:
         qs = qs.filter(timestamp__lt=_utc(epoch)).order_by("-timestamp")
     else:
@@ -150,7 +153,7 @@ def _month_peaks_sql(meter: Meter, edges: list[int]) -> dict[int, int]:
         f"FROM (%s) s WHERE s.ep - s.p_ep = %%s AND {no_drop} AND s.p_mi >= 0 GROUP BY s.p_mi"
     )
     result: dict[int, int] = {}
-    with connection.cursor() as cursor:
+    with connections[inner.db].cursor() as cursor:
         cursor.execute(outer % sql, [*params, SLOT_SECONDS])
         for mi, wh in cursor.fetchall():
             result[int(mi)] = int(wh) * 4

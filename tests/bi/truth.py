@@ -14,6 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from meters.models import Meter, Reading
+from meters.series import rollups
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 QUARTER = timedelta(minutes=15)
@@ -129,6 +130,7 @@ def build(
         gas_l += 5
         slot += QUARTER
     Reading.objects.bulk_create(readings, batch_size=1000)
+    rollups.rebuild(meter.pk)  # what ingest maintains: the readings went straight to the table
     reset = reset_at.astimezone(UTC) if reset_at else None
     for slot, quarter in planned.items():
         nxt = slot + QUARTER
