@@ -45,6 +45,7 @@ from api.throttling import (
     IngestRateThrottle,
     TokenRateThrottle,
 )
+from energy_app.routers import ReplicaReadsMixin, replica_reads
 from meters import devices, live
 from meters.access import device_for, meter_for, owned_devices, owned_meters, readings_visible_to
 from meters.exports import RangeError, parse_range, utc_datetime
@@ -241,7 +242,7 @@ class ReadingPagination(CursorPagination):
 
 
 @schema.reading_list
-class ReadingListView(generics.ListAPIView):
+class ReadingListView(ReplicaReadsMixin, generics.ListAPIView):
     serializer_class = ReadingSerializer
     pagination_class = ReadingPagination
 
@@ -284,6 +285,7 @@ class ReadingListView(generics.ListAPIView):
     },
 )
 @api_view(["GET"])
+@replica_reads
 def meter_series(request: Request, code: str) -> Response:
     meter = meter_for(request.user, code)
     try:
@@ -296,6 +298,7 @@ def meter_series(request: Request, code: str) -> Response:
 
 @schema.meter_live
 @api_view(["GET"])
+@replica_reads
 def meter_live(request: Request, code: str) -> Response:
     meter = meter_for(request.user, code)
     state = live.live_status(meter, prices_for(request.user))

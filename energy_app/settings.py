@@ -219,6 +219,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Acts on the response, once the view (and DRF's authentication) has run: pins a writer's reads to the primary.
+    "energy_app.routers.PinAfterWriteMiddleware",
     "users.middleware.ProfileLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -249,6 +251,18 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
+# Optional read replica: dashboards, series, bill and BI reads go there, writes (and a user's reads right after
+# that user wrote) to the primary (energy_app.routers). The router is always installed: without the alias it
+# routes nothing. The test runner mirrors the replica onto the test database instead of creating a second one.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL").strip()
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **database_from_url(DATABASE_REPLICA_URL, name="DATABASE_REPLICA_URL"),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["energy_app.routers.ReplicaRouter"]
+# Seconds a user's reads stay on the primary after that user wrote: longer than the replica's usual lag.
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 10, minimum=0)
 
 
 _REDIS_FORM = "redis://host:port/db (rediss:// for TLS), e.g. redis://127.0.0.1:6379/0"

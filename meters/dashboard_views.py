@@ -32,6 +32,7 @@ from django.utils.http import parse_etags, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from energy_app.routers import replica_reads
 from meters import exports, live, presenters
 from meters.access import meter_for, owned_meters
 from meters.models import Meter
@@ -57,18 +58,21 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@replica_reads
 def day(request: HttpRequest) -> HttpResponse:
     return _dashboard(request, "day")
 
 
 @login_required
 @require_GET
+@replica_reads
 def week(request: HttpRequest) -> HttpResponse:
     return _dashboard(request, "week")
 
 
 @login_required
 @require_GET
+@replica_reads
 def month(request: HttpRequest) -> HttpResponse:
     return _dashboard(request, "month")
 
@@ -92,6 +96,7 @@ def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@replica_reads
 def now(request: HttpRequest) -> HttpResponse:
     meter, meters = _chosen_meter(request)
     if meter is None:
@@ -110,6 +115,7 @@ def now(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@replica_reads
 def now_panel(request: HttpRequest) -> HttpResponse:
     """The Now page's figures as an HTML fragment, polled by now.js with If-None-Match: 304 while nothing changed.
 
