@@ -189,6 +189,9 @@ class Dialect:
     is_next_quarter: str  # {a} is exactly 15 minutes after {b}
     add_minutes: str  # {utc} + {minutes} minutes
     to_date: str  # a naive timestamp -> its date
+    false: str  # a stored boolean's false
+    kwh: str  # integer Wh (or litres) {x} -> kWh (m3) with 3 decimals
+    watts: str  # integer W {x} -> W as the raw views gave it (1 decimal)
 
 
 SQLITE = Dialect(
@@ -202,6 +205,9 @@ SQLITE = Dialect(
     is_next_quarter="CAST(strftime('%s', {a}) AS integer) - CAST(strftime('%s', {b}) AS integer) = 900",
     add_minutes="datetime({utc}, printf('%+d minutes', {minutes}))",
     to_date="date({utc})",
+    false="0",
+    kwh="ROUND(({x}) / 1000.0, 3)",
+    watts="ROUND(({x}) * 1.0, 1)",
 )
 
 POSTGRESQL = Dialect(
@@ -215,6 +221,9 @@ POSTGRESQL = Dialect(
     is_next_quarter="{a} = {b} + INTERVAL '15 minutes'",
     add_minutes="({utc} + make_interval(mins => {minutes}))",
     to_date="CAST({utc} AS date)",
+    false="false",
+    kwh="ROUND(CAST(({x}) AS numeric) / 1000, 3)",
+    watts="ROUND(CAST(({x}) AS numeric), 1)",
 )
 
 # SQL Server / Azure SQL (mssql-django's vendor string is "microsoft"). With USE_TZ, mssql-django stores
@@ -231,6 +240,9 @@ MICROSOFT = Dialect(
     is_next_quarter="{a} = DATEADD(minute, 15, {b})",
     add_minutes="DATEADD(minute, {minutes}, {utc})",
     to_date="CAST({utc} AS date)",
+    false="0",
+    kwh="CAST(({x}) / 1000.0 AS decimal(15, 3))",
+    watts="CAST(({x}) AS decimal(15, 1))",
 )
 
 DIALECTS = {d.vendor: d for d in (SQLITE, POSTGRESQL, MICROSOFT)}
@@ -299,7 +311,10 @@ _READING_COLUMNS = (
 )
 
 
-def quarter_hour_view_sql(vendor: str, reading_table: str, meter_table: str, user_table: str) -> str:
+def raw_quarter_hour_view_sql(
+    vendor: str, reading_table: str, meter_table: str, user_table: str, name: str = "ref_bi_quarter_hour"
+) -> str:
+    """``bi_quarter_hour`` computed from the raw readings with window functions (the views before the rollups)."""
     d = dialect_for(vendor)
     ts = _q(d, "timestamp")
 
@@ -328,7 +343,7 @@ def quarter_hour_view_sql(vendor: str, reading_table: str, meter_table: str, use
     # S608: identifiers come from model metadata and this module's constants, never from user input.
     # Named columns, not r.*: PostgreSQL would otherwise tie every column of the table to the view.
     used = ", ".join(f"r.{c}" for c in ("meter_id", ts, *_READING_COLUMNS))
-    return f"""CREATE VIEW bi_quarter_hour AS
+    return f"""CREATE VIEW {name} AS
 WITH x AS (
     SELECT {used},
         LEAD(r.{ts}) OVER (PARTITION BY r.meter_id ORDER BY r.{ts}) AS next_ts,
@@ -387,19 +402,20 @@ LEFT JOIN bi_utc_offset o
     ON o.utc_year = {d.utc_year.format(ts=f"y.{ts}")} AND o.utc_start <= y.{ts} AND y.{ts} < o.utc_end"""  # noqa: S608
 
 
-def day_view_sql(vendor: str) -> str:
+def raw_day_view_sql(vendor: str, name: str = "ref_bi_day", quarters: str = "ref_bi_quarter_hour") -> str:
+    """``bi_day`` summed from a raw quarter-hour view on every read."""
     d = dialect_for(vendor)
     year, month = _q(d, "year"), _q(d, "month")
     # One pass over bi_quarter_hour (each CTE used once), so PostgreSQL inlines it and pushes a meter_id filter
     # below the window functions.
-    return f"""CREATE VIEW bi_day AS
+    return f"""CREATE VIEW {name} AS
 WITH ranked AS (
     SELECT q.*,
         ROW_NUMBER() OVER (
             PARTITION BY q.meter_id, q.local_date
             ORDER BY CASE WHEN q.import_avg_w IS NULL THEN 1 ELSE 0 END, q.import_avg_w DESC, q.slot_start_utc
         ) AS rank_in_day
-    FROM bi_quarter_hour q
+    FROM {quarters} q
 ),
 totals AS (
     SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date,
@@ -438,12 +454,13 @@ FROM totals t
 LEFT JOIN bi_calendar_day c ON c.local_date = t.local_date"""  # noqa: S608
 
 
-def month_peak_view_sql(vendor: str) -> str:
+def raw_month_peak_view_sql(vendor: str, name: str = "ref_bi_month_peak", quarters: str = "ref_bi_quarter_hour") -> str:
+    """``bi_month_peak`` ranked from a raw quarter-hour view on every read."""
     d = dialect_for(vendor)
     year, month = _q(d, "year"), _q(d, "month")
     month_utc_start = d.utc_naive.format(ts="c.month_utc_start")
     minimum = _decimal_literal(capacity_minimum_kw())  # the one capacity minimum (settings.CAPACITY_MINIMUM_KW)
-    return f"""CREATE VIEW bi_month_peak AS
+    return f"""CREATE VIEW {name} AS
 WITH quarters AS (
     SELECT q.*, c.{year} AS local_year, c.{month} AS local_month, c.month_start AS month_start,
         c.month_quarters AS month_quarters, {month_utc_start} AS month_utc_start,
@@ -451,7 +468,7 @@ WITH quarters AS (
             PARTITION BY q.meter_id, c.month_start
             ORDER BY CASE WHEN q.import_kwh IS NULL THEN 1 ELSE 0 END, q.import_kwh DESC, q.slot_start_utc
         ) AS rank_in_month
-    FROM bi_quarter_hour q
+    FROM {quarters} q
     JOIN bi_calendar_day c ON c.local_date = q.local_date
 ),
 totals AS (
@@ -485,11 +502,171 @@ SELECT
 FROM totals t"""  # noqa: S608
 
 
-def create_views_sql(vendor: str, reading_table: str, meter_table: str, user_table: str) -> list[str]:
+@dataclass(frozen=True)
+class Tables:
+    """The database tables the views read (from the models, so a renamed table follows)."""
+
+    reading: str = "meters_reading"
+    meter: str = "meters_meter"
+    user: str = "auth_user"
+    quarter: str = "meters_quarterenergy"
+    day: str = "meters_dayenergy"
+    month: str = "meters_monthenergy"
+
+
+def _owner_columns(alias: str) -> str:
+    return (
+        f"{alias}.meter_id AS meter_id, m.serial AS meter_serial, m.name AS meter_name, m.owner_id AS owner_id, "
+        "u.username AS owner_username"
+    )
+
+
+def _offset_join(d: Dialect, instant: str) -> str:
+    utc_year = d.utc_year.format(ts=instant)
+    return (
+        f"LEFT JOIN bi_utc_offset o ON o.utc_year = {utc_year} AND o.utc_start <= {instant} AND {instant} < o.utc_end"
+    )
+
+
+def quarter_hour_view_sql(vendor: str, t: Tables) -> str:
+    """One row per reading, its quarter's energy from QuarterEnergy: measured quarters only (no window function,
+    so a filter on meter_id or serial goes straight to the indexes)."""
+    d = dialect_for(vendor)
+    ts = _q(d, "timestamp")
+    utc = d.utc_naive.format(ts=f"r.{ts}")
+    local = d.add_minutes.format(utc=utc, minutes="o.offset_minutes")
+    pair = f"q.meter_id IS NOT NULL AND q.estimated = {d.false}"  # both boundaries are readings
+    usable = f"{pair} AND q.reset = {d.false}"
+
+    def kwh(expr: str) -> str:
+        return f"CASE WHEN {usable} THEN {d.kwh.format(x=expr)} END"
+
+    def phase_w(n: int) -> str:
+        # As the dashboards: a lone import line counts export as 0; no import line stays NULL.
+        return f"ROUND((r.l{n}_import_kw - COALESCE(r.l{n}_export_kw, 0)) * 1000, 1)"
+
+    imp, exp = "q.import_t1_wh + q.import_t2_wh", "q.export_t1_wh + q.export_t2_wh"
+    gas_ok = f"{pair} AND q.gas_l IS NOT NULL AND q.gas_estimated = {d.false} AND q.gas_reset = {d.false}"
+    return f"""CREATE VIEW bi_quarter_hour AS
+SELECT
+    {_owner_columns("r")},
+    {utc} AS slot_start_utc,
+    {local} AS slot_start_local,
+    o.offset_minutes AS utc_offset_minutes,
+    {d.to_date.format(utc=local)} AS local_date,
+    r.tariff AS tariff,
+    CASE WHEN {usable} THEN 1 ELSE 0 END AS is_complete,
+    CASE WHEN {pair} AND q.reset <> {d.false} THEN 1 ELSE 0 END AS register_drop,
+    {kwh(imp)} AS import_kwh,
+    {kwh("q.import_t1_wh")} AS import_t1_kwh,
+    {kwh("q.import_t2_wh")} AS import_t2_kwh,
+    {kwh(exp)} AS export_kwh,
+    {kwh("q.export_t1_wh")} AS export_t1_kwh,
+    {kwh("q.export_t2_wh")} AS export_t2_kwh,
+    CASE WHEN {usable} THEN {d.watts.format(x=f"({imp}) * 4")} END AS import_avg_w,
+    CASE WHEN {usable} THEN {d.watts.format(x=f"({exp}) * 4")} END AS export_avg_w,
+    ROUND(r.power_import_kw * 1000, 1) AS power_import_w,
+    ROUND(r.power_export_kw * 1000, 1) AS power_export_w,
+    {phase_w(1)} AS l1_w,
+    {phase_w(2)} AS l2_w,
+    {phase_w(3)} AS l3_w,
+    r.l1_voltage_v AS l1_voltage_v,
+    r.l2_voltage_v AS l2_voltage_v,
+    r.l3_voltage_v AS l3_voltage_v,
+    r.l1_current_a AS l1_current_a,
+    r.l2_current_a AS l2_current_a,
+    r.l3_current_a AS l3_current_a,
+    r.avg_demand_kw AS avg_demand_kw,
+    r.month_peak_kw AS month_peak_kw,
+    {d.utc_naive.format(ts="r.month_peak_at")} AS month_peak_at_utc,
+    r.gas_m3 AS gas_m3,
+    CASE WHEN {gas_ok} THEN {d.kwh.format(x="q.gas_l")} END AS gas_delta_m3
+FROM {t.reading} r
+JOIN {t.meter} m ON m.id = r.meter_id
+LEFT JOIN {t.user} u ON u.id = m.owner_id
+LEFT JOIN {t.quarter} q ON q.meter_id = r.meter_id AND q.slot = r.{ts}
+{_offset_join(d, f"r.{ts}")}"""  # noqa: S608
+
+
+def day_view_sql(vendor: str, t: Tables) -> str:
+    """One row per meter and local day with readings, straight from DayEnergy: measured quarters' sums, the peak."""
+    d = dialect_for(vendor)
+    year, month = _q(d, "year"), _q(d, "month")
+    peak_utc = d.utc_naive.format(ts="de.peak_import_at")
+    some = "de.quarters_measured > 0"
+
+    def kwh(expr: str) -> str:
+        return f"CASE WHEN {some} THEN {d.kwh.format(x=expr)} END"
+
+    return f"""CREATE VIEW bi_day AS
+SELECT
+    {_owner_columns("de")}, de.day AS local_date,
+    c.{year} AS {year}, c.{month} AS {month},
+    c.iso_week AS iso_week, c.weekday AS weekday,
+    c.quarters AS quarters_expected,
+    de.readings AS quarters_with_reading, de.quarters_measured AS quarters_complete,
+    de.register_drops AS register_drops,
+    CASE WHEN de.quarters_measured = c.quarters THEN 1 ELSE 0 END AS is_complete,
+    {kwh("de.measured_import_t1_wh + de.measured_import_t2_wh")} AS import_kwh,
+    {kwh("de.measured_import_t1_wh")} AS import_day_kwh,
+    {kwh("de.measured_import_t2_wh")} AS import_night_kwh,
+    {kwh("de.measured_export_t1_wh + de.measured_export_t2_wh")} AS export_kwh,
+    {kwh("de.measured_export_t1_wh")} AS export_day_kwh,
+    {kwh("de.measured_export_t2_wh")} AS export_night_kwh,
+    {d.kwh.format(x="de.measured_gas_l")} AS gas_m3,
+    {d.watts.format(x="de.peak_import_w")} AS peak_import_w,
+    {peak_utc} AS peak_slot_start_utc,
+    {d.add_minutes.format(utc=peak_utc, minutes="o.offset_minutes")} AS peak_slot_start_local,
+    {d.watts.format(x="de.peak_export_w")} AS peak_export_w
+FROM {t.day} de
+JOIN {t.meter} m ON m.id = de.meter_id
+LEFT JOIN {t.user} u ON u.id = m.owner_id
+LEFT JOIN bi_calendar_day c ON c.local_date = de.day
+{_offset_join(d, "de.peak_import_at")}
+WHERE de.readings > 0"""  # noqa: S608
+
+
+def month_peak_view_sql(vendor: str, t: Tables) -> str:
+    """One row per meter and local month with readings, straight from MonthEnergy: the capacity peak, billed."""
+    d = dialect_for(vendor)
+    year, month = _q(d, "year"), _q(d, "month")
+    minimum = _decimal_literal(capacity_minimum_kw())  # the one capacity minimum (settings.CAPACITY_MINIMUM_KW)
+    peak = d.kwh.format(x="me.peak_w")
+    peak_utc = d.utc_naive.format(ts="me.peak_at")
+    return f"""CREATE VIEW bi_month_peak AS
+SELECT
+    {_owner_columns("me")},
+    c.{year} AS local_year, c.{month} AS local_month, me.month AS month_start,
+    c.month_quarters AS quarters_expected,
+    me.readings AS quarters_with_reading, me.quarters_measured AS quarters_complete,
+    {peak} AS peak_import_kw,
+    {peak_utc} AS peak_slot_start_utc,
+    {d.add_minutes.format(utc=peak_utc, minutes="o.offset_minutes")} AS peak_slot_start_local,
+    CASE WHEN me.peak_w IS NULL THEN NULL
+        WHEN {peak} < {minimum} THEN {minimum}
+        ELSE {peak} END AS billed_peak_kw,
+    {minimum} AS minimum_kw,
+    {d.kwh.format(x="me.meter_peak_w")} AS meter_month_peak_kw
+FROM {t.month} me
+JOIN {t.meter} m ON m.id = me.meter_id
+LEFT JOIN {t.user} u ON u.id = m.owner_id
+LEFT JOIN bi_calendar_day c ON c.local_date = me.month
+{_offset_join(d, "me.peak_at")}
+WHERE me.readings > 0"""  # noqa: S608
+
+
+def create_views_sql(vendor: str, tables: Tables | None = None) -> list[str]:
+    t = tables or Tables()
+    return [quarter_hour_view_sql(vendor, t), day_view_sql(vendor, t), month_peak_view_sql(vendor, t)]
+
+
+def reference_views_sql(vendor: str, reading_table: str, meter_table: str, user_table: str) -> list[str]:
+    """The views as they were before the rollups, computed from raw readings on every read, named ``ref_bi_*``:
+    ``bench/fleet.py`` times them against the views, and tests/bi checks both give the same rows."""
     return [
-        quarter_hour_view_sql(vendor, reading_table, meter_table, user_table),
-        day_view_sql(vendor),
-        month_peak_view_sql(vendor),
+        raw_quarter_hour_view_sql(vendor, reading_table, meter_table, user_table),
+        raw_day_view_sql(vendor),
+        raw_month_peak_view_sql(vendor),
     ]
 
 
@@ -552,16 +729,33 @@ def fill_calendar_tables(schema_editor: BaseDatabaseSchemaEditor) -> None:
     _insert(schema_editor, "bi_calendar_day", (*columns, "weekday", *months), days)
 
 
-def _table_names(apps: Apps) -> tuple[str, str, str]:
-    reading = apps.get_model("meters", "Reading")
+def _table_names(apps: Apps) -> Tables:
+    def table(name: str) -> str:
+        return apps.get_model("meters", name)._meta.db_table
+
     meter = apps.get_model("meters", "Meter")
     user = meter._meta.get_field("owner").related_model
-    return reading._meta.db_table, meter._meta.db_table, user._meta.db_table
+    return Tables(
+        reading=table("Reading"),
+        meter=table("Meter"),
+        user=user._meta.db_table,
+        quarter=table("QuarterEnergy"),
+        day=table("DayEnergy"),
+        month=table("MonthEnergy"),
+    )
+
+
+def _rollups_present(connection: BaseDatabaseWrapper) -> bool:
+    return Tables.month in connection.introspection.table_names()
 
 
 def create_views(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    """The views read the rollup tables: until their migration (0011) has run, post_migrate creates them later."""
+    if not _rollups_present(schema_editor.connection):
+        logger.info("BI views wait for the rollup tables (created after migrate)")
+        return
     vendor = schema_editor.connection.vendor
-    for sql in create_views_sql(vendor, *_table_names(apps)):
+    for sql in create_views_sql(vendor, _table_names(apps)):
         schema_editor.execute(sql, params=None)
 
 
@@ -577,7 +771,7 @@ def create_schema(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         schema_editor.execute(sql, params=None)
     fill_calendar_tables(schema_editor)
     create_views(apps, schema_editor)
-    logger.info("BI views created on %s", vendor)
+    logger.info("BI calendar tables created on %s", vendor)
 
 
 def drop_schema(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
@@ -611,13 +805,13 @@ def create_views_after_migrate(
 ) -> None:
     """post_migrate (also sent by flush): rebuild the views from the current SQL, if the BI migration is applied."""
     connection = connections[using]
-    if connection.vendor not in DIALECTS or not _bi_tables_present(connection):
+    if connection.vendor not in DIALECTS or not _bi_tables_present(connection) or not _rollups_present(connection):
         return
     tables = _table_names(apps or global_apps)
     with transaction.atomic(using=using), connection.cursor() as cursor:
         for sql in drop_views_sql(connection.vendor):
             cursor.execute(sql)
-        for sql in create_views_sql(connection.vendor, *tables):
+        for sql in create_views_sql(connection.vendor, tables):
             cursor.execute(sql)
 
 
@@ -633,7 +827,7 @@ def review_script(vendor: str = "microsoft") -> str:
     statements = [
         *create_tables_sql(vendor),
         "-- bi_utc_offset and bi_calendar_day rows are inserted by the migration from Python's tz database.",
-        *create_views_sql(vendor, "meters_reading", "meters_meter", "auth_user"),
+        *create_views_sql(vendor),
     ]
     header = (
         f"-- Generated by meters.bi.review_script({vendor!r}); tests/bi keeps this file in sync. Do not edit.\n"

@@ -10,153 +10,93 @@ GO
 -- bi_utc_offset and bi_calendar_day rows are inserted by the migration from Python's tz database.
 
 CREATE VIEW bi_quarter_hour AS
-WITH x AS (
-    SELECT r.meter_id, r.[timestamp], r.import_t1_kwh, r.import_t2_kwh, r.export_t1_kwh, r.export_t2_kwh, r.tariff, r.power_import_kw, r.power_export_kw, r.l1_import_kw, r.l2_import_kw, r.l3_import_kw, r.l1_export_kw, r.l2_export_kw, r.l3_export_kw, r.l1_voltage_v, r.l2_voltage_v, r.l3_voltage_v, r.l1_current_a, r.l2_current_a, r.l3_current_a, r.avg_demand_kw, r.month_peak_kw, r.month_peak_at, r.gas_m3,
-        LEAD(r.[timestamp]) OVER (PARTITION BY r.meter_id ORDER BY r.[timestamp]) AS next_ts,
-        LEAD(r.import_t1_kwh) OVER (PARTITION BY r.meter_id ORDER BY r.[timestamp]) AS next_import_t1_kwh,
-        LEAD(r.import_t2_kwh) OVER (PARTITION BY r.meter_id ORDER BY r.[timestamp]) AS next_import_t2_kwh,
-        LEAD(r.export_t1_kwh) OVER (PARTITION BY r.meter_id ORDER BY r.[timestamp]) AS next_export_t1_kwh,
-        LEAD(r.export_t2_kwh) OVER (PARTITION BY r.meter_id ORDER BY r.[timestamp]) AS next_export_t2_kwh,
-        LEAD(r.gas_m3) OVER (PARTITION BY r.meter_id ORDER BY r.[timestamp]) AS next_gas_m3
-    FROM meters_reading r
-),
-y AS (
-    SELECT x.*,
-        CASE WHEN x.next_ts IS NOT NULL AND x.next_ts = DATEADD(minute, 15, x.[timestamp]) THEN 1 ELSE 0 END AS has_next,
-        CASE WHEN x.next_ts IS NOT NULL AND x.next_ts = DATEADD(minute, 15, x.[timestamp]) AND (x.next_import_t1_kwh < x.import_t1_kwh OR x.next_import_t2_kwh < x.import_t2_kwh OR x.next_export_t1_kwh < x.export_t1_kwh OR x.next_export_t2_kwh < x.export_t2_kwh) THEN 1 ELSE 0 END AS register_drop,
-        CASE WHEN x.next_ts IS NOT NULL AND x.next_ts = DATEADD(minute, 15, x.[timestamp]) AND NOT (x.next_import_t1_kwh < x.import_t1_kwh OR x.next_import_t2_kwh < x.import_t2_kwh OR x.next_export_t1_kwh < x.export_t1_kwh OR x.next_export_t2_kwh < x.export_t2_kwh) THEN 1 ELSE 0 END AS usable
-    FROM x
-)
 SELECT
-    y.meter_id AS meter_id,
-    m.serial AS meter_serial,
-    m.name AS meter_name,
-    m.owner_id AS owner_id,
-    u.username AS owner_username,
-    CAST(SWITCHOFFSET(y.[timestamp], '+00:00') AS datetime2(0)) AS slot_start_utc,
-    DATEADD(minute, o.offset_minutes, CAST(SWITCHOFFSET(y.[timestamp], '+00:00') AS datetime2(0))) AS slot_start_local,
+    r.meter_id AS meter_id, m.serial AS meter_serial, m.name AS meter_name, m.owner_id AS owner_id, u.username AS owner_username,
+    CAST(SWITCHOFFSET(r.[timestamp], '+00:00') AS datetime2(0)) AS slot_start_utc,
+    DATEADD(minute, o.offset_minutes, CAST(SWITCHOFFSET(r.[timestamp], '+00:00') AS datetime2(0))) AS slot_start_local,
     o.offset_minutes AS utc_offset_minutes,
-    CAST(DATEADD(minute, o.offset_minutes, CAST(SWITCHOFFSET(y.[timestamp], '+00:00') AS datetime2(0))) AS date) AS local_date,
-    y.tariff AS tariff,
-    y.usable AS is_complete,
-    y.register_drop AS register_drop,
-    CASE WHEN y.usable = 1 THEN ROUND((y.next_import_t1_kwh + y.next_import_t2_kwh) - (y.import_t1_kwh + y.import_t2_kwh), 3) END AS import_kwh,
-    CASE WHEN y.usable = 1 THEN ROUND(y.next_import_t1_kwh - y.import_t1_kwh, 3) END AS import_t1_kwh,
-    CASE WHEN y.usable = 1 THEN ROUND(y.next_import_t2_kwh - y.import_t2_kwh, 3) END AS import_t2_kwh,
-    CASE WHEN y.usable = 1 THEN ROUND((y.next_export_t1_kwh + y.next_export_t2_kwh) - (y.export_t1_kwh + y.export_t2_kwh), 3) END AS export_kwh,
-    CASE WHEN y.usable = 1 THEN ROUND(y.next_export_t1_kwh - y.export_t1_kwh, 3) END AS export_t1_kwh,
-    CASE WHEN y.usable = 1 THEN ROUND(y.next_export_t2_kwh - y.export_t2_kwh, 3) END AS export_t2_kwh,
-    CASE WHEN y.usable = 1 THEN ROUND(((y.next_import_t1_kwh + y.next_import_t2_kwh) - (y.import_t1_kwh + y.import_t2_kwh)) * 4000, 1) END AS import_avg_w,
-    CASE WHEN y.usable = 1 THEN ROUND(((y.next_export_t1_kwh + y.next_export_t2_kwh) - (y.export_t1_kwh + y.export_t2_kwh)) * 4000, 1) END AS export_avg_w,
-    ROUND(y.power_import_kw * 1000, 1) AS power_import_w,
-    ROUND(y.power_export_kw * 1000, 1) AS power_export_w,
-    ROUND((y.l1_import_kw - COALESCE(y.l1_export_kw, 0)) * 1000, 1) AS l1_w,
-    ROUND((y.l2_import_kw - COALESCE(y.l2_export_kw, 0)) * 1000, 1) AS l2_w,
-    ROUND((y.l3_import_kw - COALESCE(y.l3_export_kw, 0)) * 1000, 1) AS l3_w,
-    y.l1_voltage_v AS l1_voltage_v,
-    y.l2_voltage_v AS l2_voltage_v,
-    y.l3_voltage_v AS l3_voltage_v,
-    y.l1_current_a AS l1_current_a,
-    y.l2_current_a AS l2_current_a,
-    y.l3_current_a AS l3_current_a,
-    y.avg_demand_kw AS avg_demand_kw,
-    y.month_peak_kw AS month_peak_kw,
-    CAST(SWITCHOFFSET(y.month_peak_at, '+00:00') AS datetime2(0)) AS month_peak_at_utc,
-    y.gas_m3 AS gas_m3,
-    CASE WHEN y.has_next = 1 AND y.next_gas_m3 >= y.gas_m3 THEN ROUND(y.next_gas_m3 - y.gas_m3, 3) END
-        AS gas_delta_m3
-FROM y
-JOIN meters_meter m ON m.id = y.meter_id
+    CAST(DATEADD(minute, o.offset_minutes, CAST(SWITCHOFFSET(r.[timestamp], '+00:00') AS datetime2(0))) AS date) AS local_date,
+    r.tariff AS tariff,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN 1 ELSE 0 END AS is_complete,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset <> 0 THEN 1 ELSE 0 END AS register_drop,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN CAST((q.import_t1_wh + q.import_t2_wh) / 1000.0 AS decimal(15, 3)) END AS import_kwh,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN CAST((q.import_t1_wh) / 1000.0 AS decimal(15, 3)) END AS import_t1_kwh,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN CAST((q.import_t2_wh) / 1000.0 AS decimal(15, 3)) END AS import_t2_kwh,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN CAST((q.export_t1_wh + q.export_t2_wh) / 1000.0 AS decimal(15, 3)) END AS export_kwh,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN CAST((q.export_t1_wh) / 1000.0 AS decimal(15, 3)) END AS export_t1_kwh,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN CAST((q.export_t2_wh) / 1000.0 AS decimal(15, 3)) END AS export_t2_kwh,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN CAST(((q.import_t1_wh + q.import_t2_wh) * 4) AS decimal(15, 1)) END AS import_avg_w,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.reset = 0 THEN CAST(((q.export_t1_wh + q.export_t2_wh) * 4) AS decimal(15, 1)) END AS export_avg_w,
+    ROUND(r.power_import_kw * 1000, 1) AS power_import_w,
+    ROUND(r.power_export_kw * 1000, 1) AS power_export_w,
+    ROUND((r.l1_import_kw - COALESCE(r.l1_export_kw, 0)) * 1000, 1) AS l1_w,
+    ROUND((r.l2_import_kw - COALESCE(r.l2_export_kw, 0)) * 1000, 1) AS l2_w,
+    ROUND((r.l3_import_kw - COALESCE(r.l3_export_kw, 0)) * 1000, 1) AS l3_w,
+    r.l1_voltage_v AS l1_voltage_v,
+    r.l2_voltage_v AS l2_voltage_v,
+    r.l3_voltage_v AS l3_voltage_v,
+    r.l1_current_a AS l1_current_a,
+    r.l2_current_a AS l2_current_a,
+    r.l3_current_a AS l3_current_a,
+    r.avg_demand_kw AS avg_demand_kw,
+    r.month_peak_kw AS month_peak_kw,
+    CAST(SWITCHOFFSET(r.month_peak_at, '+00:00') AS datetime2(0)) AS month_peak_at_utc,
+    r.gas_m3 AS gas_m3,
+    CASE WHEN q.meter_id IS NOT NULL AND q.estimated = 0 AND q.gas_l IS NOT NULL AND q.gas_estimated = 0 AND q.gas_reset = 0 THEN CAST((q.gas_l) / 1000.0 AS decimal(15, 3)) END AS gas_delta_m3
+FROM meters_reading r
+JOIN meters_meter m ON m.id = r.meter_id
 LEFT JOIN auth_user u ON u.id = m.owner_id
-LEFT JOIN bi_utc_offset o
-    ON o.utc_year = DATEPART(year, SWITCHOFFSET(y.[timestamp], '+00:00')) AND o.utc_start <= y.[timestamp] AND y.[timestamp] < o.utc_end
+LEFT JOIN meters_quarterenergy q ON q.meter_id = r.meter_id AND q.slot = r.[timestamp]
+LEFT JOIN bi_utc_offset o ON o.utc_year = DATEPART(year, SWITCHOFFSET(r.[timestamp], '+00:00')) AND o.utc_start <= r.[timestamp] AND r.[timestamp] < o.utc_end
 GO
 
 CREATE VIEW bi_day AS
-WITH ranked AS (
-    SELECT q.*,
-        ROW_NUMBER() OVER (
-            PARTITION BY q.meter_id, q.local_date
-            ORDER BY CASE WHEN q.import_avg_w IS NULL THEN 1 ELSE 0 END, q.import_avg_w DESC, q.slot_start_utc
-        ) AS rank_in_day
-    FROM bi_quarter_hour q
-),
-totals AS (
-    SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date,
-        COUNT(*) AS quarters_with_reading,
-        SUM(q.is_complete) AS quarters_complete,
-        SUM(q.register_drop) AS register_drops,
-        ROUND(SUM(q.import_kwh), 3) AS import_kwh,
-        ROUND(SUM(q.import_t1_kwh), 3) AS import_day_kwh,
-        ROUND(SUM(q.import_t2_kwh), 3) AS import_night_kwh,
-        ROUND(SUM(q.export_kwh), 3) AS export_kwh,
-        ROUND(SUM(q.export_t1_kwh), 3) AS export_day_kwh,
-        ROUND(SUM(q.export_t2_kwh), 3) AS export_night_kwh,
-        ROUND(SUM(q.gas_delta_m3), 3) AS gas_m3,
-        MAX(q.import_avg_w) AS peak_import_w,
-        MAX(CASE WHEN q.rank_in_day = 1 AND q.import_avg_w IS NOT NULL THEN q.slot_start_utc END)
-            AS peak_slot_start_utc,
-        MAX(CASE WHEN q.rank_in_day = 1 AND q.import_avg_w IS NOT NULL THEN q.slot_start_local END)
-            AS peak_slot_start_local,
-        MAX(q.export_avg_w) AS peak_export_w
-    FROM ranked q
-    GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username, q.local_date
-)
 SELECT
-    t.meter_id, t.meter_serial, t.meter_name, t.owner_id, t.owner_username, t.local_date,
+    de.meter_id AS meter_id, m.serial AS meter_serial, m.name AS meter_name, m.owner_id AS owner_id, u.username AS owner_username, de.day AS local_date,
     c.[year] AS [year], c.[month] AS [month],
     c.iso_week AS iso_week, c.weekday AS weekday,
     c.quarters AS quarters_expected,
-    t.quarters_with_reading, t.quarters_complete, t.register_drops,
-    CASE WHEN t.quarters_complete = c.quarters THEN 1 ELSE 0 END AS is_complete,
-    t.import_kwh, t.import_day_kwh, t.import_night_kwh,
-    t.export_kwh, t.export_day_kwh, t.export_night_kwh,
-    t.gas_m3,
-    t.peak_import_w, t.peak_slot_start_utc, t.peak_slot_start_local,
-    t.peak_export_w
-FROM totals t
-LEFT JOIN bi_calendar_day c ON c.local_date = t.local_date
+    de.readings AS quarters_with_reading, de.quarters_measured AS quarters_complete,
+    de.register_drops AS register_drops,
+    CASE WHEN de.quarters_measured = c.quarters THEN 1 ELSE 0 END AS is_complete,
+    CASE WHEN de.quarters_measured > 0 THEN CAST((de.measured_import_t1_wh + de.measured_import_t2_wh) / 1000.0 AS decimal(15, 3)) END AS import_kwh,
+    CASE WHEN de.quarters_measured > 0 THEN CAST((de.measured_import_t1_wh) / 1000.0 AS decimal(15, 3)) END AS import_day_kwh,
+    CASE WHEN de.quarters_measured > 0 THEN CAST((de.measured_import_t2_wh) / 1000.0 AS decimal(15, 3)) END AS import_night_kwh,
+    CASE WHEN de.quarters_measured > 0 THEN CAST((de.measured_export_t1_wh + de.measured_export_t2_wh) / 1000.0 AS decimal(15, 3)) END AS export_kwh,
+    CASE WHEN de.quarters_measured > 0 THEN CAST((de.measured_export_t1_wh) / 1000.0 AS decimal(15, 3)) END AS export_day_kwh,
+    CASE WHEN de.quarters_measured > 0 THEN CAST((de.measured_export_t2_wh) / 1000.0 AS decimal(15, 3)) END AS export_night_kwh,
+    CAST((de.measured_gas_l) / 1000.0 AS decimal(15, 3)) AS gas_m3,
+    CAST((de.peak_import_w) AS decimal(15, 1)) AS peak_import_w,
+    CAST(SWITCHOFFSET(de.peak_import_at, '+00:00') AS datetime2(0)) AS peak_slot_start_utc,
+    DATEADD(minute, o.offset_minutes, CAST(SWITCHOFFSET(de.peak_import_at, '+00:00') AS datetime2(0))) AS peak_slot_start_local,
+    CAST((de.peak_export_w) AS decimal(15, 1)) AS peak_export_w
+FROM meters_dayenergy de
+JOIN meters_meter m ON m.id = de.meter_id
+LEFT JOIN auth_user u ON u.id = m.owner_id
+LEFT JOIN bi_calendar_day c ON c.local_date = de.day
+LEFT JOIN bi_utc_offset o ON o.utc_year = DATEPART(year, SWITCHOFFSET(de.peak_import_at, '+00:00')) AND o.utc_start <= de.peak_import_at AND de.peak_import_at < o.utc_end
+WHERE de.readings > 0
 GO
 
 CREATE VIEW bi_month_peak AS
-WITH quarters AS (
-    SELECT q.*, c.[year] AS local_year, c.[month] AS local_month, c.month_start AS month_start,
-        c.month_quarters AS month_quarters, CAST(SWITCHOFFSET(c.month_utc_start, '+00:00') AS datetime2(0)) AS month_utc_start,
-        ROW_NUMBER() OVER (
-            PARTITION BY q.meter_id, c.month_start
-            ORDER BY CASE WHEN q.import_kwh IS NULL THEN 1 ELSE 0 END, q.import_kwh DESC, q.slot_start_utc
-        ) AS rank_in_month
-    FROM bi_quarter_hour q
-    JOIN bi_calendar_day c ON c.local_date = q.local_date
-),
-totals AS (
-    SELECT q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username,
-        q.local_year, q.local_month, q.month_start,
-        MAX(q.month_quarters) AS quarters_expected,
-        COUNT(*) AS quarters_with_reading,
-        SUM(q.is_complete) AS quarters_complete,
-        ROUND(MAX(q.import_kwh) * 4, 3) AS peak_import_kw,
-        MAX(CASE WHEN q.rank_in_month = 1 AND q.import_kwh IS NOT NULL THEN q.slot_start_utc END)
-            AS peak_slot_start_utc,
-        MAX(CASE WHEN q.rank_in_month = 1 AND q.import_kwh IS NOT NULL THEN q.slot_start_local END)
-            AS peak_slot_start_local,
-        -- The meter's 1-0:1.6.0 restarts each month: a value stamped before the month began is last month's.
-        MAX(CASE WHEN q.month_peak_at_utc IS NULL OR q.month_peak_at_utc >= q.month_utc_start
-            THEN q.month_peak_kw END) AS meter_month_peak_kw
-    FROM quarters q
-    GROUP BY q.meter_id, q.meter_serial, q.meter_name, q.owner_id, q.owner_username,
-        q.local_year, q.local_month, q.month_start
-)
 SELECT
-    t.meter_id, t.meter_serial, t.meter_name, t.owner_id, t.owner_username,
-    t.local_year, t.local_month, t.month_start,
-    t.quarters_expected, t.quarters_with_reading, t.quarters_complete,
-    t.peak_import_kw, t.peak_slot_start_utc, t.peak_slot_start_local,
-    CASE WHEN t.peak_import_kw IS NULL THEN NULL
-        WHEN t.peak_import_kw < 2.5 THEN 2.5
-        ELSE t.peak_import_kw END AS billed_peak_kw,
+    me.meter_id AS meter_id, m.serial AS meter_serial, m.name AS meter_name, m.owner_id AS owner_id, u.username AS owner_username,
+    c.[year] AS local_year, c.[month] AS local_month, me.month AS month_start,
+    c.month_quarters AS quarters_expected,
+    me.readings AS quarters_with_reading, me.quarters_measured AS quarters_complete,
+    CAST((me.peak_w) / 1000.0 AS decimal(15, 3)) AS peak_import_kw,
+    CAST(SWITCHOFFSET(me.peak_at, '+00:00') AS datetime2(0)) AS peak_slot_start_utc,
+    DATEADD(minute, o.offset_minutes, CAST(SWITCHOFFSET(me.peak_at, '+00:00') AS datetime2(0))) AS peak_slot_start_local,
+    CASE WHEN me.peak_w IS NULL THEN NULL
+        WHEN CAST((me.peak_w) / 1000.0 AS decimal(15, 3)) < 2.5 THEN 2.5
+        ELSE CAST((me.peak_w) / 1000.0 AS decimal(15, 3)) END AS billed_peak_kw,
     2.5 AS minimum_kw,
-    t.meter_month_peak_kw
-FROM totals t
+    CAST((me.meter_peak_w) / 1000.0 AS decimal(15, 3)) AS meter_month_peak_kw
+FROM meters_monthenergy me
+JOIN meters_meter m ON m.id = me.meter_id
+LEFT JOIN auth_user u ON u.id = m.owner_id
+LEFT JOIN bi_calendar_day c ON c.local_date = me.month
+LEFT JOIN bi_utc_offset o ON o.utc_year = DATEPART(year, SWITCHOFFSET(me.peak_at, '+00:00')) AND o.utc_start <= me.peak_at AND me.peak_at < o.utc_end
+WHERE me.readings > 0
 GO
 
