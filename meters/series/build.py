@@ -151,20 +151,23 @@ class _Samples:
     phases: int  # how many phases sent per-phase power
 
 
-def _with_edge_neighbours(meter: Meter | int, rows: list[tuple], start: int, end: int) -> list[tuple]:
+def _with_edge_neighbours(
+    meter: Meter | int, rows: list[tuple], start: int, end: int, *, after: bool = True
+) -> list[tuple]:
     """The window's rows plus the nearest reading outside each edge that has no reading of its own.
 
-    Interpolating across the window's edge needs them (only when the edge is missing).
+    Interpolating across the window's edge needs them (only when the edge is missing). ``after=False``: the
+    caller knows there is no reading after the window.
     """
     edge_rows = list(rows)
     if not rows or rows[0][_EP] != start:
         before = _neighbour(meter, start, before=True)
         if before is not None:
             edge_rows.insert(0, before)
-    if not rows or rows[-1][_EP] != end:
-        after = _neighbour(meter, end, before=False)
-        if after is not None:
-            edge_rows.append(after)
+    if after and (not rows or rows[-1][_EP] != end):
+        following = _neighbour(meter, end, before=False)
+        if following is not None:
+            edge_rows.append(following)
     return edge_rows
 
 

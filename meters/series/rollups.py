@@ -29,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connections, router, transaction
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Case, Max, Min, QuerySet, Value, When
 
 from meters.bulk import insert_rows
 from meters.models import DayEnergy, Meter, MonthEnergy, QuarterEnergy, Reading
@@ -74,51 +74,74 @@ def _registers(rows: list[tuple], gas_rows: list[tuple]) -> dict[int, _Register]
     return registers
 
 
-def _with_gas_neighbours(meter_id: int, rows: list[tuple], start: int, end: int) -> list[tuple]:
+def _with_gas_neighbours(meter_id: int, rows: list[tuple], start: int, end: int, after: bool = True) -> list[tuple]:
     """``rows`` plus the nearest readings with gas outside [start, end]: gas may pause (a radio link lost) while
     electricity goes on, and the gas across that pause is interpolated between the gas readings around it."""
     # Only where the edge rows themselves have no gas: a gas reading at or beyond each edge is all interpolation needs.
     before = _neighbour(meter_id, start, before=True, gas=True) if rows and rows[0][_GAS] is None else None
-    after = _neighbour(meter_id, end, before=False, gas=True) if rows and rows[-1][_GAS] is None else None
-    extra = [r for r in (before, after) if r is not None]
+    later = _neighbour(meter_id, end, before=False, gas=True) if after and rows and rows[-1][_GAS] is None else None
+    extra = [r for r in (before, later) if r is not None]
     if not extra:
         return rows
     by_epoch = {r[_EP]: r for r in [*rows, *extra]}
     return [by_epoch[ep] for ep in sorted(by_epoch)]
 
 
-def _quarter_rows(meter_id: int, regs: dict[int, _Register], lo: int, hi: int) -> list[list[Any]]:
-    """QuarterEnergy rows for the slots lo <= slot < hi (epochs on the slot grid)."""
+def _quarter_rows(
+    meter_id: int, regs: dict[int, _Register], rows: list[tuple], lo: int, hi: int, has_gas: bool
+) -> list[list[Any]]:
+    """QuarterEnergy rows for the slots lo <= slot < hi (epochs on the slot grid).
+
+    Most quarters lie between two stored readings: their deltas are the registers' differences (a drop counts
+    nothing and flags ``reset``), which is what the continuous track gives, without interpolating. Only quarters
+    in a gap, or whose gas paused, take the interpolated track (``_at_bounds``).
+    """
     bounds = list(range(lo, hi + 1, SLOT_SECONDS))
     if len(bounds) < 2:
         return []
-    at = {col: reg.at(bounds) for col, reg in regs.items()}
-    elec_drops = sorted({d for col in _REGISTERS for d in regs[col].drops})
-    gas_values, gas_est = at[_GAS]
+    by_epoch = {r[_EP]: r for r in rows}
+    tracks: dict[int, tuple[list[int | None], list[bool]]] = {}
+    elec_drops: list[tuple[int, int]] = []
+
+    def track(col: int) -> tuple[list[int | None], list[bool]]:
+        nonlocal elec_drops
+        if not tracks:
+            tracks.update({c: reg.at(bounds) for c, reg in regs.items()})
+            elec_drops = sorted({d for c in _REGISTERS for d in regs[c].drops})
+        return tracks[col]
+
     out = []
     for k in range(len(bounds) - 1):
-        deltas = []
-        for col in _REGISTERS:
-            values = at[col][0]
-            a, b = values[k], values[k + 1]
-            if a is None or b is None:
-                break
-            deltas.append(b - a)
-        else:
-            b0, b1 = bounds[k], bounds[k + 1]
-            ga, gb = gas_values[k], gas_values[k + 1]
-            out.append(
-                [
-                    meter_id,
-                    _utc(b0),
-                    *deltas,
-                    None if ga is None or gb is None else gb - ga,
-                    any(at[col][1][k] or at[col][1][k + 1] for col in _REGISTERS),
-                    _overlaps(elec_drops, b0, b1),
-                    ga is not None and gb is not None and (gas_est[k] or gas_est[k + 1]),
-                    _overlaps(regs[_GAS].drops, b0, b1),
-                ]
-            )
+        b0, b1 = bounds[k], bounds[k + 1]
+        r0, r1 = by_epoch.get(b0), by_epoch.get(b1)
+        if r0 is not None and r1 is not None:
+            deltas = [max(0, r1[c] - r0[c]) for c in _REGISTERS]
+            reset = any(r1[c] < r0[c] for c in _REGISTERS)
+            g0, g1 = r0[_GAS], r1[_GAS]
+            if g0 is not None and g1 is not None:
+                gas, gas_est, gas_reset = max(0, g1 - g0), False, g1 < g0
+                out.append([meter_id, _utc(b0), *deltas, gas, False, reset, gas_est, gas_reset])
+                continue
+            if not has_gas:
+                out.append([meter_id, _utc(b0), *deltas, None, False, reset, False, False])
+                continue
+        values = [track(c)[0] for c in _REGISTERS]
+        if any(v[k] is None or v[k + 1] is None for v in values):
+            continue
+        gas_values, gas_flags = track(_GAS)
+        ga, gb = gas_values[k], gas_values[k + 1]
+        out.append(
+            [
+                meter_id,
+                _utc(b0),
+                *(v[k + 1] - v[k] for v in values),  # type: ignore[operator]  # None is excluded above
+                None if ga is None or gb is None else gb - ga,
+                any(track(c)[1][k] or track(c)[1][k + 1] for c in _REGISTERS),
+                _overlaps(elec_drops, b0, b1),
+                ga is not None and gb is not None and (gas_flags[k] or gas_flags[k + 1]),
+                _overlaps(regs[_GAS].drops, b0, b1),
+            ]
+        )
     return out
 
 
@@ -288,21 +311,24 @@ def _local_day(zone: ZoneInfo, epoch: int) -> date:
 # --- writing ------------------------------------------------------------------------------------------------------
 
 
-def _recompute(meter_id: int, lo: int, hi: int, using: str, has_gas: bool) -> tuple[int, int, list[date]]:
+def _recompute(
+    meter_id: int, lo: int, hi: int, using: str, has_gas: bool, nothing_after: bool = False
+) -> tuple[int, int, list[date]]:
     """Quarters lo <= slot < hi and every local day touching [lo, hi]; returns (quarters, days, months touched).
 
     ``has_gas``: the meter has gas readings somewhere, so the gas track needs its own neighbours.
+    ``nothing_after``: no reading after ``hi`` (the usual upload of the latest quarters): no need to look.
     """
     zone = _zone(None)
     days = _days(zone, _local_day(zone, lo - 1), _local_day(zone, hi))
     bounds = [_local_epoch(zone, d) for d in days] + [_local_epoch(zone, days[-1] + timedelta(days=1))]
     start, end = bounds[0], bounds[-1]
     rows = _rows(meter_id, start, end)
-    edge_rows = _with_edge_neighbours(meter_id, rows, start, end)
-    gas_rows = _with_gas_neighbours(meter_id, edge_rows, start, end) if has_gas else edge_rows
+    edge_rows = _with_edge_neighbours(meter_id, rows, start, end, after=not nothing_after)
+    gas_rows = _with_gas_neighbours(meter_id, edge_rows, start, end, not nothing_after) if has_gas else edge_rows
     regs = _registers(edge_rows, gas_rows)
 
-    quarters = _quarter_rows(meter_id, regs, lo, hi)
+    quarters = _quarter_rows(meter_id, regs, rows, lo, hi, has_gas)
     at = {col: reg.at(bounds) for col, reg in regs.items()}
     day_rows = [
         row
@@ -405,9 +431,18 @@ def _write_months(meter_id: int, months: Iterable[date], using: str) -> int:
 
 def _epochs(meter_id: int, start: int, end: int, using: str) -> tuple[list[int], list[int]]:
     """The slots of the meter's readings in [start, end], and those of the ones with gas."""
-    qs = Reading.objects.using(using).filter(meter_id=meter_id, timestamp__gte=_utc(start), timestamp__lte=_utc(end))
-    found = sorted(qs.annotate(ep=Epoch("timestamp")).values_list("ep", "gas_m3"))
-    return [ep for ep, _ in found], [ep for ep, gas in found if gas is not None]
+    qs = (
+        Reading.objects.using(using)
+        .filter(meter_id=meter_id, timestamp__gte=_utc(start), timestamp__lte=_utc(end))
+        .order_by("timestamp")
+        .annotate(ep=Epoch("timestamp"), gas=Case(When(gas_m3__isnull=True, then=Value(0)), default=Value(1)))
+        .values_list("ep", "gas")
+    )
+    sql, params = qs.query.sql_with_params()
+    with connections[using].cursor() as cursor:  # plain ints: no per-row conversion by the ORM
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return [ep for ep, _ in found], [ep for ep, gas in found if gas]
 
 
 def _neighbour_epoch(meter_id: int, epoch: int, before: bool, using: str, *, gas: bool = False) -> int | None:
@@ -457,23 +492,42 @@ def refresh(meter_id: int, slots: Iterable[datetime], *, using: str | None = Non
     with transaction.atomic(using=using):
         list(Meter.objects.using(using).select_for_update().filter(pk=meter_id).values_list("pk"))
         first, last = changed[0], changed[-1]
-        before = _neighbour_epoch(meter_id, first, True, using) or first
-        after = _neighbour_epoch(meter_id, last, False, using) or last
-        has_gas = (
-            MonthEnergy.objects.using(using).filter(meter_id=meter_id, has_gas=True).exists()
-            or Reading.objects.using(using)
-            .filter(meter_id=meter_id, timestamp__gte=_utc(before), timestamp__lte=_utc(after), gas_m3__isnull=False)
-            .exists()
-        )
+        # One read of the slots around the change usually holds every neighbour needed; look further only if not.
+        epochs, gas_epochs = _epochs(meter_id, first - _PROBE_SECONDS, last + _PROBE_SECONDS, using)
+        before = _below(epochs, first) or _neighbour_epoch(meter_id, first, True, using)
+        after = _above(epochs, last) or _neighbour_epoch(meter_id, last, False, using)
+        has_gas = bool(gas_epochs) or MonthEnergy.objects.using(using).filter(meter_id=meter_id, has_gas=True).exists()
+        lo, hi = before or first, after or last
         if has_gas:
-            before = min(before, _neighbour_epoch(meter_id, first, True, using, gas=True) or before)
-            after = max(after, _neighbour_epoch(meter_id, last, False, using, gas=True) or after)
-        epochs, gas_epochs = _epochs(meter_id, before, after, using)
+            gas_before = _below(gas_epochs, first) or _neighbour_epoch(meter_id, first, True, using, gas=True)
+            gas_after = (
+                (_above(gas_epochs, last) or _neighbour_epoch(meter_id, last, False, using, gas=True))
+                if after
+                else None
+            )
+            lo, hi = min(lo, gas_before or lo), max(hi, gas_after or hi)
+        if lo < first - _PROBE_SECONDS or hi > last + _PROBE_SECONDS:
+            epochs, gas_epochs = _epochs(meter_id, lo, hi, using)
         months: set[date] = set()
-        for lo, hi in _spans(changed, epochs, gas_epochs):
-            _, _, touched = _recompute(meter_id, lo, hi, using, has_gas)
+        for span_lo, span_hi in _spans(changed, epochs, gas_epochs):
+            _, _, touched = _recompute(
+                meter_id, span_lo, span_hi, using, has_gas, nothing_after=after is None and span_hi >= last
+            )
             months.update(touched)
         _write_months(meter_id, months, using)
+
+
+_PROBE_SECONDS = 2 * _DAY_SECONDS
+
+
+def _below(epochs: list[int], t: int) -> int | None:
+    i = bisect_left(epochs, t)
+    return epochs[i - 1] if i > 0 else None
+
+
+def _above(epochs: list[int], t: int) -> int | None:
+    j = bisect_right(epochs, t)
+    return epochs[j] if j < len(epochs) else None
 
 
 def rebuild(
