@@ -1,7 +1,8 @@
 #!/bin/sh
-# Container start: apply migrations (MIGRATE_ON_START, default on), create the superuser named by
-# DJANGO_SUPERUSER_USERNAME/PASSWORD/EMAIL when all three are set (never a default account), then exec the
-# command given (gunicorn by default) so it runs as PID 1 and receives SIGTERM directly.
+# Container start: apply migrations (MIGRATE_ON_START, default on) and then make the readings' month partitions
+# ahead (PostgreSQL only; a failure there is reported, not fatal: the default partition takes the readings), create
+# the superuser named by DJANGO_SUPERUSER_USERNAME/PASSWORD/EMAIL when all three are set (never a default account),
+# then exec the command given (gunicorn by default) so it runs as PID 1 and receives SIGTERM directly.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -23,6 +24,8 @@ is_on() {
 if is_on MIGRATE_ON_START "${MIGRATE_ON_START:-1}"; then
     echo "entrypoint: applying database migrations"
     "$PYTHON" manage.py migrate --no-input
+    "$PYTHON" manage.py partition_readings ||
+        echo "entrypoint: partition_readings failed; the daily run will try again" >&2
 else
     echo "entrypoint: MIGRATE_ON_START is off, migrations skipped"
 fi
