@@ -32,16 +32,17 @@ KEYS = {"bi_quarter_hour": "slot_start_utc", "bi_day": "local_date", "bi_month_p
 
 def _rows(view: str, meter_id: int) -> list[dict]:
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT * FROM {view} WHERE meter_id = %s ORDER BY {KEYS[view.removeprefix('ref_')]}", [meter_id]
-        )  # noqa: S608
+        order = KEYS[view.removeprefix("ref_")]
+        cursor.execute(f"SELECT * FROM {view} WHERE meter_id = %s ORDER BY {order}", [meter_id])  # noqa: S608
         names = [c[0] for c in cursor.description]
         return [{n: _normalise(n, v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
 
 
 @pytest.fixture
 def hostile(alice, alice_meter):
-    assert RANGES[0][0] < REPLACED < RANGES[0][1] and RANGES[1][0] < LONG_GAP[0] and NO_GAS[0] < RANGES[2][1]
+    assert RANGES[0][0] < REPLACED < RANGES[0][1]
+    assert RANGES[1][0] < LONG_GAP[0]
+    assert NO_GAS[0] < RANGES[2][1]
     items = [item for start, end in RANGES for item in _items(alice_meter.serial, start, end)]
     random.Random(3).shuffle(items)
     with time_machine.travel(NOW, tick=False):
