@@ -71,7 +71,11 @@ class Reading(models.Model):
         DAY = 1, _("day")
         NIGHT = 2, _("night")
 
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="readings", verbose_name=_("meter"))
+    # No index of its own: the unique (meter, timestamp) below (the primary key on PostgreSQL) starts with meter_id
+    # and serves every lookup by meter; a second index would only slow every insert.
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, related_name="readings", verbose_name=_("meter"), db_index=False
+    )
     timestamp = models.DateTimeField(_("slot start"), help_text=_("Start of the quarter-hour slot (UTC)."))
     measured_at = models.DateTimeField(_("measured at"), help_text=_("Meter clock time of the telegram used."))
 
