@@ -374,13 +374,19 @@ def _epoch(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp())
 
 
-def _earliest_max(days: Sequence[DayEnergy], value: str, at: str) -> tuple[int | None, int | None]:
-    """The highest ``value`` of the days and its time; the earliest of equal ones (ties as in the series)."""
+def earliest_max(days: Sequence[DayEnergy], value: str) -> DayEnergy | None:
+    """The day with the highest ``value``; the earliest of equal ones (days in order), as the series' ties."""
     best: DayEnergy | None = None
     for d in days:
         v = getattr(d, value)
         if v is not None and (best is None or v > getattr(best, value)):
             best = d
+    return best
+
+
+def _earliest_max(days: Sequence[DayEnergy], value: str, at: str) -> tuple[int | None, int | None]:
+    """The highest ``value`` of the days and its time (epoch)."""
+    best = earliest_max(days, value)
     return (None, None) if best is None else (getattr(best, value), _epoch(getattr(best, at)))
 
 

@@ -33,7 +33,14 @@ from django.db.models import Case, Max, Min, QuerySet, Value, When
 
 from meters.bulk import insert_rows
 from meters.models import DayEnergy, Meter, MonthEnergy, QuarterEnergy, Reading
-from meters.series.build import _PHASE_COLUMNS, _at_bounds, _continuous, _overlaps, _with_edge_neighbours
+from meters.series.build import (
+    _PHASE_COLUMNS,
+    _at_bounds,
+    _continuous,
+    _overlaps,
+    _with_edge_neighbours,
+    earliest_max,
+)
 from meters.series.capacity import _quarter_peak, is_measured_quarter
 from meters.series.queries import _E1, _E2, _EP, _GAS, _I1, _I2, _MPA, _MPK, _REGISTERS, Epoch, _neighbour, _rows
 from meters.series.windows import SLOT_SECONDS, _add_months, _local_epoch, _utc, _zone
@@ -358,8 +365,8 @@ def _month_row(meter_id: int, month: date, days: list[DayEnergy]) -> list[Any] |
 
     gas_known = first.day == month and first.gas_l is not None
     gas = sum(d.gas_l for d in days if d.gas_l is not None) if gas_known else None
-    peak = _earliest_max(days, "peak_import_w", "peak_import_at")
-    own = _earliest_max(days, "meter_peak_w", "meter_peak_at")
+    peak = earliest_max(days, "peak_import_w")
+    own = earliest_max(days, "meter_peak_w")
     return [
         meter_id,
         month,
@@ -399,16 +406,6 @@ _MONTH_COLUMNS = (
     "meter_peak_w",
     "meter_peak_at",
 )
-
-
-def _earliest_max(days: list[DayEnergy], value: str, _at: str) -> DayEnergy | None:
-    """The day with the highest ``value``; the earliest of equal ones (days are in order), as the series' ties."""
-    best = None
-    for d in days:
-        v = getattr(d, value)
-        if v is not None and (best is None or v > getattr(best, value)):
-            best = d
-    return best
 
 
 def _write_months(meter_id: int, months: Iterable[date], using: str) -> int:

@@ -10,22 +10,17 @@ the command says so and does nothing.
 
 from __future__ import annotations
 
-import logging
 import re
-import signal
-import threading
 from datetime import date
-from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections, connections, router
+from django.db import connections, router
 from django.utils import timezone
 
 from meters import partitions
+from meters.management.loop import run_every
 from meters.models import Reading
-
-logger = logging.getLogger(__name__)
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
@@ -146,28 +141,13 @@ class Command(BaseCommand):
             self.stdout.write(f"{p.name}  {month}  [{start}, {end})  {rows}")
 
     def _run_forever(self, seconds: int, ahead: int, before: date | None) -> None:
-        stop = threading.Event()
+        def one_pass() -> None:
+            # Checked each pass: a service started before the migrations (or on SQLite) keeps waiting instead of
+            # exiting, which a container's restart policy would turn into a restart loop.
+            if partitions.is_partitioned():
+                self._pass(ahead, before)
+            else:
+                self._not_partitioned()
 
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        # The handlers are put back afterwards: call_command runs this in the caller's process (the tests).
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            while not stop.is_set():
-                try:
-                    # Checked each pass: a service started before the migrations (or on SQLite) keeps waiting
-                    # instead of exiting, which a container's restart policy would turn into a restart loop.
-                    if partitions.is_partitioned():
-                        self._pass(ahead, before)
-                    else:
-                        self._not_partitioned()
-                except Exception:  # a pass that fails (database away, a lock not granted) is logged; the next tries
-                    logger.exception("partition_readings: the pass failed")
-                if stop.wait(seconds):
-                    break
-                close_old_connections()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        run_every(seconds, one_pass, "partition_readings")
         self.stdout.write("partition_readings: stopped")

@@ -6,18 +6,12 @@ service (docker compose), which stops cleanly on SIGTERM or SIGINT after the pas
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
-from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections
 
 from meters.alerts import run_alerts
-
-logger = logging.getLogger(__name__)
+from meters.management.loop import run_every
 
 
 class Command(BaseCommand):
@@ -41,25 +35,5 @@ class Command(BaseCommand):
         self._run_forever(loop)
 
     def _run_forever(self, seconds: int) -> None:
-        stop = threading.Event()
-
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        # The handlers are put back afterwards: call_command runs this in the caller's process (the tests).
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            while not stop.is_set():
-                try:
-                    self.stdout.write(run_alerts().line())
-                except Exception:  # a pass that fails (database away) is logged; the next one tries again
-                    logger.exception("run_alerts: the pass failed")
-                if stop.wait(seconds):
-                    break
-                # A database that restarted leaves a broken connection behind: drop it before the next pass (not
-                # before the first, which may run inside a caller's transaction, as call_command in a test does).
-                close_old_connections()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        run_every(seconds, lambda: self.stdout.write(run_alerts().line()), "run_alerts")
         self.stdout.write("run_alerts: stopped")
