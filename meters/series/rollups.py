@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from django.db import connections, router, transaction
 from django.db.models import Case, Max, Min, QuerySet, Value, When
 
-from meters.bulk import insert_rows
+from meters.bulk import delete_rows, insert_rows
 from meters.models import DayEnergy, Meter, MonthEnergy, QuarterEnergy, Reading
 from meters.series.build import (
     _PHASE_COLUMNS,
@@ -42,7 +42,21 @@ from meters.series.build import (
     earliest_max,
 )
 from meters.series.capacity import _quarter_peak, is_measured_quarter
-from meters.series.queries import _E1, _E2, _EP, _GAS, _I1, _I2, _MPA, _MPK, _REGISTERS, Epoch, _neighbour, _rows
+from meters.series.queries import (
+    _E1,
+    _E2,
+    _EP,
+    _GAS,
+    _I1,
+    _I2,
+    _MPA,
+    _MPK,
+    _REGISTERS,
+    Epoch,
+    RangeQuery,
+    _neighbour,
+    _rows,
+)
 from meters.series.windows import SLOT_SECONDS, _add_months, _local_epoch, _utc, _zone
 
 logger = logging.getLogger(__name__)
@@ -342,16 +356,37 @@ def _recompute(
         for k, day in enumerate(days)
         if (row := _day_row(meter_id, day, bounds[k], bounds[k + 1], k, rows, regs, at)) is not None
     ]
-    QuarterEnergy.objects.using(using).filter(meter_id=meter_id, slot__gte=_utc(lo), slot__lt=_utc(hi)).delete()
-    DayEnergy.objects.using(using).filter(meter_id=meter_id, day__gte=days[0], day__lte=days[-1]).delete()
     connection = connections[using]
+    delete_rows(connection, QuarterEnergy, meter_id, "slot", _utc(lo), _utc(hi))
+    delete_rows(connection, DayEnergy, meter_id, "day", days[0], days[-1] + timedelta(days=1))
     insert_rows(connection, QuarterEnergy, _QUARTER_COLUMNS, quarters)
     insert_rows(connection, DayEnergy, _DAY_COLUMNS, day_rows)
     months = sorted({d.replace(day=1) for d in days})
     return len(quarters), len(day_rows), months
 
 
-def _month_row(meter_id: int, month: date, days: list[DayEnergy]) -> list[Any] | None:
+_MONTH_INPUTS = (
+    "day",
+    "import_t1_wh",
+    "import_t2_wh",
+    "export_t1_wh",
+    "export_t2_wh",
+    "gas_l",
+    "partial",
+    "start_estimated",
+    "end_estimated",
+    "reset",
+    "has_gas",
+    "readings",
+    "quarters_measured",
+    "peak_import_w",
+    "peak_import_at",
+    "meter_peak_w",
+    "meter_peak_at",
+)
+
+
+def _month_row(meter_id: int, month: date, days: list[Any]) -> list[Any] | None:
     if not days:
         return None
     first = days[0]
@@ -412,45 +447,58 @@ def _write_months(meter_id: int, months: Iterable[date], using: str) -> int:
     months = sorted(set(months))
     if not months:
         return 0
-    by_month: dict[date, list[DayEnergy]] = {m: [] for m in months}
+    by_month: dict[date, list[Any]] = {m: [] for m in months}
     days = DayEnergy.objects.using(using).filter(
         meter_id=meter_id, day__gte=months[0], day__lt=_add_months(months[-1], 1)
     )
-    for d in days.order_by("day"):
+    # Named tuples of the fields a month needs: building 31 model instances of 40 fields each costs more.
+    for d in days.order_by("day").values_list(*_MONTH_INPUTS, named=True):
         first = d.day.replace(day=1)
         if first in by_month:
             by_month[first].append(d)
     rows = [row for m in months if (row := _month_row(meter_id, m, by_month[m])) is not None]
-    MonthEnergy.objects.using(using).filter(meter_id=meter_id, month__in=months).delete()
+    delete_rows(connections[using], MonthEnergy, meter_id, "month", months[0], _add_months(months[-1], 1), only=months)
     insert_rows(connections[using], MonthEnergy, _MONTH_COLUMNS, rows)
     return len(rows)
 
 
-def _epochs(meter_id: int, start: int, end: int, using: str) -> tuple[list[int], list[int]]:
-    """The slots of the meter's readings in [start, end], and those of the ones with gas."""
-    qs = (
-        Reading.objects.using(using)
-        .filter(meter_id=meter_id, timestamp__gte=_utc(start), timestamp__lte=_utc(end))
+_EPOCHS = RangeQuery(
+    lambda meter_id, start, end: (
+        Reading.objects.filter(meter_id=meter_id, timestamp__gte=start, timestamp__lte=end)
         .order_by("timestamp")
         .annotate(ep=Epoch("timestamp"), gas=Case(When(gas_m3__isnull=True, then=Value(0)), default=Value(1)))
         .values_list("ep", "gas")
     )
-    sql, params = qs.query.sql_with_params()
-    with connections[using].cursor() as cursor:  # plain ints: no per-row conversion by the ORM
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
+)
+
+
+def _epochs(meter_id: int, start: int, end: int, using: str) -> tuple[list[int], list[int]]:
+    """The slots of the meter's readings in [start, end], and those of the ones with gas."""
+    found = _EPOCHS.fetch(meter_id, start, end, using)
     return [ep for ep, _ in found], [ep for ep, gas in found if gas]
 
 
+def _neighbour_query(before: bool, gas: bool) -> RangeQuery:
+    def build(meter_id: int, start: datetime, end: datetime) -> QuerySet[Any]:
+        qs = Reading.objects.filter(meter_id=meter_id, timestamp__gt=start, timestamp__lt=end)
+        if gas:
+            qs = qs.filter(gas_m3__isnull=False)
+        return (
+            qs.order_by("-timestamp" if before else "timestamp").annotate(ep=Epoch("timestamp")).values_list("ep")[:1]
+        )
+
+    return RangeQuery(build)
+
+
+_NEIGHBOURS = {(before, gas): _neighbour_query(before, gas) for before in (True, False) for gas in (True, False)}
+_FAR = 200 * 366 * _DAY_SECONDS  # beyond any reading: the open end of a neighbour search
+
+
 def _neighbour_epoch(meter_id: int, epoch: int, before: bool, using: str, *, gas: bool = False) -> int | None:
-    qs = Reading.objects.using(using).filter(meter_id=meter_id)
-    if gas:
-        qs = qs.filter(gas_m3__isnull=False)
-    if before:
-        found = qs.filter(timestamp__lt=_utc(epoch)).aggregate(t=Max("timestamp"))["t"]
-    else:
-        found = qs.filter(timestamp__gt=_utc(epoch)).aggregate(t=Min("timestamp"))["t"]
-    return None if found is None else int(found.timestamp())
+    """The slot of the nearest reading strictly before / after ``epoch`` (with gas, if asked)."""
+    start, end = (epoch - _FAR, epoch) if before else (epoch, epoch + _FAR)
+    found = _NEIGHBOURS[(before, gas)].fetch(meter_id, start, end, using)
+    return found[0][0] if found else None
 
 
 def _around(epochs: list[int], t: int) -> tuple[int, int]:
