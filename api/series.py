@@ -35,6 +35,7 @@ SERIES_EXAMPLE = {
         "export_credit_eur": 0.124,
         "electricity_cost_eur": 3.3723,
         "gas_cost_eur": 2.456,
+        "cost_complete": True,
     },
     "power": {
         "import_avg_w": 514.4,

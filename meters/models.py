@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -434,3 +435,232 @@ class MonthEnergy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meter_id} @ {self.month.isoformat()[:7]}"
+
+
+# --- Contracts, tariffs and day-ahead prices (meters/billing/, docs/design.md "Contracts and the bill") -------------
+# Tariff data is versioned: a row holds from ``valid_from`` until the next row of the same key. The shipped figures
+# (meters/billing/data/tariffs.json) are loaded by a migration and by ``manage.py load_tariffs``; admins edit them.
+
+
+class Region(models.TextChoices):
+    FLANDERS = "VL", _("Flanders")
+    WALLONIA = "WA", _("Wallonia")
+    BRUSSELS = "BR", _("Brussels")
+
+
+def _eur(**kwargs: Any) -> models.DecimalField:
+    """A price in euro with room for tariff cards' seven decimals (0.0505027 EUR/kWh)."""
+    return models.DecimalField(max_digits=12, decimal_places=7, **kwargs)
+
+
+class VatRate(models.Model):
+    valid_from = models.DateField(_("valid from"), unique=True)
+    rate = models.DecimalField(_("rate"), max_digits=5, decimal_places=4, help_text=_("0.06 for 6 %."))
+    source = models.CharField(_("source"), max_length=300)
+
+    class Meta:
+        ordering = ["valid_from"]
+        verbose_name = _("VAT rate")
+        verbose_name_plural = _("VAT rates")
+
+    def __str__(self) -> str:
+        return f"{self.rate:%} ({self.valid_from.isoformat()})"
+
+
+class NetworkTariff(models.Model):
+    """One distribution area's network tariffs from ``valid_from``: per kWh by time band, capacity, fixed terms.
+
+    Stored as published: Flemish figures exclude VAT, Walloon and Brussels ones include it (``vat_included``); the
+    bill shows them without VAT and adds VAT once.
+    """
+
+    region = models.CharField(_("region"), max_length=2, choices=Region.choices)
+    area = models.CharField(
+        _("distribution area"), max_length=60, help_text=_("Fluvius area or distribution system operator.")
+    )
+    valid_from = models.DateField(_("valid from"))
+    source = models.CharField(_("source"), max_length=300)
+    vat_included = models.BooleanField(_("VAT included"), default=False)
+    kwh_eur = _eur(verbose_name=_("per kWh, single rate"))
+    exclusive_night_eur = _eur(verbose_name=_("per kWh, exclusive night"), null=True, blank=True)
+    peak_eur = _eur(verbose_name=_("per kWh, peak"), null=True, blank=True)
+    offpeak_eur = _eur(verbose_name=_("per kWh, off-peak"), null=True, blank=True)
+    pic_eur = _eur(verbose_name=_("per kWh, Impact PIC"), null=True, blank=True)
+    medium_eur = _eur(verbose_name=_("per kWh, Impact MEDIUM"), null=True, blank=True)
+    eco_eur = _eur(verbose_name=_("per kWh, Impact ECO"), null=True, blank=True)
+    transmission_eur = _eur(verbose_name=_("transmission per kWh"), default=0)
+    capacity_eur_kw_year = _eur(
+        verbose_name=_("capacity per kW per year"), null=True, blank=True, help_text=_("Flanders only.")
+    )
+    data_management_eur_year = _eur(verbose_name=_("data management or metering per year"), default=0)
+    fixed_eur_year = _eur(
+        verbose_name=_("fixed term per year"), default=0, help_text=_("Not charged with the Impact bands.")
+    )
+
+    class Meta:
+        ordering = ["region", "area", "valid_from"]
+        constraints = [models.UniqueConstraint(fields=["area", "valid_from"], name="networktariff_area_from")]
+        verbose_name = _("network tariff")
+        verbose_name_plural = _("network tariffs")
+
+    def __str__(self) -> str:
+        return f"{self.area} ({self.valid_from.isoformat()})"
+
+
+class Levy(models.Model):
+    class Unit(models.TextChoices):
+        PER_KWH = "kwh", _("per kWh taken")
+        PER_MONTH = "month", _("per month")
+
+    class Household(models.TextChoices):
+        ANY = "any", _("every household")
+        DOMICILED = "domiciled", _("domiciled household")
+        OTHER = "other", _("not domiciled")
+
+    code = models.SlugField(_("code"), max_length=40, help_text=_("excise, contribution, energiefonds, ..."))
+    region = models.CharField(
+        _("region"), max_length=2, choices=Region.choices, blank=True, help_text=_("Empty: all of Belgium.")
+    )
+    household = models.CharField(_("applies to"), max_length=10, choices=Household.choices, default=Household.ANY)
+    unit = models.CharField(_("unit"), max_length=5, choices=Unit.choices)
+    amount_eur = _eur(verbose_name=_("amount"), help_text=_("Without VAT."))
+    vat_applies = models.BooleanField(_("VAT applies"), default=True)
+    valid_from = models.DateField(_("valid from"))
+    source = models.CharField(_("source"), max_length=300)
+
+    class Meta:
+        ordering = ["region", "code", "valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["code", "region", "household", "valid_from"], name="levy_key_from")
+        ]
+        verbose_name = _("levy")
+        verbose_name_plural = _("levies")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.region or 'BE'} ({self.valid_from.isoformat()})"
+
+
+class SpotPrice(models.Model):
+    """The Belgian day-ahead price of one quarter-hour (EUR/MWh, may be negative); before 1 Oct 2025 the hour's
+    price, repeated in its four quarters."""
+
+    slot = models.DateTimeField(_("quarter start"), primary_key=True, help_text=_("UTC."))
+    price_eur_mwh = models.DecimalField(_("price (EUR/MWh)"), max_digits=10, decimal_places=3)
+    imported_at = models.DateTimeField(_("imported"), default=timezone.now)
+
+    class Meta:
+        ordering = ["slot"]
+        verbose_name = _("day-ahead price")
+        verbose_name_plural = _("day-ahead prices")
+
+    def __str__(self) -> str:
+        return f"{self.slot.isoformat()}: {self.price_eur_mwh} EUR/MWh"
+
+
+class EnergyKind(models.TextChoices):
+    SINGLE = "single", _("single rate")
+    DAY_NIGHT = "day_night", _("day / night")
+    EXCLUSIVE_NIGHT = "exclusive_night", _("day / exclusive night")
+    DUAL = "dual", _("Wallonia peak / off-peak hours")
+    IMPACT = "impact", _("Wallonia Impact (PIC / MEDIUM / ECO)")
+    DYNAMIC = "dynamic", _("dynamic (day-ahead price)")
+
+
+class ExportKind(models.TextChoices):
+    FIXED = "fixed", _("fixed price")
+    DYNAMIC = "dynamic", _("day-ahead price")
+
+
+def _ct(verbose_name: Any, **kwargs: Any) -> models.DecimalField:
+    return models.DecimalField(verbose_name, max_digits=10, decimal_places=5, **kwargs)
+
+
+class ContractTerms(models.Model):
+    """What a contract charges: the energy component, export, fixed fees, gas, and where the meter is.
+
+    Energy prices exclude VAT, network costs and levies (they come from the tariff data), unless ``all_in``: a
+    contract migrated from the old profile prices, whose prices include everything. Dynamic prices follow the
+    suppliers' cards: c€/kWh = ``spot_factor`` x day-ahead EUR/MWh + ``spot_offset_ct``.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    region = models.CharField(_("region"), max_length=2, choices=Region.choices, blank=True)
+    area = models.CharField(_("distribution area"), max_length=60, blank=True)
+    energy_kind = models.CharField(_("energy price"), max_length=16, choices=EnergyKind.choices)
+    price_single_eur_kwh = _eur(verbose_name=_("single rate (EUR/kWh)"), null=True, blank=True)
+    price_day_eur_kwh = _eur(verbose_name=_("day (EUR/kWh)"), null=True, blank=True)
+    price_night_eur_kwh = _eur(verbose_name=_("night or exclusive night (EUR/kWh)"), null=True, blank=True)
+    price_peak_eur_kwh = _eur(verbose_name=_("peak hours (EUR/kWh)"), null=True, blank=True)
+    price_offpeak_eur_kwh = _eur(verbose_name=_("off-peak hours (EUR/kWh)"), null=True, blank=True)
+    price_pic_eur_kwh = _eur(verbose_name=_("PIC (EUR/kWh)"), null=True, blank=True)
+    price_medium_eur_kwh = _eur(verbose_name=_("MEDIUM (EUR/kWh)"), null=True, blank=True)
+    price_eco_eur_kwh = _eur(verbose_name=_("ECO (EUR/kWh)"), null=True, blank=True)
+    spot_factor = _ct(_("day-ahead factor a"), null=True, blank=True, help_text=_("c€/kWh per EUR/MWh, e.g. 0.1039."))
+    spot_offset_ct = _ct(_("day-ahead offset b (c€/kWh)"), null=True, blank=True)
+    spot_minutes = models.PositiveSmallIntegerField(
+        _("day-ahead price of"),
+        choices=[(15, _("the quarter-hour")), (60, _("the hour"))],
+        default=15,
+    )
+    export_kind = models.CharField(_("export price"), max_length=8, choices=ExportKind.choices, default="fixed")
+    export_eur_kwh = _eur(verbose_name=_("export (EUR/kWh)"), default=0)
+    export_spot_factor = _ct(_("export day-ahead factor a"), null=True, blank=True)
+    export_spot_offset_ct = _ct(_("export day-ahead offset b (c€/kWh)"), null=True, blank=True)
+    fixed_eur_year = _eur(verbose_name=_("supplier's fixed fee per year"), default=0)
+    gas_eur_kwh = _eur(verbose_name=_("gas (EUR/kWh)"), default=0)
+    gas_kwh_per_m3 = models.DecimalField(
+        _("gas kWh per m³"), max_digits=6, decimal_places=3, default=Decimal("11.500"), help_text=_("H-gas about 11.5.")
+    )
+    domiciled = models.BooleanField(_("domiciled here"), default=True, help_text=_("Flemish Energiefonds rate."))
+    all_in = models.BooleanField(
+        _("prices include everything"),
+        default=False,
+        help_text=_("Network costs, levies and VAT are in the prices above (the old profile prices)."),
+    )
+    capacity_eur_kw_year = _eur(
+        verbose_name=_("capacity price per kW per year"),
+        null=True,
+        blank=True,
+        help_text=_("Only for prices that include everything; otherwise the area's tariff."),
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Contract(ContractTerms):
+    """A meter's contract from ``valid_from`` (a local day) to ``valid_to`` (exclusive; empty = still running).
+
+    A quarter is priced with the contract in force on its local day, so a new contract never changes past costs.
+    """
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="contracts", verbose_name=_("meter"))
+    valid_from = models.DateField(_("from"))
+    valid_to = models.DateField(_("until (exclusive)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["meter", "valid_from"]
+        constraints = [models.UniqueConstraint(fields=["meter", "valid_from"], name="contract_meter_from")]
+        verbose_name = _("contract")
+        verbose_name_plural = _("contracts")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.valid_from.isoformat()})"
+
+
+class ContractPreset(ContractTerms):
+    """A market contract to compare with (a supplier's card), for one region or all (``region`` empty)."""
+
+    key = models.SlugField(_("key"), max_length=60)
+    valid_from = models.DateField(_("valid from"))
+    source = models.CharField(_("source"), max_length=300)
+
+    class Meta:
+        ordering = ["key", "valid_from"]
+        constraints = [models.UniqueConstraint(fields=["key", "valid_from"], name="preset_key_from")]
+        verbose_name = _("contract preset")
+        verbose_name_plural = _("contract presets")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.valid_from.isoformat()})"

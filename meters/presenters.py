@@ -205,6 +205,7 @@ def cards(series: Series) -> list[dict[str, Any]]:
             "lines": [
                 pgettext("cost of the imported energy", "Import %(amount)s") % {"amount": money(t.import_cost_eur)},
                 gettext("Export credit %(amount)s") % {"amount": money(t.export_credit_eur)},
+                *([] if t.cost_complete else [gettext("Incomplete: some quarter-hours have no day-ahead price yet.")]),
             ],
             "id": "cost",
         },
@@ -321,6 +322,7 @@ def series_json(series: Series) -> dict[str, Any]:
             "export_credit_eur": _eur_n(t.export_credit_eur),
             "electricity_cost_eur": _eur_n(t.electricity_cost_eur),
             "gas_cost_eur": _eur_n(t.gas_cost_eur),
+            "cost_complete": t.cost_complete,
         },
         "power": {
             "import_avg_w": _w_n(p.import_avg_w),

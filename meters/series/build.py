@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone as dj_timezone
 
-from meters.models import DayEnergy, Meter
+from meters.billing.cost import Pricing, bucket_costs
+from meters.models import Contract, DayEnergy, Meter
 from meters.series.capacity import _capacity_year, _month_peak, _quarter_peak, month_peak
 from meters.series.queries import (
     _E1,
@@ -293,6 +294,7 @@ def build_series(
     window = _window(edge_rows, inside, bounds, now)
     samples = _samples(inside, bounds)
     buckets = [_bucket(window, k, samples, prices) for k in range(len(bounds) - 1)]
+    buckets = _priced(meter, buckets, zone, prices, window.has_gas)
     expected = _expected_readings(start, end, now)
 
     capacity = capacity_year = None
@@ -339,7 +341,24 @@ def _totals(buckets: list[Bucket], has_gas: bool) -> Totals:
         export_credit_eur=money("export_credit_eur"),
         gas_cost_eur=money("gas_cost_eur") if has_gas else None,
         known_hours=sum(b.hours for b in buckets if b.import_wh is not None),
+        cost_complete=all(b.import_cost_eur is not None for b in buckets if b.import_wh is not None),
     )
+
+
+def _priced(meter: Meter, buckets: list[Bucket], zone: ZoneInfo, prices: Prices, has_gas: bool) -> list[Bucket]:
+    """The buckets with the costs of their quarters under the meter's contracts (meters.billing.cost); a meter
+    without a contract keeps the costs of its owner's profile prices, computed from the bucket's registers (the
+    same numbers: those prices are linear in the registers)."""
+    if not buckets or not Contract.objects.filter(meter_id=meter.pk).exists():
+        return buckets
+    bounds = [b.start for b in buckets] + [buckets[-1].end]
+    costs = bucket_costs(Pricing(meter.pk, prices, zone=zone), bounds, has_gas)
+    return [
+        b
+        if b.import_wh is None
+        else replace(b, import_cost_eur=c.import_eur, export_credit_eur=c.export_eur, gas_cost_eur=c.gas_eur)
+        for b, c in zip(buckets, costs, strict=True)
+    ]
 
 
 def _power(buckets: list[Bucket], rows: list[tuple], start: int, end: int) -> PowerStats:
@@ -465,6 +484,7 @@ def _month_from_rollups(meter: Meter, day: date, zone: ZoneInfo, bounds: list[in
         _day_bucket(by_day.get(first + timedelta(days=k)), bounds[k], bounds[k + 1], k == running, has_gas, prices)
         for k in range(len(bounds) - 1)
     ]
+    buckets = _priced(meter, buckets, zone, prices, has_gas)
     readings = sum(d.readings for d in days)
     expected = _expected_readings(start, end, now)
     imp_w, imp_at = _earliest_max(days, "peak_import_w", "peak_import_at")

@@ -129,6 +129,27 @@ def _billed(peak_w: int | None) -> Decimal | None:
     return max(Decimal(peak_w) / _THOUSAND, capacity_minimum_kw())
 
 
+def billed_mean_kw(peaks_w: Sequence[int | None]) -> Decimal:
+    """The capacity charge's 12-month mean, the bill's rule: the mean over all ``peaks_w`` (the billed month and the
+    11 before it) of each month's peak, at least the minimum, a month without data counting as the minimum.
+
+    The 12-month card (:class:`CapacityYear`) averages only the months with data: what was measured, not billed.
+    """
+    minimum = capacity_minimum_kw()
+    billed = [minimum if w is None else max(Decimal(w) / _THOUSAND, minimum) for w in peaks_w]
+    return sum(billed, Decimal(0)) / len(billed) if billed else minimum
+
+
+def stored_peaks(meter_id: int, firsts: Sequence[date]) -> list[int | None]:
+    """Peaks (W) of the months starting on ``firsts`` from MonthEnergy (meters/series/rollups.py); None without data."""
+    stored = dict(
+        MonthEnergy.objects.filter(meter_id=meter_id, month__gte=min(firsts), month__lte=max(firsts)).values_list(
+            "month", "peak_w"
+        )
+    )
+    return [stored.get(first) for first in firsts]
+
+
 def _month_cost(billed_kw: Decimal | None, prices: Prices) -> Decimal | None:
     return None if billed_kw is None else billed_kw * prices.capacity_eur_kw_year / 12
 
@@ -196,7 +217,7 @@ def _capacity_year(
     ``stored=False`` computed from the readings (the reference path, see ``build_series``'s ``source``)."""
     firsts = [_add_months(current.month, -i) for i in range(11, 0, -1)]
     if stored:
-        peaks = _stored_peaks(meter, firsts)
+        peaks = stored_peaks(meter.pk, firsts)
     else:
         edges = [_local_epoch(zone, d) for d in [*firsts, current.month]]
         peaks = _previous_peaks(meter, firsts, edges, zone)
@@ -210,16 +231,6 @@ def _capacity_year(
         mean_kw=mean,
         yearly_cost_eur=None if mean is None else mean * prices.capacity_eur_kw_year,
     )
-
-
-def _stored_peaks(meter: Meter, firsts: list[date]) -> list[int | None]:
-    """Peaks of past months from MonthEnergy (meters/series/rollups.py): None for a month without data."""
-    stored = dict(
-        MonthEnergy.objects.filter(meter=meter, month__gte=firsts[0], month__lte=firsts[-1]).values_list(
-            "month", "peak_w"
-        )
-    )
-    return [stored.get(first) for first in firsts]
 
 
 def _previous_peaks(meter: Meter, firsts: list[date], edges: list[int], zone: ZoneInfo) -> list[int | None]:

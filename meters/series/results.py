@@ -65,6 +65,9 @@ class Totals:
     export_credit_eur: Decimal
     gas_cost_eur: Decimal | None
     known_hours: float  # duration covered by buckets with known import energy
+    # False when a bucket with energy has no cost (a quarter without a day-ahead price): the sums above are then
+    # of the priced buckets only, and say so (meters.billing.cost).
+    cost_complete: bool = True
 
     @property
     def import_wh(self) -> int:

@@ -1,0 +1,377 @@
+"""The cost of every quarter-hour: the one pricing rule (docs/design.md, "Contracts and the bill").
+
+A quarter is priced with the contract in force on its local day (``Contract.valid_from`` <= day < ``valid_to``) and
+the tariffs in force that day (:class:`~meters.billing.tariffs.TariffBook`); before a meter's first contract, with
+the owner's profile prices as an all-in contract (:func:`fallback_terms`). The energies are the stored quarter
+rollups (``QuarterEnergy``: every quarter between the first and the latest reading, gaps interpolated).
+
+Components, all without VAT (an ``all_in`` contract has no network, levies or VAT of its own):
+
+* energy: the register or time band price, or the day-ahead formula ``(a x spot + b) / 100`` EUR/kWh with the
+  quarter's price or the hour's (the mean of its four quarters). A quarter without a price is priced ``None``:
+  the cost is *incomplete*, never 0.
+* network: distribution + transmission per kWh taken, by register or time band; published figures that include
+  VAT are divided by (1 + VAT) so that VAT is added once.
+* levies per kWh taken (excise, energy contribution); export credit (fixed or day-ahead, no VAT); gas
+  (m³ x kWh/m³ x EUR/kWh).
+
+Capacity, fixed fees and monthly levies are per month or day, not per quarter: ``meters.billing.bill``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from meters.billing.tariffs import TariffBook
+from meters.models import Contract, ContractTerms, EnergyKind, ExportKind, Levy, NetworkTariff, QuarterEnergy, SpotPrice
+
+if TYPE_CHECKING:
+    from users.models import Prices
+
+_KWH = Decimal(1000)
+_CT = Decimal(100)
+_LITRES = Decimal(1000)
+_ZERO = Decimal(0)
+QUARTER = timedelta(minutes=15)
+
+
+class Band:
+    """What a kWh is priced as: a register or a time band."""
+
+    SINGLE = "single"
+    DAY = "day"
+    NIGHT = "night"
+    PEAK = "peak"
+    OFFPEAK = "offpeak"
+    PIC = "pic"
+    MEDIUM = "medium"
+    ECO = "eco"
+    SPOT = "spot"
+
+
+def wallonia_dual_band(hour: int) -> str:
+    """Wallonia's dual rate from 2026: peak 07-11 h and 17-22 h, every day; off-peak the rest."""
+    return Band.PEAK if 7 <= hour < 11 or 17 <= hour < 22 else Band.OFFPEAK
+
+
+def impact_band(hour: int) -> str:
+    """Wallonia's Impact bands: PIC 17-22 h, MEDIUM 07-11 h and 22-01 h, ECO 01-07 h and 11-17 h, every day."""
+    if 17 <= hour < 22:
+        return Band.PIC
+    if 7 <= hour < 11 or hour >= 22 or hour < 1:
+        return Band.MEDIUM
+    return Band.ECO
+
+
+def fallback_terms(prices: Prices) -> ContractTerms:
+    """The owner's profile prices (or the site defaults) as an all-in day/night contract, for days without one."""
+    return Contract(
+        name="",
+        energy_kind=EnergyKind.DAY_NIGHT,
+        price_day_eur_kwh=prices.import_day_eur_kwh,
+        price_night_eur_kwh=prices.import_night_eur_kwh,
+        export_kind=ExportKind.FIXED,
+        export_eur_kwh=prices.export_eur_kwh,
+        gas_eur_kwh=prices.gas_eur_m3,
+        gas_kwh_per_m3=Decimal(1),
+        all_in=True,
+        capacity_eur_kw_year=prices.capacity_eur_kw_year,
+    )
+
+
+@dataclass(frozen=True)
+class DayRates:
+    """What prices the quarters of one local day."""
+
+    terms: ContractTerms
+    contract_id: int | None  # None: the profile prices (fallback_terms) or a compared preset
+    network: NetworkTariff | None  # None for an all-in contract, or an area without tariffs that day
+    vat: Decimal  # 0 for an all-in contract
+    levies: tuple[Levy, ...]  # in force that day, per kWh and per month
+
+    @property
+    def kwh_levy_eur(self) -> Decimal:
+        return sum((lv.amount_eur for lv in self.levies if lv.unit == Levy.Unit.PER_KWH), _ZERO)
+
+    def net(self, value: Decimal | None) -> Decimal:
+        """A network figure without VAT (published with VAT in Wallonia and Brussels)."""
+        if value is None:
+            return _ZERO
+        if self.network is not None and self.network.vat_included:
+            return value / (1 + self.vat)
+        return value
+
+
+@dataclass(frozen=True)
+class QuarterCost:
+    slot: datetime  # UTC
+    day: date  # local
+    import_t1_wh: int
+    import_t2_wh: int
+    export_wh: int
+    gas_l: int | None
+    bands: tuple[tuple[str, int], ...]  # (band, Wh) of the import
+    energy_eur: Decimal | None  # None: no day-ahead price for this quarter
+    network_eur: Decimal
+    levies_eur: Decimal  # per-kWh levies
+    export_eur: Decimal | None  # the credit, no VAT; None: no day-ahead price
+    gas_eur: Decimal
+    vat: Decimal
+    spot_eur_mwh: Decimal | None
+
+    @property
+    def import_wh(self) -> int:
+        return self.import_t1_wh + self.import_t2_wh
+
+    @property
+    def consumer_import_eur(self) -> Decimal | None:
+        """What the kWh taken cost with network, levies and VAT: the dashboard's import cost."""
+        if self.energy_eur is None:
+            return None
+        return (self.energy_eur + self.network_eur + self.levies_eur) * (1 + self.vat)
+
+
+class Pricing:
+    """Prices a meter's quarters: its contracts, the tariff book and the day-ahead prices, loaded once."""
+
+    def __init__(
+        self,
+        meter_id: int,
+        prices: Prices,
+        *,
+        terms: ContractTerms | None = None,
+        book: TariffBook | None = None,
+        zone: ZoneInfo | None = None,
+    ) -> None:
+        """``terms`` prices every day with one contract (a comparison); region and area then come from the meter's
+        own contract of that day when ``terms`` has none (a preset)."""
+        self.meter_id = meter_id
+        self.zone = zone or ZoneInfo(settings.TIME_ZONE)
+        self.book = book or TariffBook()
+        self.contracts = list(Contract.objects.filter(meter_id=meter_id).order_by("valid_from"))
+        self.fallback = fallback_terms(prices)
+        self.terms = terms
+        self._days: dict[date, DayRates] = {}
+        self._spot: dict[datetime, Decimal] = {}
+        self._spot_span: tuple[datetime, datetime] | None = None
+
+    # --- contracts and tariffs by day -----------------------------------------------------------------------------
+
+    def contract_on(self, day: date) -> Contract | None:
+        for c in reversed(self.contracts):
+            if c.valid_from <= day and (c.valid_to is None or day < c.valid_to):
+                return c
+        return None
+
+    def rates(self, day: date) -> DayRates:
+        found = self._days.get(day)
+        if found is None:
+            found = self._days[day] = self._rates(day)
+        return found
+
+    def _rates(self, day: date) -> DayRates:
+        own = self.contract_on(day)
+        base: ContractTerms = own or self.fallback
+        terms = self.terms or base
+        contract_id = own.pk if own is not None and self.terms is None else None
+        # A preset names no place: the meter's own contract of the day does.
+        where = terms if terms.region and terms.area else base
+        if terms.all_in or not where.area:
+            return DayRates(terms, contract_id, None, _ZERO, ())
+        return DayRates(
+            terms=terms,
+            contract_id=contract_id,
+            network=self.book.network(where.area, day),
+            vat=self.book.vat(day),
+            levies=tuple(self.book.levies(where.region, where.domiciled, day)),
+        )
+
+    def place_on(self, day: date) -> tuple[str, str]:
+        """(region, area) of the meter on ``day``, from its contract; empty strings when none says."""
+        own = self.contract_on(day)
+        terms = self.terms if self.terms is not None and self.terms.area else own
+        return (terms.region, terms.area) if terms is not None else ("", "")
+
+    # --- day-ahead prices -----------------------------------------------------------------------------------------
+
+    def _load_spot(self, start: datetime, end: datetime) -> None:
+        if self._spot_span is not None and self._spot_span[0] <= start and end <= self._spot_span[1]:
+            return
+        # The hour around each end too: an hourly price is the mean of its four quarters.
+        lo, hi = start - timedelta(hours=1), end + timedelta(hours=1)
+        self._spot = dict(SpotPrice.objects.filter(slot__gte=lo, slot__lt=hi).values_list("slot", "price_eur_mwh"))
+        self._spot_span = (lo, hi)
+
+    def spot(self, slot: datetime, minutes: int) -> Decimal | None:
+        if minutes == 15:
+            return self._spot.get(slot)
+        hour = slot.replace(minute=0, second=0, microsecond=0)
+        quarters = [self._spot.get(hour + QUARTER * i) for i in range(4)]
+        known = [q for q in quarters if q is not None]
+        return sum(known, _ZERO) / 4 if len(known) == 4 else None
+
+    # --- quarters -------------------------------------------------------------------------------------------------
+
+    def quarters(self, start: datetime, end: datetime) -> list[QuarterCost]:
+        """Every stored quarter of the meter in [start, end), priced."""
+        rows = (
+            QuarterEnergy.objects.filter(meter_id=self.meter_id, slot__gte=start, slot__lt=end)
+            .order_by("slot")
+            .values_list("slot", "import_t1_wh", "import_t2_wh", "export_t1_wh", "export_t2_wh", "gas_l")
+        )
+        return self.price_rows(rows, start, end)
+
+    def price_rows(self, rows: Iterable[tuple], start: datetime, end: datetime) -> list[QuarterCost]:
+        if self._needs_spot(start, end):
+            self._load_spot(start, end)
+        return [self._price(*row) for row in rows]
+
+    def _needs_spot(self, start: datetime, end: datetime) -> bool:
+        candidates: list[ContractTerms] = [self.terms] if self.terms is not None else [*self.contracts]
+        return any(t.energy_kind == EnergyKind.DYNAMIC or t.export_kind == ExportKind.DYNAMIC for t in candidates)
+
+    def _price(self, slot: datetime, i1: int, i2: int, e1: int, e2: int, gas_l: int | None) -> QuarterCost:
+        local = slot.astimezone(self.zone)
+        rates = self.rates(local.date())
+        t = rates.terms
+        kind = t.energy_kind
+        spot = None
+        dynamic = kind == EnergyKind.DYNAMIC or t.export_kind == ExportKind.DYNAMIC
+        if dynamic:
+            spot = self.spot(slot, t.spot_minutes)
+        imp = i1 + i2
+        bands = _bands(kind, local.hour, i1, i2)
+        energy: Decimal | None
+        if kind == EnergyKind.DYNAMIC:
+            energy = None if spot is None else imp * _formula(t.spot_factor, t.spot_offset_ct, spot) / _KWH
+        else:
+            energy = sum((wh * _energy_price(t, band) for band, wh in bands), _ZERO) / _KWH
+        network = levies = _ZERO
+        if rates.network is not None:
+            network = sum((wh * _network_price(rates, kind, band) for band, wh in bands), _ZERO) / _KWH
+            levies = imp * rates.kwh_levy_eur / _KWH
+        exp = e1 + e2
+        export: Decimal | None
+        if t.export_kind == ExportKind.DYNAMIC:
+            export = (
+                None if spot is None else exp * _formula(t.export_spot_factor, t.export_spot_offset_ct, spot) / _KWH
+            )
+        else:
+            export = exp * t.export_eur_kwh / _KWH
+        gas = _ZERO if not gas_l else gas_l * t.gas_kwh_per_m3 * t.gas_eur_kwh / _LITRES
+        return QuarterCost(
+            slot=slot,
+            day=local.date(),
+            import_t1_wh=i1,
+            import_t2_wh=i2,
+            export_wh=exp,
+            gas_l=gas_l,
+            bands=bands,
+            energy_eur=energy,
+            network_eur=network,
+            levies_eur=levies,
+            export_eur=export,
+            gas_eur=gas,
+            vat=rates.vat,
+            spot_eur_mwh=spot,
+        )
+
+
+def _formula(a: Decimal | None, b: Decimal | None, spot: Decimal) -> Decimal:
+    """A supplier's day-ahead formula in EUR/kWh: (a x EUR/MWh + b) c€/kWh."""
+    return ((a or _ZERO) * spot + (b or _ZERO)) / _CT
+
+
+def _bands(kind: str, hour: int, i1: int, i2: int) -> tuple[tuple[str, int], ...]:
+    if kind in (EnergyKind.DAY_NIGHT, EnergyKind.EXCLUSIVE_NIGHT):
+        return ((Band.DAY, i1), (Band.NIGHT, i2))
+    if kind == EnergyKind.DUAL:
+        return ((wallonia_dual_band(hour), i1 + i2),)
+    if kind == EnergyKind.IMPACT:
+        return ((impact_band(hour), i1 + i2),)
+    if kind == EnergyKind.DYNAMIC:
+        return ((Band.SPOT, i1 + i2),)
+    return ((Band.SINGLE, i1 + i2),)
+
+
+def _energy_price(t: ContractTerms, band: str) -> Decimal:
+    price = {
+        Band.SINGLE: t.price_single_eur_kwh,
+        Band.DAY: t.price_day_eur_kwh,
+        Band.NIGHT: t.price_night_eur_kwh,
+        Band.PEAK: t.price_peak_eur_kwh,
+        Band.OFFPEAK: t.price_offpeak_eur_kwh,
+        Band.PIC: t.price_pic_eur_kwh,
+        Band.MEDIUM: t.price_medium_eur_kwh,
+        Band.ECO: t.price_eco_eur_kwh,
+    }[band]
+    return _ZERO if price is None else price
+
+
+def _network_price(rates: DayRates, kind: str, band: str) -> Decimal:
+    """Distribution + transmission per kWh (without VAT) for a kWh of ``band`` under a contract of ``kind``.
+
+    Flanders has one kWh rate for day and night, and its own for exclusive night; Wallonia charges by time band
+    (dual or Impact) and Brussels by register (peak / off-peak); a band the area does not publish falls back to the
+    single rate.
+    """
+    n = rates.network
+    assert n is not None
+    by_band: dict[str, Decimal | None] = {
+        Band.PEAK: n.peak_eur,
+        Band.OFFPEAK: n.offpeak_eur,
+        Band.PIC: n.pic_eur,
+        Band.MEDIUM: n.medium_eur,
+        Band.ECO: n.eco_eur,
+    }
+    price: Decimal | None = by_band.get(band)
+    if band == Band.NIGHT:
+        price = n.exclusive_night_eur if kind == EnergyKind.EXCLUSIVE_NIGHT else n.offpeak_eur
+    elif band == Band.DAY:
+        price = n.peak_eur
+    if price is None:
+        price = n.kwh_eur
+    return rates.net(price) + rates.net(n.transmission_eur)
+
+
+# --- dashboard buckets -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BucketCost:
+    import_eur: Decimal | None  # energy + network + levies, with VAT; None when a quarter has no price
+    export_eur: Decimal | None
+    gas_eur: Decimal | None
+
+
+def bucket_costs(pricing: Pricing, bounds: Sequence[datetime], has_gas: bool) -> list[BucketCost]:
+    """The consumer cost of each bucket [bounds[k], bounds[k+1]): the sum of its quarters' costs."""
+    quarters = pricing.quarters(bounds[0], bounds[-1])
+    out: list[BucketCost] = []
+    i = 0
+    for k in range(len(bounds) - 1):
+        end = bounds[k + 1]
+        imp: Decimal | None = _ZERO
+        exp: Decimal | None = _ZERO
+        gas = _ZERO
+        seen = False
+        while i < len(quarters) and quarters[i].slot < end:
+            q = quarters[i]
+            seen = True
+            c = q.consumer_import_eur
+            imp = None if imp is None or c is None else imp + c
+            exp = None if exp is None or q.export_eur is None else exp + q.export_eur
+            gas += q.gas_eur * (1 + q.vat)
+            i += 1
+        if not seen:
+            out.append(BucketCost(None, None, None))
+        else:
+            out.append(BucketCost(imp, exp, gas if has_gas else None))
+    return out
