@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from meters.models import Alert, Device, Meter, Reading
+from meters.models import Alert, Contract, Device, Meter, Reading
 
 
 def owned_meters(user: Any) -> QuerySet[Meter]:
@@ -95,3 +95,12 @@ def alerts_visible_to(user: Any) -> QuerySet[Alert]:
     if not user.is_authenticated:
         return Alert.objects.none()
     return Alert.objects.filter(owner=user)
+
+
+def contract_for(user: Any, code: str | uuid.UUID, contract_id: str | int) -> Contract:
+    """A contract of ``user``'s meter ``code``; Http404 for anything else (as :func:`meter_for`)."""
+    meter = meter_for(user, code)
+    try:
+        return Contract.objects.get(meter=meter, pk=int(contract_id))
+    except (ValueError, Contract.DoesNotExist):
+        raise Http404(_("No such contract")) from None

@@ -1,5 +1,5 @@
 """Django admin for operators: meters with their data volume, readings (read-only registers), claim attempts,
-serials users wait for, paired devices, alerts (read-only)."""
+serials users wait for, paired devices, alerts (read-only), and the tariff data and contracts (meters/billing/)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,16 @@ from meters.models import (
     REGISTER_FIELDS,
     Alert,
     ClaimAttempt,
+    Contract,
+    ContractPreset,
     Device,
+    Levy,
     Meter,
+    NetworkTariff,
     PendingMeter,
     Reading,
+    SpotPrice,
+    VatRate,
 )
 from meters.series import rollups
 
@@ -52,9 +58,17 @@ class MeterAdminForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from None
 
 
+class ContractInline(admin.StackedInline):
+    model = Contract
+    extra = 0
+    fields = ("name", "valid_from", "valid_to", "region", "area", "energy_kind", "all_in")
+    show_change_link = True
+
+
 @admin.register(Meter)
 class MeterAdmin(admin.ModelAdmin):
     form = MeterAdminForm
+    inlines = (ContractInline,)
     list_display = ("serial", "name", "owner", "reading_count", "last_reading_at", "created_at")
     list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("owner",)
@@ -196,3 +210,46 @@ class AlertAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Alert | None = None) -> bool:
         return False
+
+
+# --- tariff data and contracts (meters/billing/): rows are versioned by valid_from; add a row for a new year --------
+
+
+@admin.register(VatRate)
+class VatRateAdmin(admin.ModelAdmin):
+    list_display = ("valid_from", "rate", "source")
+
+
+@admin.register(NetworkTariff)
+class NetworkTariffAdmin(admin.ModelAdmin):
+    list_display = ("area", "region", "valid_from", "kwh_eur", "capacity_eur_kw_year", "vat_included")
+    list_filter = ("region", "valid_from")
+    search_fields = ("area",)
+
+
+@admin.register(Levy)
+class LevyAdmin(admin.ModelAdmin):
+    list_display = ("code", "region", "household", "unit", "amount_eur", "vat_applies", "valid_from")
+    list_filter = ("region", "code")
+
+
+@admin.register(ContractPreset)
+class ContractPresetAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "region", "energy_kind", "valid_from")
+    list_filter = ("region", "energy_kind")
+
+
+@admin.register(Contract)
+class ContractAdmin(admin.ModelAdmin):
+    list_display = ("name", "meter", "valid_from", "valid_to", "region", "area", "energy_kind")
+    list_filter = ("region", "energy_kind")
+    search_fields = ("name", "meter__serial")
+    raw_id_fields = ("meter",)
+
+
+@admin.register(SpotPrice)
+class SpotPriceAdmin(admin.ModelAdmin):
+    """Imported with ``manage.py import_prices`` or ``POST /api/v1/prices``; corrected here when needed."""
+
+    list_display = ("slot", "price_eur_mwh", "imported_at")
+    date_hierarchy = "slot"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("week/", dashboard_views.week, name="week"),
     path("month/", dashboard_views.month, name="month"),
     path("now/", dashboard_views.now, name="now"),
+    path("bill/", dashboard_views.bill, name="bill"),
     path("now/panel/", dashboard_views.now_panel, name="now-panel"),
     path("meters/<str:code>/export.csv", dashboard_views.export_csv, name="export-csv"),
 ]

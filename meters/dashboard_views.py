@@ -35,6 +35,7 @@ from django.views.decorators.http import require_GET
 from energy_app.routers import replica_reads
 from meters import exports, live, presenters
 from meters.access import meter_for, owned_meters
+from meters.billing import bill as billing
 from meters.models import Meter
 from meters.series import InvalidDate, build_series, parse_day
 from users.models import prices_for, profile_for
@@ -134,6 +135,46 @@ def now_panel(request: HttpRequest) -> HttpResponse:
     if etag in parse_etags(request.headers.get("If-None-Match", "")):
         return HttpResponseNotModified(headers=headers)
     return HttpResponse(html, headers=headers)
+
+
+# --- the bill ------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+@replica_reads
+def bill(request: HttpRequest) -> HttpResponse:
+    """A month's bill line by line, beside the same month under the user's other contracts and the presets."""
+    meter, meters = _chosen_meter(request)
+    if meter is None:
+        return redirect("meters:list")
+    today = timezone.localdate()
+    try:
+        month = billing.parse_month(request.GET.get("month"), today)
+    except billing.InvalidMonth as exc:
+        messages.error(request, str(exc))
+        month = today.replace(day=1)
+    result = billing.compare(meter, month, prices_for(request.user))
+    context = {
+        "meter": meter,
+        "meters": meters,
+        "month": month,
+        "bill": result.bill,
+        "rows": presenters.bill_rows(result.bill),
+        "total": presenters.money(result.bill.total_eur),
+        "compare": presenters.comparison_rows(result, timezone.get_current_timezone()),
+        "links": {
+            "prev": _bill_link(meter, billing.step_month(month, -1)),
+            "next": _bill_link(meter, billing.step_month(month, 1)),
+            "contracts": reverse("meters:contracts", args=[meter.code]),
+            "api": f"{reverse('api:meter-bill', args=[meter.code])}?{urlencode({'month': month.strftime('%Y-%m')})}",
+        },
+    }
+    return render(request, "meters/dashboard/bill.html", context)
+
+
+def _bill_link(meter: Meter, month: Any) -> str:
+    return f"{reverse('dashboard:bill')}?{urlencode({'meter': str(meter.code), 'month': month.strftime('%Y-%m')})}"
 
 
 def _chosen_meter(request: HttpRequest) -> tuple[Meter | None, Sequence[Meter]]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from meters.billing import contracts
+from meters.models import Contract, NetworkTariff, Region
 from theme.forms import DecimalCommaField, StyledFormMixin
 
 
@@ -51,3 +55,71 @@ class DeviceCodeForm(StyledFormMixin, forms.Form):
         ),
         help_text=_("Eight letters, e.g. WDJB-MJHT. Dashes, spaces and case do not matter."),
     )
+
+
+_CONTRACT_DECIMALS = (
+    "price_single_eur_kwh",
+    "price_day_eur_kwh",
+    "price_night_eur_kwh",
+    "price_peak_eur_kwh",
+    "price_offpeak_eur_kwh",
+    "price_pic_eur_kwh",
+    "price_medium_eur_kwh",
+    "price_eco_eur_kwh",
+    "spot_factor",
+    "spot_offset_ct",
+    "export_eur_kwh",
+    "export_spot_factor",
+    "export_spot_offset_ct",
+    "fixed_eur_year",
+    "gas_eur_kwh",
+    "gas_kwh_per_m3",
+)
+
+
+class ContractForm(StyledFormMixin, forms.ModelForm):
+    """A contract of the meter (meters.billing.contracts checks that it can price every quarter)."""
+
+    class Meta:
+        model = Contract
+        fields = (
+            "name",
+            "valid_from",
+            "valid_to",
+            "region",
+            "area",
+            "domiciled",
+            "energy_kind",
+            *_CONTRACT_DECIMALS[:11],
+            "export_kind",
+            *_CONTRACT_DECIMALS[11:],
+        )
+        field_classes = dict.fromkeys(_CONTRACT_DECIMALS, DecimalCommaField)
+        widgets = {
+            "valid_from": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "valid_to": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+        help_texts = {
+            "valid_to": _("The first day it no longer applies; empty while it runs."),
+            "price_single_eur_kwh": _("The energy component without VAT, as on the tariff card, e.g. 0,1100."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for region, area in NetworkTariff.objects.order_by("region", "area").values_list("region", "area").distinct():
+            groups.setdefault(str(Region(region).label), []).append((area, area))
+        self.fields["area"] = forms.ChoiceField(
+            label=_("Distribution area"),
+            choices=[("", "---------"), *groups.items()],
+            required=False,
+            help_text=_("Your Fluvius area or network operator: it is on your bill."),
+        )
+        self.fields["region"].required = True
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # ModelForm's, behind the mixin
+        try:
+            contracts.check_terms(self.instance)
+        except ValidationError as exc:
+            self._update_errors(exc)  # type: ignore[attr-defined]

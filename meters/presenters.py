@@ -20,6 +20,7 @@ from django.utils import formats, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 
+from meters.billing.bill import Bill, Comparison
 from meters.live import LiveStatus
 from meters.models import Meter
 from meters.series import Series, window_days
@@ -571,3 +572,121 @@ def now_panel(status: LiveStatus) -> dict[str, Any]:
         },
     )
     return panel
+
+
+# --- the bill (meters.billing.bill): the API's JSON and the page's rows --------------------------------------------
+
+
+def _qty_n(value: Decimal) -> float:
+    return round(float(value), 3)
+
+
+def bill_json(bill: Bill) -> dict[str, Any]:
+    """``GET /api/v1/meters/<code>/bill`` (a contract: keep its shape). Amounts in EUR to the cent; they add up to
+    ``total_eur``."""
+    return {
+        "meter": str(bill.meter.code),
+        "month": bill.month.strftime("%Y-%m"),
+        "complete": bill.complete,
+        "notes": list(bill.notes),
+        "contracts": list(bill.contracts),
+        "total_eur": float(bill.total_eur),
+        "lines": [
+            {
+                "kind": line.kind,
+                "label": line.label,
+                "quantity": _qty_n(line.quantity),
+                "unit": line.unit,
+                "unit_price_eur": round(float(line.unit_price_eur), 6),
+                "amount_eur": float(line.amount_eur),
+            }
+            for line in bill.lines
+        ],
+    }
+
+
+def comparison_json(result: Comparison) -> dict[str, Any]:
+    return {
+        "bill": bill_json(result.bill),
+        "alternatives": [
+            {
+                "name": a.name,
+                "origin": a.origin,
+                "total_eur": float(a.bill.total_eur),
+                "difference_eur": float(a.difference_eur),
+                "complete": a.bill.complete,
+                "notes": list(a.bill.notes),
+            }
+            for a in result.alternatives
+        ],
+        "dynamic_contract": result.dynamic_name,
+        "costly_hours": [
+            {
+                "start": h.start.isoformat(),
+                "import_kwh": _qty_n(h.import_kwh),
+                "energy_eur": round(float(h.energy_eur), 4),
+                "spot_eur_mwh": None if h.spot_eur_mwh is None else round(float(h.spot_eur_mwh), 3),
+            }
+            for h in result.costly_hours
+        ],
+    }
+
+
+_UNIT_LABELS = {
+    "kWh": "kWh",
+    "kW": "kW",
+    "m³": "m³",
+    "day": pgettext_lazy("bill unit", "days"),
+    "month": pgettext_lazy("bill unit", "month"),
+    "EUR": "€",
+}
+
+
+def bill_rows(bill: Bill) -> list[dict[str, str]]:
+    """The bill's lines as the page shows them, in the active language."""
+    rows = []
+    for line in bill.lines:
+        if line.unit == "EUR":
+            unit_price = fmt(line.unit_price_eur * 100, 0, "%")
+            quantity = money(line.quantity)
+        else:
+            decimals = 0 if line.unit == "day" else 3 if line.unit in ("kW", "month") else 1
+            quantity = fmt(line.quantity, decimals, str(_UNIT_LABELS.get(line.unit, line.unit)))
+            unit_price = fmt(line.unit_price_eur, 4 if line.unit != "kW" else 2, "€")
+        rows.append(
+            {
+                "kind": line.kind,
+                "label": line.label,
+                "quantity": quantity,
+                "unit_price": unit_price,
+                "amount": money(line.amount_eur),
+            }
+        )
+    return rows
+
+
+def comparison_rows(result: Comparison, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "alternatives": [
+            {
+                "name": a.name,
+                "origin": a.origin,
+                "total": money(a.bill.total_eur),
+                "difference": money(a.difference_eur),
+                "cheaper": a.difference_eur < 0,
+                "complete": a.bill.complete,
+            }
+            for a in result.alternatives
+        ],
+        "dynamic_name": result.dynamic_name,
+        "hours": [
+            {
+                "start": _date(h.start.astimezone(zone), "D j M H:i"),
+                "iso": h.start.isoformat(),
+                "kwh": fmt(h.import_kwh, 2, "kWh"),
+                "cost": money(h.energy_eur),
+                "spot": fmt(h.spot_eur_mwh, 1, "€/MWh"),
+            }
+            for h in result.costly_hours
+        ],
+    }

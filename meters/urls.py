@@ -10,6 +10,9 @@ urlpatterns = [
     path("serialNumbers/updateMeterName/<str:code>", views.rename, name="rename"),
     path("serialNumbers/Delete/<str:code>", views.release, name="release"),
     path("serialNumbers/DeleteWithData/<str:code>", views.delete_with_data, name="delete-with-data"),
+    # Contracts (meters/billing/): the prices of every quarter.
+    path("meters/<str:code>/contracts/", views.contracts, name="contracts"),
+    path("meters/<str:code>/contracts/<str:contract_id>/delete", views.contract_delete, name="contract-delete"),
     # Pairing a Pi (RFC 8628's verification URI) and the account's devices.
     path("device/", views.device, name="device"),
     path("devices/", views.device_list, name="devices"),

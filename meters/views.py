@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from meters import claims, devices
-from meters.access import device_for, meter_for, owned_devices, owned_meters
-from meters.forms import AddMeterForm, DeleteWithDataForm, DeviceCodeForm, RenameMeterForm
+from meters.access import contract_for, device_for, meter_for, owned_devices, owned_meters
+from meters.billing import contracts as billing_contracts
+from meters.forms import AddMeterForm, ContractForm, DeleteWithDataForm, DeviceCodeForm, RenameMeterForm
+from meters.models import Contract
 from users.lockout import client_ip
 
 # URL names (redirect() reverses them): /serialNumbers/ and /day/.
@@ -141,6 +145,47 @@ def delete_with_data(request: HttpRequest, code: str) -> HttpResponse:
         % {"serial": deleted.serial, "count": deleted.readings_deleted},
     )
     return redirect(LIST_URL)
+
+
+# --- contracts ------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contracts(request: HttpRequest, code: str) -> HttpResponse:
+    """The meter's contract history and the form that adds one (the running one then ends the day before)."""
+    meter = meter_for(request.user, code)
+    first = meter.readings.order_by("timestamp").values_list("timestamp", flat=True).first()
+    initial = {"valid_from": timezone.localdate(first) if first else timezone.localdate()}
+    form = ContractForm(request.POST or None, initial=initial, instance=Contract(meter=meter))
+    if request.method == "POST" and form.is_valid():
+        try:
+            added = billing_contracts.add_contract(meter, form.instance)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Contract %(name)s saved.") % {"name": added.name})
+            return redirect("meters:contracts", code=meter.code)
+    history = [
+        {"contract": c, "last_day": billing_contracts.last_day(c)}
+        for c in Contract.objects.filter(meter=meter).order_by("-valid_from")
+    ]
+    context = {
+        "meter": meter,
+        "form": form,
+        "history": history,
+        "bill_url": f"{reverse('dashboard:bill')}?meter={meter.code}",
+    }
+    return render(request, "meters/contracts.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def contract_delete(request: HttpRequest, code: str, contract_id: str) -> HttpResponse:
+    contract = contract_for(request.user, code, contract_id)
+    billing_contracts.delete_contract(contract)
+    messages.success(request, _("Contract %(name)s deleted.") % {"name": contract.name})
+    return redirect("meters:contracts", code=code)
 
 
 # --- pairing a Pi and the account's devices ------------------------------------------------------------------

@@ -56,6 +56,10 @@ def parse_month(value: str | None, today: date) -> date:
         raise InvalidMonth(_("Use a month as YYYY-MM, for example 2026-11.")) from None
 
 
+def step_month(month: date, by: int) -> date:
+    return _add_months(month, by)
+
+
 def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -21,7 +21,7 @@ from typing import Any
 
 from django.db import transaction
 
-from meters.models import ContractPreset, Levy, NetworkTariff, Region, VatRate
+from meters.models import ContractPreset, Levy, NetworkTariff, VatRate
 
 logger = logging.getLogger(__name__)
 
@@ -155,15 +155,3 @@ class TariffBook:
             if row.region in ("", region):
                 found.append(row)
         return sorted(found, key=lambda p: (p.energy_kind != "single", p.name, p.region))
-
-
-def region_areas() -> dict[str, list[str]]:
-    return TariffBook().areas()
-
-
-def region_label(code: str) -> str:
-    return str(dict(Region.choices).get(code, code))
-
-
-def known_areas(region: str) -> Iterable[str]:
-    return NetworkTariff.objects.filter(region=region).values_list("area", flat=True).distinct()
