@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import views
+from api import billing, views
 
 app_name = "api"
 urlpatterns = [
@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/v1/meters/<str:code>/readings/", views.ReadingListView.as_view(), name="meter-readings"),
     path("api/v1/meters/<str:code>/series/", views.meter_series, name="meter-series"),
     path("api/v1/meters/<str:code>/live", views.meter_live, name="meter-live"),
+    path("api/v1/meters/<str:code>/bill", billing.meter_bill, name="meter-bill"),
+    path("api/v1/meters/<str:code>/bill/compare", billing.meter_bill_compare, name="meter-bill-compare"),
     # Pairing a Pi (RFC 8628) and the account's devices.
     path("api/v1/device/code", views.device_code, name="device-code"),
     path("api/v1/device/token", views.device_token, name="device-token"),
