@@ -61,3 +61,35 @@ def stop_process(process: subprocess.Popen[bytes] | None) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def run_children(script: str, passthrough: list[str], scale: str, pg_url: str) -> int:
+    """Run ``script --child`` once on SQLite (a temporary file) and once on PostgreSQL (a scratch database ``pg_url``,
+    dropped and created around the run; skipped with a message when the server is unreachable): Django reads its
+    settings once per process. The children's exit statuses or-ed."""
+    import sys
+    import tempfile
+
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        print(f"== SQLite (temporary file), {scale} ==", flush=True)
+        env = child_env(DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3")
+        status |= subprocess.run([sys.executable, script, *passthrough, "--child"], env=env, check=False).returncode
+    print(f"== PostgreSQL ({pg_url}), {scale} ==", flush=True)
+    try:
+        import psycopg
+
+        admin_url, name = pg_url.rsplit("/", 1)
+        with psycopg.connect(f"{admin_url}/postgres", autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any connection problem means "skip PostgreSQL"
+        print(f"  skipped: PostgreSQL unreachable ({exc.__class__.__name__}: {exc})")
+        return status
+    try:
+        env = child_env(DATABASE_URL=pg_url)
+        status |= subprocess.run([sys.executable, script, *passthrough, "--child"], env=env, check=False).returncode
+    finally:
+        with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    return status

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +27,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _timing import child_env, time_calls
+from _timing import run_children, time_calls
 
 if TYPE_CHECKING:
     from meters.models import Meter
@@ -240,32 +238,9 @@ def main() -> int:
     if args.child:
         return child(args)
 
-    passthrough = ["--meters", str(args.meters), "--days", str(args.days), "--calls", str(args.calls), "--child"]
-    status = 0
-    with tempfile.TemporaryDirectory(prefix="bench-series-") as tmp:
-        print(f"== SQLite (temporary file), {args.meters} meters x {args.days} days ==")
-        env = child_env(DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3")
-        status |= subprocess.run([sys.executable, __file__, *passthrough], env=env, check=False).returncode
-
-    pg_url = os.environ.get("BENCH_PG_URL", DEFAULT_PG)
-    print(f"== PostgreSQL ({pg_url}), {args.meters} meters x {args.days} days ==")
-    try:
-        import psycopg
-
-        admin_url, name = pg_url.rsplit("/", 1)
-        with psycopg.connect(f"{admin_url}/postgres", autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            admin.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001 - any connection problem means "skip PostgreSQL"
-        print(f"  skipped: PostgreSQL unreachable ({exc.__class__.__name__}: {exc})")
-        return status
-    try:
-        env = child_env(DATABASE_URL=pg_url)
-        status |= subprocess.run([sys.executable, __file__, *passthrough], env=env, check=False).returncode
-    finally:
-        with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    return status
+    passthrough = ["--meters", str(args.meters), "--days", str(args.days), "--calls", str(args.calls)]
+    scale = f"{args.meters} meters x {args.days} days"
+    return run_children(__file__, passthrough, scale, os.environ.get("BENCH_PG_URL", DEFAULT_PG))
 
 
 if __name__ == "__main__":

@@ -20,17 +20,21 @@ Capacity, fixed fees and monthly levies are per month or day, not per quarter: `
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import FloatField, OuterRef, Subquery
+from django.db.models.functions import Cast
 
 from meters.billing.tariffs import TariffBook
 from meters.models import Contract, ContractTerms, EnergyKind, ExportKind, Levy, NetworkTariff, QuarterEnergy, SpotPrice
+from meters.series.queries import Epoch, RangeQuery
 
 if TYPE_CHECKING:
     from users.models import Prices
@@ -39,7 +43,6 @@ _KWH = Decimal(1000)
 _CT = Decimal(100)
 _LITRES = Decimal(1000)
 _ZERO = Decimal(0)
-QUARTER = timedelta(minutes=15)
 
 
 class Band:
@@ -96,9 +99,20 @@ class DayRates:
     vat: Decimal  # 0 for an all-in contract
     levies: tuple[Levy, ...]  # in force that day, per kWh and per month
 
-    @property
+    @cached_property
     def kwh_levy_eur(self) -> Decimal:
         return sum((lv.amount_eur for lv in self.levies if lv.unit == Levy.Unit.PER_KWH), _ZERO)
+
+    # Per band, worked out once per day rather than for each of its 96 quarters.
+    @cached_property
+    def energy_prices(self) -> dict[str, Decimal]:
+        return {band: _energy_price(self.terms, band) for band in _ALL_BANDS}
+
+    @cached_property
+    def network_prices(self) -> dict[str, Decimal]:
+        if self.network is None:
+            return dict.fromkeys(_ALL_BANDS, _ZERO)
+        return {band: _network_price(self, self.terms.energy_kind, band) for band in _ALL_BANDS}
 
     def net(self, value: Decimal | None) -> Decimal:
         """A network figure without VAT (published with VAT in Wallonia and Brussels)."""
@@ -111,7 +125,7 @@ class DayRates:
 
 @dataclass(frozen=True)
 class QuarterCost:
-    slot: datetime  # UTC
+    ep: int  # the quarter's start, UTC epoch seconds
     day: date  # local
     import_t1_wh: int
     import_t2_wh: int
@@ -125,6 +139,10 @@ class QuarterCost:
     gas_eur: Decimal
     vat: Decimal
     spot_eur_mwh: Decimal | None
+
+    @property
+    def slot(self) -> datetime:
+        return datetime.fromtimestamp(self.ep, UTC)
 
     @property
     def import_wh(self) -> int:
@@ -159,8 +177,9 @@ class Pricing:
         self.fallback = fallback_terms(prices)
         self.terms = terms
         self._days: dict[date, DayRates] = {}
-        self._spot: dict[datetime, Decimal] = {}
-        self._spot_span: tuple[datetime, datetime] | None = None
+        self._spot: dict[int, Decimal] = {}  # UTC epoch of the quarter -> EUR/MWh
+        self._spot_hours: set[int] = set()
+        self._hours: dict[int, tuple[date, int]] = {}
 
     # --- contracts and tariffs by day -----------------------------------------------------------------------------
 
@@ -201,61 +220,63 @@ class Pricing:
 
     # --- day-ahead prices -----------------------------------------------------------------------------------------
 
-    def _load_spot(self, start: datetime, end: datetime) -> None:
-        if self._spot_span is not None and self._spot_span[0] <= start and end <= self._spot_span[1]:
-            return
-        # The hour around each end too: an hourly price is the mean of its four quarters.
-        lo, hi = start - timedelta(hours=1), end + timedelta(hours=1)
-        self._spot = dict(SpotPrice.objects.filter(slot__gte=lo, slot__lt=hi).values_list("slot", "price_eur_mwh"))
-        self._spot_span = (lo, hi)
-
-    def spot(self, slot: datetime, minutes: int) -> Decimal | None:
+    def spot(self, ep: int, minutes: int) -> Decimal | None:
+        """The day-ahead price of the quarter starting at ``ep``, or of its hour (the mean of its four quarters)."""
         if minutes == 15:
-            return self._spot.get(slot)
-        hour = slot.replace(minute=0, second=0, microsecond=0)
-        quarters = [self._spot.get(hour + QUARTER * i) for i in range(4)]
+            return self._spot.get(ep)
+        hour = ep - ep % 3600
+        quarters = [self._spot.get(hour + 900 * i) for i in range(4)]
+        if any(q is None for q in quarters) and hour not in self._spot_hours:
+            self._spot_hours.add(hour)  # a quarter of the hour lies outside the stored data: ask for the hour
+            self._spot.update(
+                (int(slot.timestamp()), price)
+                for slot, price in SpotPrice.objects.filter(
+                    slot__gte=datetime.fromtimestamp(hour, UTC), slot__lt=datetime.fromtimestamp(hour + 3600, UTC)
+                ).values_list("slot", "price_eur_mwh")
+            )
+            quarters = [self._spot.get(hour + 900 * i) for i in range(4)]
         known = [q for q in quarters if q is not None]
         return sum(known, _ZERO) / 4 if len(known) == 4 else None
 
     # --- quarters -------------------------------------------------------------------------------------------------
 
     def quarters(self, start: datetime, end: datetime) -> list[QuarterCost]:
-        """Every stored quarter of the meter in [start, end), priced."""
-        rows = (
-            QuarterEnergy.objects.filter(meter_id=self.meter_id, slot__gte=start, slot__lt=end)
-            .order_by("slot")
-            .values_list("slot", "import_t1_wh", "import_t2_wh", "export_t1_wh", "export_t2_wh", "gas_l")
-        )
-        return self.price_rows(rows, start, end)
+        """Every stored quarter of the meter in [start, end), priced (its day-ahead price read in the same query)."""
+        rows = _QUARTERS.fetch(self.meter_id, int(start.timestamp()), int(end.timestamp()))
+        for row in rows:
+            if row[6] is not None:
+                self._spot[row[0]] = Decimal(repr(row[6]))  # 3 decimals in the table: the float's repr is exact
+        return [self._price(*row[:6]) for row in rows]
 
-    def price_rows(self, rows: Iterable[tuple], start: datetime, end: datetime) -> list[QuarterCost]:
-        if self._needs_spot(start, end):
-            self._load_spot(start, end)
-        return [self._price(*row) for row in rows]
+    def _local(self, ep: int) -> tuple[date, int]:
+        """The local day and hour of a UTC epoch, per UTC hour (Belgian offsets are whole hours)."""
+        hour = ep // 3600
+        found = self._hours.get(hour)
+        if found is None:
+            local = datetime.fromtimestamp(ep, self.zone)
+            found = self._hours[hour] = (local.date(), local.hour)
+        return found
 
-    def _needs_spot(self, start: datetime, end: datetime) -> bool:
-        candidates: list[ContractTerms] = [self.terms] if self.terms is not None else [*self.contracts]
-        return any(t.energy_kind == EnergyKind.DYNAMIC or t.export_kind == ExportKind.DYNAMIC for t in candidates)
-
-    def _price(self, slot: datetime, i1: int, i2: int, e1: int, e2: int, gas_l: int | None) -> QuarterCost:
-        local = slot.astimezone(self.zone)
-        rates = self.rates(local.date())
+    def _price(self, ep: int, i1: int, i2: int, e1: int, e2: int, gas_l: int | None) -> QuarterCost:
+        day, hour = self._local(ep)
+        rates = self.rates(day)
         t = rates.terms
         kind = t.energy_kind
         spot = None
-        dynamic = kind == EnergyKind.DYNAMIC or t.export_kind == ExportKind.DYNAMIC
-        if dynamic:
-            spot = self.spot(slot, t.spot_minutes)
+        if kind == EnergyKind.DYNAMIC or t.export_kind == ExportKind.DYNAMIC:
+            spot = self.spot(ep, t.spot_minutes)
         imp = i1 + i2
-        bands = _bands(kind, local.hour, i1, i2)
+        bands = _bands(kind, hour, i1, i2)
         energy: Decimal | None
         if kind == EnergyKind.DYNAMIC:
             energy = None if spot is None else imp * _formula(t.spot_factor, t.spot_offset_ct, spot) / _KWH
         else:
-            energy = sum((wh * _energy_price(t, band) for band, wh in bands), _ZERO) / _KWH
+            prices = rates.energy_prices
+            energy = sum((wh * prices[band] for band, wh in bands if wh), _ZERO) / _KWH
         network = levies = _ZERO
         if rates.network is not None:
-            network = sum((wh * _network_price(rates, kind, band) for band, wh in bands), _ZERO) / _KWH
+            prices = rates.network_prices
+            network = sum((wh * prices[band] for band, wh in bands if wh), _ZERO) / _KWH
             levies = imp * rates.kwh_levy_eur / _KWH
         exp = e1 + e2
         export: Decimal | None
@@ -266,27 +287,32 @@ class Pricing:
         else:
             export = exp * t.export_eur_kwh / _KWH
         gas = _ZERO if not gas_l else gas_l * t.gas_kwh_per_m3 * t.gas_eur_kwh / _LITRES
-        return QuarterCost(
-            slot=slot,
-            day=local.date(),
-            import_t1_wh=i1,
-            import_t2_wh=i2,
-            export_wh=exp,
-            gas_l=gas_l,
-            bands=bands,
-            energy_eur=energy,
-            network_eur=network,
-            levies_eur=levies,
-            export_eur=export,
-            gas_eur=gas,
-            vat=rates.vat,
-            spot_eur_mwh=spot,
+        return QuarterCost(ep, day, i1, i2, exp, gas_l, bands, energy, network, levies, export, gas, rates.vat, spot)
+
+
+_QUARTERS = RangeQuery(
+    lambda meter_id, start, end: (
+        QuarterEnergy.objects.filter(meter_id=meter_id, slot__gte=start, slot__lt=end)
+        .order_by("slot")
+        .annotate(
+            ep=Epoch("slot"),
+            spot=Cast(
+                Subquery(SpotPrice.objects.filter(slot=OuterRef("slot")).values("price_eur_mwh")[:1]), FloatField()
+            ),
         )
+        .values_list("ep", "import_t1_wh", "import_t2_wh", "export_t1_wh", "export_t2_wh", "gas_l", "spot")
+    )
+)
 
 
 def _formula(a: Decimal | None, b: Decimal | None, spot: Decimal) -> Decimal:
     """A supplier's day-ahead formula in EUR/kWh: (a x EUR/MWh + b) c€/kWh."""
     return ((a or _ZERO) * spot + (b or _ZERO)) / _CT
+
+
+_ALL_BANDS = (
+    Band.SINGLE, Band.DAY, Band.NIGHT, Band.PEAK, Band.OFFPEAK, Band.PIC, Band.MEDIUM, Band.ECO, Band.SPOT
+)  # fmt: skip
 
 
 def _bands(kind: str, hour: int, i1: int, i2: int) -> tuple[tuple[str, int], ...]:
@@ -311,7 +337,7 @@ def _energy_price(t: ContractTerms, band: str) -> Decimal:
         Band.PIC: t.price_pic_eur_kwh,
         Band.MEDIUM: t.price_medium_eur_kwh,
         Band.ECO: t.price_eco_eur_kwh,
-    }[band]
+    }.get(band)
     return _ZERO if price is None else price
 
 
@@ -357,12 +383,12 @@ def bucket_costs(pricing: Pricing, bounds: Sequence[datetime], has_gas: bool) ->
     out: list[BucketCost] = []
     i = 0
     for k in range(len(bounds) - 1):
-        end = bounds[k + 1]
+        end = int(bounds[k + 1].timestamp())
         imp: Decimal | None = _ZERO
         exp: Decimal | None = _ZERO
         gas = _ZERO
         seen = False
-        while i < len(quarters) and quarters[i].slot < end:
+        while i < len(quarters) and quarters[i].ep < end:
             q = quarters[i]
             seen = True
             c = q.consumer_import_eur
