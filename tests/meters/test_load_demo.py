@@ -278,3 +278,21 @@ def test_it_refuses_to_create_the_public_demo_account_outside_debug(settings):
     with pytest.raises(CommandError, match="DEBUG=1"):
         call_command("load_demo", days=1, verbosity=0)
     assert not get_user_model().objects.filter(username="demo").exists()
+
+
+def test_it_gives_the_demo_a_contract_and_made_up_day_ahead_prices_so_the_bill_compares(time_machine, settings):
+    from meters.billing.bill import compare
+    from meters.models import SpotPrice
+
+    settings.DEBUG = True
+    time_machine.move_to(AFTER_AUTUMN_DST, tick=False)
+    _load(days=40)
+    meter = Meter.objects.get(serial=SERIAL)
+    assert meter.contracts.get().area == "Imewo"
+    assert SpotPrice.objects.count() == 40 * 96  # a price for every demo quarter (40 x 24 hours)
+    result = compare(meter, date(2026, 10, 1), prices_for(meter.owner))
+    kinds = {line.kind for line in result.bill.lines}
+    assert {"energy", "network", "capacity", "fixed", "levies", "vat", "export", "gas"} <= kinds
+    engie = next(a for a in result.alternatives if a.name == "Engie Dynamic")
+    assert engie.bill.missing_prices == 0
+    assert result.costly_hours

@@ -46,7 +46,7 @@ from p1edge import wire
 from tqdm import tqdm
 
 from meters.ingest import ingest_readings, slot_start
-from meters.models import Meter, Reading
+from meters.models import Contract, EnergyKind, Meter, Reading, Region, SpotPrice
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - published on purpose (local demo account; see --allow-public-password)
@@ -405,7 +405,11 @@ class Command(BaseCommand):
                 created += result.created
                 duplicates += result.duplicates
                 progress.update(len(items[offset : offset + BATCH]))
+        _demo_contract(meter, start)
+        prices = _demo_prices(start, end) if settings.DEBUG else 0
         if verbosity:
+            if prices:
+                self.stdout.write(f"{prices} made-up day-ahead prices added (DEBUG only; real ones: import_prices).")
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Demo meter {DEMO_SERIAL}: {created} readings added ({duplicates} already there). "
@@ -442,3 +446,37 @@ class Command(BaseCommand):
             if not house.is_gap(slot):
                 yield house.reading(state, slot, q)
             house.advance(state, slot, q)  # the meter counts on while the Pi is off
+
+
+def _demo_contract(meter: Meter, start: datetime) -> None:
+    """A Flemish day/night contract from the first demo day, so that the bill page has lines to show."""
+    if meter.contracts.exists():
+        return
+    Contract.objects.create(
+        meter=meter,
+        name="Demo: day/night",
+        valid_from=timezone.localdate(start),
+        region=Region.FLANDERS,
+        area="Imewo",
+        energy_kind=EnergyKind.DAY_NIGHT,
+        price_day_eur_kwh=Decimal("0.1300"),
+        price_night_eur_kwh=Decimal("0.1000"),
+        export_eur_kwh=Decimal("0.0300"),
+        fixed_eur_year=Decimal("60.00"),
+        gas_eur_kwh=Decimal("0.0500"),
+    )
+
+
+def _demo_prices(start: datetime, end: datetime) -> int:
+    """Made-up, deterministic day-ahead prices for the quarters that have none: cheap at midday and at night,
+    dear in the evening, now and then below zero on a sunny afternoon. Never over a real (imported) price."""
+    rows = []
+    for slot in _slots(start, end):
+        local = timezone.localtime(slot)
+        hour = local.hour + local.minute / 60
+        price = 85 + 70 * _bump(hour, 19, 2.0) + 30 * _bump(hour, 8, 1.5) - 95 * _bump(hour, 13.5, 2.5)
+        price += 12 * math.sin(slot.timestamp() / 86400 / 3.7)
+        rows.append(SpotPrice(slot=slot, price_eur_mwh=Decimal(f"{price:.2f}")))
+    before = SpotPrice.objects.count()
+    SpotPrice.objects.bulk_create(rows, batch_size=5000, ignore_conflicts=True)
+    return SpotPrice.objects.count() - before
