@@ -68,7 +68,6 @@ class ContractInline(admin.StackedInline):
 @admin.register(Meter)
 class MeterAdmin(admin.ModelAdmin):
     form = MeterAdminForm
-    inlines = (ContractInline,)
     list_display = ("serial", "name", "owner", "reading_count", "last_reading_at", "created_at")
     list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("owner",)
@@ -76,6 +75,10 @@ class MeterAdmin(admin.ModelAdmin):
     raw_id_fields = ("owner",)
     readonly_fields = ("code", "created_at", "updated_at", "reading_count", "last_reading_at")
     fields = ("serial", "name", "owner", "code", "reading_count", "last_reading_at", "created_at", "updated_at")
+
+    def get_inlines(self, request: HttpRequest, obj: Meter | None) -> list[type[admin.options.InlineModelAdmin]]:
+        # A new meter has no contracts yet; its page gets them once it exists.
+        return [] if obj is None else [ContractInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Meter]:
         return (

@@ -24,6 +24,11 @@ def november(alice_meter):
     return alice_meter
 
 
+def _contract(meter, name: str, start: date, price: str, **fields) -> Contract:
+    return Contract.objects.create(meter=meter, name=name, valid_from=start, region="VL", area="Antwerpen",
+                                   energy_kind="single", price_single_eur_kwh=Decimal(price), **fields)  # fmt: skip
+
+
 def _contract_post(**overrides) -> dict[str, str]:
     data = {
         "name": "Engie fixed",
@@ -72,8 +77,7 @@ def test_it_tells_a_malformed_month_and_shows_the_current_one(november, alice_cl
 
 
 def test_it_hides_alices_bill_and_contracts_from_bob_and_strangers(november, bob_client):
-    contract = Contract.objects.create(meter=november, name="Mine", valid_from=date(2026, 1, 1), region="VL",
-                                       area="Antwerpen", energy_kind="single", price_single_eur_kwh=Decimal("0.1"))  # fmt: skip
+    contract = _contract(november, "Mine", date(2026, 1, 1), "0.1")
     urls = [
         f"{reverse('dashboard:bill')}?meter={november.code}",
         reverse("meters:contracts", args=[november.code]),
@@ -91,8 +95,7 @@ def test_it_hides_alices_bill_and_contracts_from_bob_and_strangers(november, bob
 
 
 def test_it_adds_a_contract_that_ends_the_running_one_and_prices_from_its_first_day(november, alice_client):
-    old = Contract.objects.create(meter=november, name="Old", valid_from=date(2026, 1, 1), region="VL",
-                                  area="Antwerpen", energy_kind="single", price_single_eur_kwh=Decimal("0.10"))  # fmt: skip
+    old = _contract(november, "Old", date(2026, 1, 1), "0.10")
     url = reverse("meters:contracts", args=[november.code])
     with time_machine.travel(AFTER, tick=False):
         response = alice_client.post(url, _contract_post())
@@ -135,11 +138,8 @@ def test_it_refuses_a_contract_that_cannot_price_a_quarter_naming_the_field(
 
 
 def test_it_deletes_a_contract_and_the_one_before_runs_on(november, alice_client):
-    first = Contract.objects.create(meter=november, name="A", valid_from=date(2026, 1, 1), valid_to=date(2026, 6, 1),
-                                    region="VL", area="Antwerpen", energy_kind="single",
-                                    price_single_eur_kwh=Decimal("0.1"))  # fmt: skip
-    second = Contract.objects.create(meter=november, name="B", valid_from=date(2026, 6, 1), region="VL",
-                                     area="Antwerpen", energy_kind="single", price_single_eur_kwh=Decimal("0.2"))  # fmt: skip
+    first = _contract(november, "A", date(2026, 1, 1), "0.1", valid_to=date(2026, 6, 1))
+    second = _contract(november, "B", date(2026, 6, 1), "0.2")
     with time_machine.travel(AFTER, tick=False):
         response = alice_client.post(reverse("meters:contract-delete", args=[november.code, second.pk]))
     assert response.status_code == 302
