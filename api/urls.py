@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import billing, views
+from api import billing, prices, views
 
 app_name = "api"
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/readings", views.post_readings, name="readings"),
     path("api/v1/telegrams", views.post_telegrams, name="telegrams"),
     path("api/v1/live", views.post_live, name="live"),
+    path("api/v1/prices", prices.post_prices, name="prices"),
     path("api/v1/meters/", views.MeterListView.as_view(), name="meters"),
     path("api/v1/meters/<str:code>/readings/", views.ReadingListView.as_view(), name="meter-readings"),
     path("api/v1/meters/<str:code>/series/", views.meter_series, name="meter-series"),
