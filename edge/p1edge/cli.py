@@ -81,7 +81,12 @@ def cmd_read(args: argparse.Namespace) -> int:
 
     config = _config(args, READER_KEYS)
     assert config.spool_dir is not None
-    reader = Reader(config, Spool(config.spool_dir), stop=_stop_on_signals())
+    publisher = None
+    if config.mqtt is not None:
+        from p1edge.mqtt import MqttPublisher  # paho is loaded only when MQTT is on
+
+        publisher = MqttPublisher(config.mqtt)
+    reader = Reader(config, Spool(config.spool_dir), stop=_stop_on_signals(), publisher=publisher)
     return reader.run(once=args.once)
 
 
@@ -175,6 +180,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"pairing:          {pairing}",
         f"login:            {_login_line(uploader, device)}",
         f"live:             {_live_line(uploader, reader)}",
+        f"mqtt:             {_mqtt_line(config, reader)}",
         f"reader telegrams: {reader.get('telegrams', 0)} seen, {reader.get('stored', 0)} stored, "
         f"{reader.get('rejected', 0)} rejected {reader.get('rejected_reasons') or ''}".rstrip(),
         f"reader fields:    {reader.get('fields_dropped', 0)} malformed optional fields left out of kept readings "
@@ -220,6 +226,25 @@ def _live_line(uploader_state: dict, reader_state: dict) -> str:
     reader_live = reader_state.get("live")
     if isinstance(reader_live, dict) and reader_live.get("last_error"):
         text += f"; reader: {reader_live['last_error']}"
+    return text
+
+
+def _mqtt_line(config: Config, reader_state: dict) -> str:
+    """The reader's MQTT connection and last publish, as it last wrote them (at once when the connection comes or
+    goes, else every state.write_interval): `connected to mqtt://host:1883 since ... as ID; 8640 states (last ...)`."""
+    mqtt = reader_state.get("mqtt")
+    if not isinstance(mqtt, dict):
+        return "off (mqtt.host is not set)" if config.mqtt is None else "on; the reader has not reported yet"
+    connected = "connected to" if mqtt.get("connected") else "not connected to"
+    since = f" since {mqtt['since']}" if mqtt.get("since") else ""
+    text = (
+        f"{connected} {mqtt.get('broker')}{since} as {mqtt.get('client_id')}; {mqtt.get('states', 0)} states published "
+        f"(last {mqtt.get('last_publish_at') or 'never'}"
+        f"{': ' + str(mqtt['last_state']) if mqtt.get('last_state') else ''}), {mqtt.get('configs', 0)} sensors "
+        f"announced, {mqtt.get('skipped', 0)} states skipped while disconnected"
+    )
+    if mqtt.get("last_error"):
+        text += f"; last error: {mqtt['last_error']} {mqtt.get('last_error_at') or ''}".rstrip()
     return text
 
 
@@ -281,6 +306,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         label = "pairing" if config.device_token is not None else "api.url"
         problem, note = probe_api(config)
         print(f"error: {label}: {problem}" if problem else f"{label}: {note}")
+        errors += [problem] if problem else []
+    if config.mqtt is not None:
+        from p1edge.mqtt import probe_broker
+
+        problem = probe_broker(config.mqtt)
+        print(f"error: mqtt.host: {problem}" if problem else f"mqtt.host: {config.mqtt.broker} accepts the connection")
         errors += [problem] if problem else []
     return 1 if errors else 0
 
@@ -381,10 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser(
         "status",
         parents=[common],
-        help="backlog, last upload, last error, pairing, live snapshots, dead letters, bytes written per day",
+        help="backlog, last upload, last error, pairing, live snapshots, MQTT, dead letters, bytes written per day",
         description="Print the spool backlog (size and age), last upload, last error, dead-letter count, the pairing "
         "(paired with URL as NAME), whether the server refused the device token or the password, the live "
-        "snapshots sent and dropped, and what the "
+        "snapshots sent and dropped, the MQTT connection and last publish, and what the "
         "reader and the uploader write to the SD card per day. The counters are those the services last wrote "
         "(every state.write_interval seconds, 15 minutes by default, and when they stop).",
     )
@@ -395,8 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="validate and print the effective configuration",
         description="Validate the configuration (file + environment) and print it with secrets masked, warn "
-        "about a config file other users can read, then open the serial port and reach the server's token "
-        "endpoint (no login) and name what fails. Exit 2: invalid configuration, 1: a check failed.",
+        "about a config file other users can read, then open the serial port, reach the server's token "
+        "endpoint (no login) and the MQTT broker (when [mqtt] is set) and name what fails. Exit 2: invalid "
+        "configuration, 1: a check failed.",
     )
     check.add_argument(
         "--offline", action="store_true", help="validate only; do not open the port or contact the server"

@@ -22,16 +22,29 @@ fsync = false                # P1EDGE_STATE_FSYNC: fsync those writes (the old b
 interval = 10                # P1EDGE_LIVE_INTERVAL: seconds between live snapshots to the server (0 = off)
 file = "/run/p1edge/live.json"   # P1EDGE_LIVE_FILE: the latest telegram, shared by reader and uploader; default
                              # $RUNTIME_DIRECTORY/live.json (tmpfs, set by systemd), else <spool.dir>/live.json
+[mqtt]                       # optional (issue 19): the reader publishes to an MQTT broker, Home Assistant discovery
+host = "homeassistant.lan"   # P1EDGE_MQTT_HOST: setting it turns MQTT on
+port = 1883                  # P1EDGE_MQTT_PORT: default 1883, 8883 with tls
+tls = false                  # P1EDGE_MQTT_TLS
+ca_file = "/etc/p1edge/mqtt-ca.pem"  # P1EDGE_MQTT_CA_FILE: a private CA (with tls); default the system's CAs
+username = "p1edge"          # P1EDGE_MQTT_USERNAME
+password_file = "/etc/p1edge/mqtt-password"  # P1EDGE_MQTT_PASSWORD_FILE, or password = "..." (P1EDGE_MQTT_PASSWORD)
+client_id = "p1edge-kitchen" # P1EDGE_MQTT_CLIENT_ID: default p1edge-<hostname>-<pid>
+base_topic = "p1edge/{serial}"   # P1EDGE_MQTT_BASE_TOPIC: {serial} is the meter's serial
+discovery_prefix = "homeassistant"   # P1EDGE_MQTT_DISCOVERY_PREFIX
+interval = 10                # P1EDGE_MQTT_INTERVAL: seconds between states (1..3600)
+telegram = false             # P1EDGE_MQTT_TELEGRAM: also the raw telegram on <base_topic>/telegram
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 import stat
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,8 +72,21 @@ _KEYS: dict[str, tuple[str, str, str | None]] = {
     "state.fsync": ("state", "fsync", "P1EDGE_STATE_FSYNC"),
     "live.interval": ("live", "interval", "P1EDGE_LIVE_INTERVAL"),
     "live.file": ("live", "file", "P1EDGE_LIVE_FILE"),
+    "mqtt.host": ("mqtt", "host", "P1EDGE_MQTT_HOST"),
+    "mqtt.port": ("mqtt", "port", "P1EDGE_MQTT_PORT"),
+    "mqtt.tls": ("mqtt", "tls", "P1EDGE_MQTT_TLS"),
+    "mqtt.ca_file": ("mqtt", "ca_file", "P1EDGE_MQTT_CA_FILE"),
+    "mqtt.username": ("mqtt", "username", "P1EDGE_MQTT_USERNAME"),
+    "mqtt.password": ("mqtt", "password", "P1EDGE_MQTT_PASSWORD"),
+    "mqtt.password_file": ("mqtt", "password_file", "P1EDGE_MQTT_PASSWORD_FILE"),
+    "mqtt.client_id": ("mqtt", "client_id", "P1EDGE_MQTT_CLIENT_ID"),
+    "mqtt.base_topic": ("mqtt", "base_topic", "P1EDGE_MQTT_BASE_TOPIC"),
+    "mqtt.discovery_prefix": ("mqtt", "discovery_prefix", "P1EDGE_MQTT_DISCOVERY_PREFIX"),
+    "mqtt.interval": ("mqtt", "interval", "P1EDGE_MQTT_INTERVAL"),
+    "mqtt.telegram": ("mqtt", "telegram", "P1EDGE_MQTT_TELEGRAM"),
 }
-SECRET_KEYS = frozenset({"api.password"})
+SECRET_KEYS = frozenset({"api.password", "mqtt.password"})
+MQTT_KEYS = tuple(key for key in _KEYS if key.startswith("mqtt."))
 READER_KEYS = (
     "serial.port",
     "serial.baudrate",
@@ -69,6 +95,7 @@ READER_KEYS = (
     "state.fsync",
     "live.interval",
     "live.file",
+    *MQTT_KEYS,  # all optional: MQTT is on when mqtt.host is set
 )
 # api.url, api.username and api.password are needed only while the Pi is not paired (no device token file).
 UPLOADER_KEYS = (
@@ -91,6 +118,12 @@ LIVE_INTERVAL = 10.0  # seconds between live snapshots (issue 16)
 LIVE_FILE_NAME = "live.json"
 # Where a set live.file came from, for check-config: the key itself or systemd's runtime directory.
 LIVE_FROM_KEY, LIVE_FROM_RUNTIME = "live.file", "RUNTIME_DIRECTORY"
+MQTT_PORT, MQTT_TLS_PORT = 1883, 8883  # the IANA ports of MQTT and MQTT over TLS
+MQTT_INTERVAL = 10.0  # seconds between state messages (issue 19)
+SERIAL_PLACEHOLDER = "{serial}"
+MQTT_BASE_TOPIC = f"p1edge/{SERIAL_PLACEHOLDER}"
+MQTT_DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
+MAX_CLIENT_ID = 64
 
 
 class ConfigError(ValueError):
@@ -99,6 +132,29 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
         self.problems = problems
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """The [mqtt] section, validated; present only when mqtt.host is set (MQTT is off by default)."""
+
+    host: str
+    port: int = MQTT_PORT
+    tls: bool = False
+    ca_file: Path | None = None  # with tls: a private CA's certificates (PEM); None: the system's CAs
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # from mqtt.password or mqtt.password_file
+    password_file: Path | None = None
+    client_id: str | None = None  # None: p1edge-<hostname>-<pid>, so a second p1edge never takes over the first
+    base_topic: str = MQTT_BASE_TOPIC  # SERIAL_PLACEHOLDER becomes each meter's serial
+    discovery_prefix: str = MQTT_DISCOVERY_PREFIX
+    interval: float = MQTT_INTERVAL
+    telegram: bool = False  # also publish the raw telegram on <base_topic>/telegram
+
+    @property
+    def broker(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +180,7 @@ class Config:
     live_interval: float = LIVE_INTERVAL
     live_file: Path | None = None
     live_file_from: str = LIVE_FROM_KEY
+    mqtt: MqttSettings | None = None  # None: no [mqtt] host, nothing is published
     # The pairing read from device_token_file when the config was loaded for the uploader (None: not paired).
     device_token: DeviceToken | None = None
     source: str = "defaults"
@@ -169,10 +226,30 @@ class Config:
             "state.fsync": str(self.state_fsync).lower(),
             "live.interval": f"{self.live_interval} (off)" if not self.live_interval else self.live_interval,
             "live.file": self._live_file_text(),
+            **self._mqtt_values(),
         }
         return {
             key: ("(not set)" if value is None else "********" if key in SECRET_KEYS else str(value))
             for key, value in values.items()
+        }
+
+    def _mqtt_values(self) -> dict[str, object]:
+        mqtt = self.mqtt
+        if mqtt is None:
+            return {"mqtt.host": "(not set: MQTT is off)"}
+        return {
+            "mqtt.host": mqtt.host,
+            "mqtt.port": mqtt.port,
+            "mqtt.tls": str(mqtt.tls).lower(),
+            "mqtt.ca_file": mqtt.ca_file if mqtt.tls else None,
+            "mqtt.username": mqtt.username,
+            "mqtt.password": mqtt.password,
+            "mqtt.password_file": mqtt.password_file,
+            "mqtt.client_id": mqtt.client_id or "p1edge-<hostname>-<pid> (default)",
+            "mqtt.base_topic": mqtt.base_topic,
+            "mqtt.discovery_prefix": mqtt.discovery_prefix,
+            "mqtt.interval": mqtt.interval,
+            "mqtt.telegram": str(mqtt.telegram).lower(),
         }
 
     def _live_file_text(self) -> str | None:
@@ -232,8 +309,8 @@ def _raw_values(path: str | None, env: Mapping[str, str]) -> tuple[dict[str, Any
     return values, source, read_path, problems
 
 
-def _file_warnings(path: str | None) -> list[str]:
-    """The file holds the API password: other users must not be able to read it."""
+def _file_warnings(path: str | None, what: str = "the API password") -> list[str]:
+    """The file holds a password: other users must not be able to read it."""
     if path is None:
         return []
     try:
@@ -242,7 +319,7 @@ def _file_warnings(path: str | None) -> list[str]:
         return []
     if mode & stat.S_IROTH:
         return [
-            f"{path} is readable by every user (mode {stat.S_IMODE(mode):04o}) and holds the API password: "
+            f"{path} is readable by every user (mode {stat.S_IMODE(mode):04o}) and holds {what}: "
             f"chmod 600 {path} (or 640 with group p1edge, as the README installs it)"
         ]
     return []
@@ -431,8 +508,14 @@ def load_config(
         values, "live.interval", problems, kind=float, minimum=0, maximum=3600, default=LIVE_INTERVAL
     )
     live_file, live_file_from = _live_file(values, problems, env)
+    mqtt_warnings: list[str] = []
+    mqtt = _mqtt(values, problems, mqtt_warnings)
     if problems:
         raise ConfigError(problems)
+    if password is not None:
+        mqtt_warnings[:0] = _file_warnings(read_path)
+    elif mqtt is not None and mqtt.password is not None and mqtt.password_file is None:
+        mqtt_warnings[:0] = _file_warnings(read_path, "the MQTT password (or use mqtt.password_file)")
     return Config(
         serial_port=port,
         baudrate=baudrate,
@@ -451,7 +534,197 @@ def load_config(
         live_interval=float(live_interval),
         live_file=live_file,
         live_file_from=live_file_from,
+        mqtt=mqtt,
         source=source,
         path=read_path,
-        warnings=tuple((_file_warnings(read_path) if password is not None else []) + token_warnings),
+        warnings=tuple(mqtt_warnings + token_warnings),
     )
+
+
+# --- [mqtt] (issue 19) ----------------------------------------------------------------------------------------------
+
+
+def _mqtt(values: dict[str, Any], problems: list[str], warnings: list[str]) -> MqttSettings | None:
+    """The [mqtt] section, or None when mqtt.host is not set (MQTT off); a key given without a host is a problem,
+    since the user evidently meant MQTT to be on."""
+    given = [key for key in MQTT_KEYS if key in values]
+    host = _mqtt_host(values, problems)
+    if host is None:
+        if given and "mqtt.host" not in given:
+            problems.append(
+                f"{_label('mqtt.host')}: missing; expected the broker's host name or address "
+                f"({', '.join(given)} is set, and MQTT is on only with a host)"
+            )
+        return None
+    tls = _flag(values, "mqtt.tls", problems)
+    port = _number(
+        values, "mqtt.port", problems, kind=int, minimum=1, maximum=65535, default=MQTT_TLS_PORT if tls else MQTT_PORT
+    )
+    ca_file = _mqtt_ca_file(values, problems, tls)
+    username = _text(values, "mqtt.username", problems, False)
+    password, password_file = _mqtt_password(values, problems, warnings)
+    if password is not None and username is None:
+        key = "mqtt.password_file" if password_file is not None else "mqtt.password"
+        problems.append(f"{_label(key)}: needs mqtt.username (MQTT sends a password only with a user name)")
+    client_id = _text(values, "mqtt.client_id", problems, False)
+    if client_id is not None and (len(client_id) > MAX_CLIENT_ID or not client_id.isprintable() or " " in client_id):
+        problems.append(
+            f"{_label('mqtt.client_id')}: expected up to {MAX_CLIENT_ID} printable characters without spaces, "
+            f"got {client_id!r}"
+        )
+    base = _mqtt_topic(values, "mqtt.base_topic", problems, MQTT_BASE_TOPIC, placeholder=True)
+    prefix = _mqtt_topic(values, "mqtt.discovery_prefix", problems, MQTT_DISCOVERY_PREFIX, placeholder=False)
+    interval = _number(values, "mqtt.interval", problems, kind=float, minimum=1, maximum=3600, default=MQTT_INTERVAL)
+    telegram = _flag(values, "mqtt.telegram", problems)
+    warnings.extend(_mqtt_warnings(host, port, tls, password))
+    return MqttSettings(
+        host=host,
+        port=port,
+        tls=tls,
+        ca_file=ca_file,
+        username=username,
+        password=password,
+        password_file=password_file,
+        client_id=client_id,
+        base_topic=base,
+        discovery_prefix=prefix,
+        interval=float(interval),
+        telegram=telegram,
+    )
+
+
+def _mqtt_host(values: dict[str, Any], problems: list[str]) -> str | None:
+    key = "mqtt.host"
+    host = _text(values, key, problems, False)
+    if host is None:
+        return None
+    if "://" in host or "/" in host or any(c.isspace() for c in host) or not host.isprintable():
+        problems.append(
+            f"{_label(key)}: expected a host name or address without scheme or path (e.g. homeassistant.lan or "
+            f"192.168.1.10), got {host!r}"
+        )
+        return None
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in bare:
+        try:
+            ipaddress.IPv6Address(bare)
+        except ValueError:
+            problems.append(
+                f"{_label(key)}: expected a host name or address without a port (the port goes in mqtt.port), "
+                f"got {host!r}"
+            )
+            return None
+    return bare
+
+
+def _mqtt_ca_file(values: dict[str, Any], problems: list[str], tls: bool) -> Path | None:
+    """mqtt.ca_file: only with TLS, an absolute path to PEM certificates that the ssl module can load."""
+    key = "mqtt.ca_file"
+    text = _text(values, key, problems, False)
+    if text is None:
+        return None
+    if not tls:
+        problems.append(
+            f"{_label(key)}: is used only with mqtt.tls = true (env P1EDGE_MQTT_TLS); set mqtt.tls = true "
+            f"(the broker's TLS port, usually {MQTT_TLS_PORT}) or remove mqtt.ca_file"
+        )
+        return None
+    if not os.path.isabs(text):
+        problems.append(f"{_label(key)}: expected an absolute file path, got {text!r}")
+        return None
+    problem = ca_file_problem(Path(text))
+    if problem is not None:
+        problems.append(f"{_label(key)}: {problem}")
+        return None
+    return Path(text)
+
+
+def ca_file_problem(path: Path) -> str | None:
+    """Why `path` cannot serve as the CA certificates of a TLS connection, or None."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    except PermissionError:
+        return f"{path} is not readable by this user (give the p1edge group read access)"
+    except ssl.SSLError as exc:
+        return f"{path} holds no PEM CA certificate ({exc.reason or exc}); expected -----BEGIN CERTIFICATE----- blocks"
+    except OSError as exc:  # a directory, an I/O error
+        return f"{path} cannot be read ({exc.strerror or exc})"
+    return None
+
+
+def _mqtt_password(values: dict[str, Any], problems: list[str], warnings: list[str]) -> tuple[str | None, Path | None]:
+    """mqtt.password, or the first line of mqtt.password_file (so the config file itself holds no secret)."""
+    password = _text(values, "mqtt.password", problems, False)
+    key = "mqtt.password_file"
+    text = _text(values, key, problems, False)
+    if text is None:
+        return password, None
+    if password is not None:
+        problems.append(f"{_label(key)}: set mqtt.password or mqtt.password_file, not both")
+        return None, None
+    if not os.path.isabs(text):
+        problems.append(f"{_label(key)}: expected an absolute file path, got {text!r}")
+        return None, None
+    path = Path(text)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        problems.append(f"{_label(key)}: {path} does not exist")
+        return None, None
+    except PermissionError:
+        problems.append(f"{_label(key)}: {path} is not readable by this user (e.g. chown root:p1edge, chmod 640)")
+        return None, None
+    except OSError as exc:
+        problems.append(f"{_label(key)}: {path} cannot be read ({exc.strerror or exc})")
+        return None, None
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    secret = lines[0].strip() if lines else ""
+    if not secret:
+        problems.append(f"{_label(key)}: {path} is empty; expected the password on its first line")
+        return None, None
+    warnings.extend(_file_warnings(str(path), "the MQTT password"))
+    return secret, path
+
+
+def _mqtt_topic(values: dict[str, Any], key: str, problems: list[str], default: str, *, placeholder: bool) -> str:
+    """A topic name to publish under: no wildcards, no empty level, no leading or trailing /, not a $SYS topic."""
+    topic = _text(values, key, problems, False)
+    if topic is None:
+        return default
+    bare = topic.replace(SERIAL_PLACEHOLDER, "x") if placeholder else topic
+    wrong = (
+        any(char in bare for char in "+#{}\x00")
+        or "" in bare.split("/")
+        or bare.startswith("$")
+        or len(topic.encode()) > 200
+    )
+    if wrong:
+        form = f" ({SERIAL_PLACEHOLDER} is the meter's serial)" if placeholder else ""
+        problems.append(
+            f"{_label(key)}: expected topic levels joined by / like {default}{form}, without +, #, a leading or "
+            f"trailing / or an empty level, got {topic!r}"
+        )
+        return default
+    return topic
+
+
+def _mqtt_warnings(host: str, port: int, tls: bool, password: str | None) -> list[str]:
+    """Settings that may be meant (a broker may listen anywhere) but usually are a mistake: named, not refused."""
+    warnings = []
+    if tls and port == MQTT_PORT:
+        warnings.append(
+            f"mqtt.port {MQTT_PORT} is MQTT's unencrypted port while mqtt.tls = true: a broker usually speaks TLS on "
+            f"{MQTT_TLS_PORT} (set mqtt.port = {MQTT_TLS_PORT}, or mqtt.tls = false)"
+        )
+    if not tls and port == MQTT_TLS_PORT:
+        warnings.append(
+            f"mqtt.port {MQTT_TLS_PORT} is MQTT's TLS port while mqtt.tls = false: set mqtt.tls = true "
+            f"(env P1EDGE_MQTT_TLS), or mqtt.port = {MQTT_PORT}"
+        )
+    if password is not None and not tls and not is_loopback(host):
+        warnings.append(
+            f"the MQTT password travels unencrypted to {host}:{port}; set mqtt.tls = true if the broker offers TLS"
+        )
+    return warnings

@@ -1,5 +1,6 @@
 """The reader service: P1 port -> frames -> CRC + parse -> first telegram of each quarter-hour -> spool, and (issue
-16) the latest telegram, at most once per second, -> the live file the uploader sends from."""
+16) the latest telegram, at most once per second, -> the live file the uploader sends from, and (issue 19) every
+telegram -> the MQTT publisher's thread, which takes the latest when it is due."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ _COUNTS = ("telegrams", "stored", "skipped", "rejected", "fields_dropped")
 class Port(Protocol):
     def read(self, size: int) -> bytes: ...
     def close(self) -> None: ...
+
+
+class Publisher(Protocol):
+    """What the reader needs of ``p1edge.mqtt.MqttPublisher`` (which it does not import: paho is loaded only when
+    [mqtt] is configured)."""
+
+    changes: int  # bumped when the broker connection comes or goes
+
+    def offer(self, frame: str) -> None: ...
+    def start(self) -> None: ...
+    def close(self, *, flush: bool = False, timeout: float | None = None) -> None: ...
+    def status(self) -> dict[str, Any]: ...
 
 
 class PortClosed(Exception):
@@ -162,7 +175,10 @@ class Reader:
 
     With live snapshots on (`live.interval` > 0) the first telegram of each second of `clock` is parsed in full,
     also in a quarter-hour already stored, and its snapshot replaces the live file; the other telegrams of that
-    second take the fast path as before."""
+    second take the fast path as before.
+
+    With a ``publisher`` (MQTT, issue 19) every framed telegram is handed to it as text: it parses the latest in its
+    own thread when a state is due, so the reader does no extra work and never waits for the broker."""
 
     def __init__(
         self,
@@ -171,8 +187,11 @@ class Reader:
         stop: threading.Event | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        publisher: Publisher | None = None,
     ) -> None:
         self.config = config
+        self.publisher = publisher
+        self._saved_mqtt_changes = 0
         self.spool = spool
         self.stop = stop or threading.Event()
         self.clock = clock
@@ -211,6 +230,8 @@ class Reader:
     def handle_frame(self, frame: str) -> dict[str, Any] | None:
         """One framed telegram; returns the reading it stored, if any."""
         self.counts["telegrams"] += 1
+        if self.publisher is not None:
+            self.publisher.offer(frame)
         live_second = self._live_due()
         cheap = _cheap_slot(frame) if live_second is None else None
         if cheap is not None:
@@ -298,7 +319,9 @@ class Reader:
             reading = self.handle_frame(frame)
             if reading is not None:
                 stored.append(reading)
-        self.save_state(force=False)
+        # the broker connection came or went: written at once, like the port's status, for `p1edge status`
+        mqtt_changed = self.publisher is not None and self.publisher.changes != self._saved_mqtt_changes
+        self.save_state(force=mqtt_changed)
         return stored
 
     def save_state(self, *, force: bool = True) -> None:
@@ -321,6 +344,9 @@ class Reader:
         }
         if self.live_path is not None:
             state["live"] = {"file": str(self.live_path), "writes": self.live_writes, "last_error": self.live_error}
+        if self.publisher is not None:
+            self._saved_mqtt_changes = self.publisher.changes
+            state["mqtt"] = self.publisher.status()
         self.state_file.write(state)
 
     def _port_status(self, error: str | None) -> None:
@@ -333,7 +359,8 @@ class Reader:
     def run(self, *, once: bool = False) -> int:
         """Read until stopped (or, with once, until the input ends). Reconnects when the port disappears.
 
-        With once no live file is written: `read --once` replays captures, whose telegrams are not "now"."""
+        With once no live file is written: `read --once` replays captures, whose telegrams are not "now". The MQTT
+        publisher runs beside the loop; with once it delivers the latest telegram before the reader returns."""
         if once:
             self.live_path = None
         elif self.live_path is not None and self.config.live_file is None:
@@ -345,6 +372,8 @@ class Reader:
                 "live.interval = 0",
                 self.live_path,
             )
+        if self.publisher is not None:
+            self.publisher.start()
         delay = 1.0
         port_name = self.config.serial_port or ""
         try:
@@ -377,4 +406,6 @@ class Reader:
                     port.close()
             return 0
         finally:
+            if self.publisher is not None:
+                self.publisher.close(flush=once)
             self.save_state()

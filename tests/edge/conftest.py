@@ -47,3 +47,28 @@ def edge_config(tmp_path):
         return Config(**values)
 
     return build
+
+
+@pytest.fixture
+def mqtt_broker() -> tuple[str, int]:
+    """The real Mosquitto at 127.0.0.1:1883 (`.ci/run` starts it); skipped when it does not answer, unless
+    REQUIRE_MQTT=1 (CI), where that fails."""
+    import os
+
+    from tests.edge.mqttbroker import SYSTEM_HOST, SYSTEM_PORT, reachable
+
+    if not reachable(SYSTEM_HOST, SYSTEM_PORT):
+        if os.environ.get("REQUIRE_MQTT") == "1":
+            pytest.fail(f"REQUIRE_MQTT=1 but no MQTT broker answers at {SYSTEM_HOST}:{SYSTEM_PORT}")
+        pytest.skip(f"no MQTT broker at {SYSTEM_HOST}:{SYSTEM_PORT}; start mosquitto (or set REQUIRE_MQTT=1 to fail)")
+    return SYSTEM_HOST, SYSTEM_PORT
+
+
+@pytest.fixture
+def mqtt_names(mqtt_broker):
+    """This test's own topics on the system broker; the retained messages it leaves there are cleared after it."""
+    from tests.edge.mqttbroker import clear_retained, new_names
+
+    names = new_names()
+    yield names
+    clear_retained(names.patterns)
