@@ -32,6 +32,7 @@ from django.utils import timezone
 from p1edge import wire
 
 from meters import access
+from meters.billing.cost import effective_prices
 from meters.claims import InvalidSerial, normalise_serial
 from meters.ingest import IngestError, IngestRejected, check_fields
 from meters.models import Meter, Reading
@@ -327,6 +328,8 @@ def live_status(meter: Meter, prices: Prices, now: datetime | None = None) -> Li
     """The meter's latest snapshot, how old it is, when the meter was last heard of and its peak guard."""
     now = now or timezone.now()
     snapshot = latest_snapshot(meter.pk)
+    if snapshot is not None:
+        prices = effective_prices(meter.pk, prices, timezone.localdate(now))
     last_reading = Reading.objects.filter(meter=meter).order_by("-timestamp").values_list("timestamp", flat=True)
     last_reading_at = last_reading.first()
     age = None if snapshot is None else max(0, int((now - snapshot.measured_at).total_seconds()))

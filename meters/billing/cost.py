@@ -21,7 +21,7 @@ Capacity, fixed fees and monthly levies are per month or day, not per quarter: `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -33,7 +33,17 @@ from django.db.models import FloatField, OuterRef, Subquery
 from django.db.models.functions import Cast
 
 from meters.billing.tariffs import TariffBook
-from meters.models import Contract, ContractTerms, EnergyKind, ExportKind, Levy, NetworkTariff, QuarterEnergy, SpotPrice
+from meters.models import (
+    Contract,
+    ContractTerms,
+    EnergyKind,
+    ExportKind,
+    Levy,
+    NetworkTariff,
+    QuarterEnergy,
+    Region,
+    SpotPrice,
+)
 from meters.series.queries import Epoch, RangeQuery
 
 if TYPE_CHECKING:
@@ -401,3 +411,26 @@ def bucket_costs(pricing: Pricing, bounds: Sequence[datetime], has_gas: bool) ->
         else:
             out.append(BucketCost(imp, exp, gas if has_gas else None))
     return out
+
+
+def effective_prices(meter_id: int, prices: Prices, day: date, book: TariffBook | None = None) -> Prices:
+    """``prices`` (the owner's profile) with the capacity price of the meter's contract on ``day``: its Flemish
+    area's EUR/kW/year with VAT (what a household pays for a kW, like the dashboard's import cost), none outside
+    Flanders (no measured capacity tariff there), an all-in contract's own. Unchanged for a meter without a
+    contract that day: the capacity card and the live peak guard then price peaks as before contracts existed."""
+    contract = (
+        Contract.objects.filter(meter_id=meter_id, valid_from__lte=day)
+        .exclude(valid_to__lte=day)
+        .order_by("-valid_from")
+        .first()
+    )
+    if contract is None:
+        return prices
+    if contract.all_in:
+        yearly = contract.capacity_eur_kw_year
+        return prices if yearly is None else replace(prices, capacity_eur_kw_year=yearly)
+    book = book or TariffBook()
+    tariff = book.network(contract.area, day) if contract.region == Region.FLANDERS else None
+    capacity = tariff.capacity_eur_kw_year if tariff is not None else None
+    with_vat = (capacity or _ZERO) * (1 + book.vat(day))
+    return replace(prices, capacity_eur_kw_year=with_vat)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone as dj_timezone
 
-from meters.billing.cost import Pricing, bucket_costs
+from meters.billing.cost import Pricing, bucket_costs, effective_prices
 from meters.models import Contract, DayEnergy, Meter
 from meters.series.capacity import _capacity_year, _month_peak, _quarter_peak, month_peak
 from meters.series.queries import (
@@ -283,6 +283,7 @@ def build_series(
     check_view(view)
     zone = _zone(tz)
     bounds = boundaries(view, day, tz)
+    prices = effective_prices(meter.pk, prices, day)  # the capacity price of the meter's contract
     if view == "month" and source == "rollups" and zone.key == _zone(None).key:
         return _month_from_rollups(meter, day, zone, bounds, prices)
     start, end = bounds[0], bounds[-1]

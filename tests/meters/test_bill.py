@@ -322,3 +322,17 @@ def test_it_compares_the_month_with_other_contracts_presets_and_the_impact_bands
     assert result.dynamic_name
     assert len(result.costly_hours) == 10
     assert all(17 <= h.start.astimezone(BRUSSELS).hour < 20 for h in result.costly_hours)
+
+
+@pytest.mark.parametrize(
+    ("region", "area", "yearly"),
+    [("VL", "Imewo", D("54.20") * D("1.06")), ("WA", "ORES", D(0))],
+    ids=["flemish-area", "wallonia-no-capacity-tariff"],
+)
+def test_it_prices_the_capacity_card_with_the_contracts_area(alice_meter, region, area, yearly):
+    november(alice_meter)
+    contract(alice_meter, region=region, area=area, energy_kind="single", price_single_eur_kwh=D("0.10"))
+    with time_machine.travel(AFTER_NOVEMBER, tick=False):
+        series = build_series(alice_meter, "month", NOV, prices=prices_for(alice_meter.owner))
+    assert series.capacity.billed_kw == D("2.5")
+    assert series.capacity.cost_eur == D("2.5") * yearly / 12

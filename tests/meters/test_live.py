@@ -3,7 +3,7 @@ only, a meter without 1-0:1.4.0, the month's peak from stored quarters and from 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -176,6 +176,24 @@ def test_it_uses_the_users_capacity_price(alice, alice_meter):
     guard = _guard(alice, alice_meter, _at(450), avg_demand_kw="3.500", power_import_kw="3.500")
     assert guard.cost_per_kw_eur == Decimal("5.00")
     assert guard.extra_cost_eur == Decimal("5.00")  # 1 kW over the minimum x 60 / 12
+
+
+@pytest.mark.parametrize(
+    ("region", "area", "per_kw"),
+    [("VL", "West", Decimal("5.04")), ("BR", "Sibelga", Decimal("0.00"))],  # 57.10 x 1.06 / 12; no capacity tariff
+    ids=["flemish-area", "brussels"],
+)
+def test_it_prices_the_headroom_with_the_contracts_capacity_tariff(alice, alice_meter, region, area, per_kw):
+    from meters.models import Contract
+
+    Profile.objects.create(user=alice, price_capacity=Decimal("60.00"))  # not used: the contract says where
+    Contract.objects.create(meter=alice_meter, name="C", valid_from=date(2026, 1, 1), region=region, area=area,
+                            energy_kind="single", price_single_eur_kwh=Decimal("0.1"))  # fmt: skip
+    _post(alice, _at(450), avg_demand_kw="3.500", power_import_kw="3.500")
+    with time_machine.travel(_at(451), tick=False):
+        state = live.live_status(alice_meter, prices_for(alice))
+    assert state.guard is not None
+    assert state.guard.cost_per_kw_eur == per_kw
 
 
 def test_it_finds_the_quarter_in_the_repeated_autumn_hour(alice, alice_meter):
