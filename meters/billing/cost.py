@@ -387,10 +387,34 @@ class BucketCost:
     gas_eur: Decimal | None
 
 
-def bucket_costs(pricing: Pricing, bounds: Sequence[datetime], has_gas: bool) -> list[BucketCost]:
-    """The consumer cost of each bucket [bounds[k], bounds[k+1]): the sum of its quarters' costs."""
+# Energy prices that depend on neither the clock nor the day-ahead price: a bucket's cost follows from its register
+# totals, without reading its quarters (the sum of the quarters' costs, by linearity).
+_REGISTER_KINDS = frozenset({EnergyKind.SINGLE, EnergyKind.DAY_NIGHT, EnergyKind.EXCLUSIVE_NIGHT})
+
+
+def by_registers(pricing: Pricing) -> bool:
+    """Whether every contract ``pricing`` may apply prices by register only (and a fixed export price)."""
+    candidates = [pricing.terms] if pricing.terms is not None else [*pricing.contracts, pricing.fallback]
+    return all(t.energy_kind in _REGISTER_KINDS and t.export_kind == ExportKind.FIXED for t in candidates)
+
+
+def bucket_costs(
+    pricing: Pricing, bounds: Sequence[datetime], has_gas: bool, totals: Sequence[tuple[int, int, int, int | None]]
+) -> list[BucketCost]:
+    """The consumer cost of each bucket [bounds[k], bounds[k+1]): the sum of its quarters' costs.
+
+    ``totals`` are the buckets' (import 1.8.1, import 1.8.2, export, gas litres): with prices by register only
+    (:func:`by_registers`) they are priced as one quarter of the bucket's day would be, which is the same sum (a
+    bucket never spans two local days, the day contracts and tariffs change on); else the quarters are read.
+    """
+    if by_registers(pricing):
+        out = []
+        for start, (i1, i2, exp_wh, gas_l) in zip(bounds, totals, strict=False):
+            q = pricing._price(int(start.timestamp()), i1, i2, exp_wh, 0, gas_l)
+            out.append(BucketCost(q.consumer_import_eur, q.export_eur, q.gas_eur * (1 + q.vat) if has_gas else None))
+        return out
     quarters = pricing.quarters(bounds[0], bounds[-1])
-    out: list[BucketCost] = []
+    out = []
     i = 0
     for k in range(len(bounds) - 1):
         end = int(bounds[k + 1].timestamp())

@@ -353,7 +353,8 @@ def _priced(meter: Meter, buckets: list[Bucket], zone: ZoneInfo, prices: Prices,
     if not buckets or not Contract.objects.filter(meter_id=meter.pk).exists():
         return buckets
     bounds = [b.start for b in buckets] + [buckets[-1].end]
-    costs = bucket_costs(Pricing(meter.pk, prices, zone=zone), bounds, has_gas)
+    totals = [(b.import_t1_wh or 0, b.import_t2_wh or 0, b.export_wh or 0, b.gas_l) for b in buckets]
+    costs = bucket_costs(Pricing(meter.pk, prices, zone=zone), bounds, has_gas, totals)
     return [
         b
         if b.import_wh is None

@@ -336,3 +336,20 @@ def test_it_prices_the_capacity_card_with_the_contracts_area(alice_meter, region
         series = build_series(alice_meter, "month", NOV, prices=prices_for(alice_meter.owner))
     assert series.capacity.billed_kw == D("2.5")
     assert series.capacity.cost_eur == D("2.5") * yearly / 12
+
+
+def test_it_costs_a_register_priced_bucket_as_the_sum_of_its_quarters(alice_meter):
+    from meters.billing.cost import Pricing, by_registers
+
+    november(alice_meter, flat(), gas=True)
+    contract(alice_meter, energy_kind="day_night", price_day_eur_kwh=D("0.12"), price_night_eur_kwh=D("0.09"),
+             gas_eur_kwh=D("0.06"))  # fmt: skip
+    pricing = Pricing(alice_meter.pk, prices_for(alice_meter.owner))
+    assert by_registers(pricing)  # the month view prices its days from their totals, without the quarters
+    with time_machine.travel(AFTER_NOVEMBER, tick=False):
+        series = build_series(alice_meter, "month", NOV, prices=prices_for(alice_meter.owner))
+    for bucket in series.buckets[:3]:
+        quarters = pricing.quarters(bucket.start, bucket.end)
+        assert len(quarters) == 96
+        assert bucket.import_cost_eur == sum(q.consumer_import_eur for q in quarters)
+        assert bucket.gas_cost_eur == sum(q.gas_eur * (1 + q.vat) for q in quarters)
