@@ -56,3 +56,16 @@ def replace(lines: list[str], obis: str, new: str | None) -> list[str]:
 
 def without(lines: list[str], *obis: str) -> list[str]:
     return [line for line in lines if line.split("(", 1)[0] not in obis]
+
+
+# A water meter on M-Bus channel 1 (device type 007) and a gas meter on channel 2 (003): found by device type, not
+# by channel number.
+GAS_AND_WATER = [
+    "0-1:24.1.0(007)",
+    "0-1:96.1.1(3853455430303030303030303031)",
+    "0-1:24.2.1(250314100000W)(00042.118*m3)",
+    "0-2:24.1.0(003)",
+    "0-2:96.1.1(37464C3030303030303030303032)",
+    "0-2:24.4.0(1)",
+    "0-2:24.2.3(250314101000W)(01234.567*m3)",
+]

@@ -38,18 +38,9 @@ from tests.edge.mqttbroker import (
     retained,
 )
 from tests.edge.server import free_port
-from tests.edge.telegrams import SERIAL, base_lines, without
+from tests.edge.telegrams import GAS_AND_WATER, SERIAL, base_lines, without
 
 NOW = datetime(2025, 3, 14, 9, 15, 30, tzinfo=UTC)  # the publisher's wall clock in these tests (status times)
-GAS_AND_WATER = [
-    "0-1:24.1.0(007)",
-    "0-1:96.1.1(3853455430303030303030303031)",
-    "0-1:24.2.1(250314100000W)(00042.118*m3)",
-    "0-2:24.1.0(003)",
-    "0-2:96.1.1(37464C3030303030303030303032)",
-    "0-2:24.4.0(1)",
-    "0-2:24.2.3(250314101000W)(01234.567*m3)",
-]
 SINGLE_PHASE_ABSENT = ("1-0:41.7.0", "1-0:61.7.0", "1-0:42.7.0", "1-0:62.7.0", "1-0:52.7.0", "1-0:72.7.0")
 SINGLE_PHASE_ABSENT += ("1-0:51.7.0", "1-0:71.7.0")
 THREE_PHASE_OBJECTS = {

@@ -7,7 +7,7 @@ import pytest
 from p1edge.crc import HEADER_SINGLE_PHASE, build_telegram, crc16_arc
 from p1edge.telegram import READING_FIELDS, TelegramError, parse_telegram, parse_telegram_report
 
-from tests.edge.telegrams import SERIAL, base_lines, replace, without
+from tests.edge.telegrams import GAS_AND_WATER, SERIAL, base_lines, replace, without
 
 
 def test_it_maps_a_three_phase_telegram_to_the_reading_fields():
@@ -93,16 +93,7 @@ def test_it_reads_old_firmware_integer_amps_without_phase_power_or_capacity_line
 
 
 def test_it_finds_gas_on_channel_2_and_water_on_channel_1_by_device_type():
-    lines = [
-        *base_lines(),
-        "0-1:24.1.0(007)",
-        "0-1:96.1.1(3853455430303030303030303031)",
-        "0-1:24.2.1(250314100000W)(00042.118*m3)",
-        "0-2:24.1.0(003)",
-        "0-2:96.1.1(37464C3030303030303030303032)",
-        "0-2:24.4.0(1)",
-        "0-2:24.2.3(250314101000W)(01234.567*m3)",
-    ]
+    lines = [*base_lines(), *GAS_AND_WATER]
     reading = parse_telegram(build_telegram(lines))
 
     assert reading["gas_m3"] == Decimal("1234.567")
