@@ -664,3 +664,67 @@ class ContractPreset(ContractTerms):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.valid_from.isoformat()})"
+
+
+# --- Household sharing and the audit log (meters/sharing.py, meters/access.py; docs/your-data.md) ------------------
+
+
+class ShareRole(models.TextChoices):
+    VIEWER = "viewer", _("viewer")  # dashboards, live data and bills
+    MANAGER = "manager", _("manager")  # also renames the meter and keeps its contracts
+
+
+class MeterShare(models.Model):
+    """An invitation to another person to see (viewer) or also manage (manager) a meter; ``user`` is set when they
+    accept it. Only the owner invites and revokes; a share never makes anyone the owner."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="shares", verbose_name=_("meter"))
+    email = models.EmailField(_("invited e-mail address"))
+    role = models.CharField(_("role"), max_length=8, choices=ShareRole.choices, default=ShareRole.VIEWER)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="meter_shares",
+        verbose_name=_("shared with"),
+    )
+    token_hash = models.CharField(_("invitation token (hash)"), max_length=64, unique=True, editable=False)
+    invited_at = models.DateTimeField(_("invited"), default=timezone.now)
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["meter", "invited_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["meter", "user"], name="share_meter_user"),
+        ]
+        verbose_name = _("meter share")
+        verbose_name_plural = _("meter shares")
+
+    def __str__(self) -> str:
+        return f"{self.meter} -> {self.email} ({self.role})"
+
+
+class AuditEvent(models.Model):
+    """What was done to whose data, without the personal data itself: an account or meter deletion, a share, an
+    export, a retention run. ``subject`` is an opaque id (the user's or meter's primary key), never a name."""
+
+    kind = models.CharField(_("event"), max_length=40)
+    subject = models.CharField(_("subject"), max_length=40, blank=True, help_text=_("An id, never a name."))
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    detail = models.JSONField(
+        _("detail"), default=dict, blank=True, help_text=_("Counts and choices, no personal data.")
+    )
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"{self.at.isoformat()} {self.kind} {self.subject}"
+
+
+def audit(kind: str, subject: object = "", **detail: Any) -> AuditEvent:
+    """Record an audit event; ``detail`` holds counts and choices only (never names, e-mail addresses, serials)."""
+    return AuditEvent.objects.create(kind=kind, subject=str(subject), detail=detail)
