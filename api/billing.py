@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from api.serializers import DetailSerializer
 from energy_app.routers import replica_reads
-from meters.access import meter_for
+from meters.access import Need, meter_for
 from meters.billing import bill as billing
 from meters.presenters import bill_json, comparison_json
 from users.models import prices_for
@@ -68,7 +68,7 @@ def _month(request: Request) -> date:
 @api_view(["GET"])
 @replica_reads
 def meter_bill(request: Request, code: str) -> Response:
-    meter = meter_for(request.user, code)
+    meter = meter_for(request.user, code, Need.READ)
     return Response(bill_json(billing.month_bill(meter, _month(request), prices_for(request.user))))
 
 
@@ -90,5 +90,5 @@ def meter_bill(request: Request, code: str) -> Response:
 @api_view(["GET"])
 @replica_reads
 def meter_bill_compare(request: Request, code: str) -> Response:
-    meter = meter_for(request.user, code)
+    meter = meter_for(request.user, code, Need.READ)
     return Response(comparison_json(billing.compare(meter, _month(request), prices_for(request.user))))

@@ -13,10 +13,11 @@ class MeterSerializer(serializers.ModelSerializer):
     reading_count = serializers.IntegerField(read_only=True)
     first_reading_at = serializers.DateTimeField(read_only=True, allow_null=True)
     last_reading_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    role = serializers.CharField(read_only=True, help_text="owner, manager or viewer (a meter shared with you).")
 
     class Meta:
         model = Meter
-        fields = ("code", "serial", "name", "reading_count", "first_reading_at", "last_reading_at")
+        fields = ("code", "serial", "name", "reading_count", "first_reading_at", "last_reading_at", "role")
         read_only_fields = fields
 
 

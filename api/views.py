@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Case, Count, Max, Min, OuterRef, QuerySet, Subquery, Value, When
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.http import parse_etags, urlencode
@@ -47,10 +47,10 @@ from api.throttling import (
 )
 from energy_app.routers import ReplicaReadsMixin, replica_reads
 from meters import devices, live
-from meters.access import device_for, meter_for, owned_devices, owned_meters, readings_visible_to
+from meters.access import Need, device_for, meter_for, owned_devices, readable_meters, readings_visible_to
 from meters.exports import RangeError, parse_range, utc_datetime
 from meters.ingest import BatchTooLarge, IngestError, IngestRejected, IngestResult, ingest_readings
-from meters.models import Device, Meter, Reading
+from meters.models import Device, Meter, MeterShare, Reading
 from meters.presenters import live_etag, live_json, live_response, series_json
 from meters.series import SeriesError, build_series, parse_day
 from users.lockout import client_ip
@@ -214,7 +214,10 @@ class MeterListView(generics.ListAPIView):
     pagination_class = None
 
     def get_queryset(self) -> QuerySet[Meter]:
-        return owned_meters(self.request.user).annotate(
+        user = self.request.user  # authenticated: the API denies anonymous requests by default
+        shared = MeterShare.objects.filter(meter=OuterRef("pk"), user_id=user.pk or 0).values("role")[:1]
+        return readable_meters(user).annotate(
+            role=Case(When(owner_id=user.pk, then=Value("owner")), default=Subquery(shared)),
             reading_count=Count("readings"),
             first_reading_at=Min("readings__timestamp"),
             last_reading_at=Max("readings__timestamp"),
@@ -247,7 +250,7 @@ class ReadingListView(ReplicaReadsMixin, generics.ListAPIView):
     pagination_class = ReadingPagination
 
     def get_queryset(self) -> QuerySet[Reading]:
-        meter = meter_for(self.request.user, self.kwargs["code"])
+        meter = meter_for(self.request.user, self.kwargs["code"], Need.READ)
         params = self.request.query_params
         try:
             period = parse_range(params.get("from"), params.get("to"))
@@ -287,7 +290,7 @@ class ReadingListView(ReplicaReadsMixin, generics.ListAPIView):
 @api_view(["GET"])
 @replica_reads
 def meter_series(request: Request, code: str) -> Response:
-    meter = meter_for(request.user, code)
+    meter = meter_for(request.user, code, Need.READ)
     try:
         day = parse_day(request.query_params.get("date"))
         series = build_series(meter, request.query_params.get("view", "day"), day, prices=prices_for(request.user))
@@ -300,7 +303,7 @@ def meter_series(request: Request, code: str) -> Response:
 @api_view(["GET"])
 @replica_reads
 def meter_live(request: Request, code: str) -> Response:
-    meter = meter_for(request.user, code)
+    meter = meter_for(request.user, code, Need.READ)
     state = live.live_status(meter, prices_for(request.user))
     etag = live_etag(live_json(state))
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}

@@ -20,12 +20,14 @@ from meters.models import (
     READING_FIELDS,
     REGISTER_FIELDS,
     Alert,
+    AuditEvent,
     ClaimAttempt,
     Contract,
     ContractPreset,
     Device,
     Levy,
     Meter,
+    MeterShare,
     NetworkTariff,
     PendingMeter,
     Reading,
@@ -256,3 +258,29 @@ class SpotPriceAdmin(admin.ModelAdmin):
 
     list_display = ("slot", "price_eur_mwh", "imported_at")
     date_hierarchy = "slot"
+
+
+@admin.register(MeterShare)
+class MeterShareAdmin(admin.ModelAdmin):
+    """Household shares; the invitation token is stored only as a hash and cannot be read back."""
+
+    list_display = ("meter", "role", "email", "user", "invited_at", "accepted_at")
+    list_filter = ("role",)
+    search_fields = ("meter__serial", "email", "user__username")
+    raw_id_fields = ("meter", "user")
+    readonly_fields = ("token_hash", "invited_at", "accepted_at")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log: read-only, kept without personal data."""
+
+    list_display = ("at", "kind", "subject", "detail")
+    list_filter = ("kind",)
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -34,7 +34,7 @@ from django.views.decorators.http import require_GET
 
 from energy_app.routers import replica_reads
 from meters import exports, live, presenters
-from meters.access import meter_for, owned_meters
+from meters.access import Need, meter_for, readable_meters
 from meters.billing import bill as billing
 from meters.models import Meter
 from meters.series import InvalidDate, build_series, parse_day
@@ -51,7 +51,7 @@ class _Latest(TypedDict):
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page: Now when one of the user's meters sent a live snapshot within the last minute, else Day."""
-    fresh = live.has_fresh_snapshot(owned_meters(request.user).order_by("name", "serial"))
+    fresh = live.has_fresh_snapshot(readable_meters(request.user).order_by("name", "serial"))
     if fresh is not None:
         return redirect(f"{reverse('dashboard:now')}?{urlencode({'meter': str(fresh.code)})}")
     return redirect("dashboard:day")
@@ -122,7 +122,7 @@ def now_panel(request: HttpRequest) -> HttpResponse:
 
     The snapshot's age is no part of the fragment (it changes every second): it travels in ``X-Live-Age``, on the
     304 as well, and the page counts on from it."""
-    meter = meter_for(request.user, request.GET.get("meter", ""))
+    meter = meter_for(request.user, request.GET.get("meter", ""), Need.READ)
     state = live.live_status(meter, prices_for(request.user))
     html = render_to_string("meters/dashboard/_now_panel.html", {"panel": presenters.now_panel(state)}, request)
     etag = f'"{hashlib.sha256(html.encode()).hexdigest()[:32]}"'
@@ -182,8 +182,8 @@ def _chosen_meter(request: HttpRequest) -> tuple[Meter | None, Sequence[Meter]]:
     unknown code is a 404. None without meters (after telling the user why)."""
     assert request.user.is_authenticated  # the login_required views call this
     code = request.GET.get("meter")
-    chosen = meter_for(request.user, code) if code else None
-    meters = list(owned_meters(request.user).annotate(latest=Max("readings__timestamp")).order_by("name", "serial"))
+    chosen = meter_for(request.user, code, Need.READ) if code else None
+    meters = list(readable_meters(request.user).annotate(latest=Max("readings__timestamp")).order_by("name", "serial"))
     if not meters:
         if request.user.pending_meters.exists():
             messages.info(request, _("Your meter is waiting for the first reading from your device."))
@@ -224,7 +224,7 @@ def _qlik_config() -> dict[str, Any] | None:
 @login_required
 @require_GET
 def export_csv(request: HttpRequest, code: str) -> HttpResponseBase:
-    meter = meter_for(request.user, code)
+    meter = meter_for(request.user, code, Need.READ)
     try:
         wanted = exports.parse_request(request.GET.get("from"), request.GET.get("to"), request.GET.get("format"))
     except exports.ExportError as exc:

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from meters.billing import contracts
-from meters.models import Contract, NetworkTariff, Region
+from meters.models import Contract, NetworkTariff, Region, ShareRole
 from theme.forms import DecimalCommaField, StyledFormMixin
 
 
@@ -123,3 +123,16 @@ class ContractForm(StyledFormMixin, forms.ModelForm):
             contracts.check_terms(self.instance)
         except ValidationError as exc:
             self._update_errors(exc)  # type: ignore[attr-defined]
+
+
+class ShareForm(StyledFormMixin, forms.Form):
+    email = forms.EmailField(label=_("E-mail address"), help_text=_("The person gets a link to accept, valid 7 days."))
+    role = forms.ChoiceField(
+        label=_("Role"),
+        choices=ShareRole.choices,
+        initial=ShareRole.VIEWER,
+        help_text=_(
+            "A viewer sees the dashboards, live data and bills; a manager also renames the meter and keeps "
+            "its contracts. Only you can share, remove or delete it."
+        ),
+    )

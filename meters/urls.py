@@ -13,6 +13,11 @@ urlpatterns = [
     # Contracts (meters/billing/): the prices of every quarter.
     path("meters/<str:code>/contracts/", views.contracts, name="contracts"),
     path("meters/<str:code>/contracts/<str:contract_id>/delete", views.contract_delete, name="contract-delete"),
+    # Household sharing (meters/sharing.py).
+    path("meters/<str:code>/sharing/", views.sharing, name="sharing"),
+    path("meters/<str:code>/sharing/<str:share_id>/revoke", views.share_revoke, name="share-revoke"),
+    path("meters/<str:code>/leave", views.share_leave, name="share-leave"),
+    path("shares/<str:token>/", views.share_accept, name="share-accept"),
     # Pairing a Pi (RFC 8628's verification URI) and the account's devices.
     path("device/", views.device, name="device"),
     path("devices/", views.device_list, name="devices"),

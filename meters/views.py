@@ -15,9 +15,10 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from meters import claims, devices
-from meters.access import contract_for, device_for, meter_for, owned_devices, owned_meters
+from meters import sharing as meters_sharing
+from meters.access import Need, contract_for, device_for, meter_for, owned_devices, owned_meters, share_for, shared_with
 from meters.billing import contracts as billing_contracts
-from meters.forms import AddMeterForm, ContractForm, DeleteWithDataForm, DeviceCodeForm, RenameMeterForm
+from meters.forms import AddMeterForm, ContractForm, DeleteWithDataForm, DeviceCodeForm, RenameMeterForm, ShareForm
 from meters.models import Contract
 from users.lockout import client_ip
 
@@ -80,6 +81,7 @@ def meter_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "meters": meters,
         "pending": claims.pending_meters(request.user),
+        "shared": shared_with(request.user),
         "show_register": show_register,
     }
     return render(request, "meters/meter_list.html", context, status=status)
@@ -88,7 +90,7 @@ def meter_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def rename(request: HttpRequest, code: str) -> HttpResponse:
-    meter = meter_for(request.user, code)
+    meter = meter_for(request.user, code, Need.MANAGE)
     form = RenameMeterForm(request.POST)
     if form.is_valid():
         claims.rename_meter(meter, form.cleaned_data["name"])
@@ -154,7 +156,7 @@ def delete_with_data(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def contracts(request: HttpRequest, code: str) -> HttpResponse:
     """The meter's contract history and the form that adds one (the running one then ends the day before)."""
-    meter = meter_for(request.user, code)
+    meter = meter_for(request.user, code, Need.MANAGE)
     first = meter.readings.order_by("timestamp").values_list("timestamp", flat=True).first()
     initial = {"valid_from": timezone.localdate(first) if first else timezone.localdate()}
     form = ContractForm(request.POST or None, initial=initial, instance=Contract(meter=meter))
@@ -186,6 +188,72 @@ def contract_delete(request: HttpRequest, code: str, contract_id: str) -> HttpRe
     billing_contracts.delete_contract(contract)
     messages.success(request, _("Contract %(name)s deleted.") % {"name": contract.name})
     return redirect("meters:contracts", code=code)
+
+
+# --- household sharing ---------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sharing(request: HttpRequest, code: str) -> HttpResponse:
+    """The owner's list of the meter's shares and the form that invites someone."""
+    meter = meter_for(request.user, code)
+    form = ShareForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = meters_sharing.invite(
+                meter,
+                form.cleaned_data["email"],
+                form.cleaned_data["role"],
+                lambda token: request.build_absolute_uri(reverse("meters:share-accept", args=[token])),
+            )
+        except meters_sharing.SharingError as exc:
+            form.add_error("email", str(exc))
+        else:
+            messages.success(request, _("Invitation sent to %(email)s.") % {"email": made.share.email})
+            return redirect("meters:sharing", code=meter.code)
+    context = {"meter": meter, "form": form, "shares": meter.shares.select_related("user").order_by("invited_at")}
+    return render(request, "meters/sharing.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def share_revoke(request: HttpRequest, code: str, share_id: str) -> HttpResponse:
+    share = share_for(request.user, code, share_id)
+    meters_sharing.revoke(share)
+    messages.success(request, _("%(email)s no longer sees this meter.") % {"email": share.email})
+    return redirect("meters:sharing", code=code)
+
+
+@require_http_methods(["GET", "POST"])
+def share_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitation link: shows whose meter it is; a logged-in user accepts it with a POST. Anonymous visitors
+    are asked to log in or register first (both come back here)."""
+    try:
+        share = meters_sharing.invitation(token)
+    except meters_sharing.SharingError as exc:
+        return render(request, "meters/share_accept.html", {"error": str(exc)}, status=404)
+    if request.method == "POST" and request.user.is_authenticated:
+        try:
+            meters_sharing.accept(request.user, token)
+        except meters_sharing.SharingError as exc:
+            return render(request, "meters/share_accept.html", {"error": str(exc), "share": share}, status=400)
+        messages.success(request, _("%(name)s is now on your dashboards.") % {"name": share.meter.display_name})
+        return redirect(f"{reverse('dashboard:day')}?meter={share.meter.code}")
+    here = reverse("meters:share-accept", args=[token])
+    context = {"share": share, "login_url": f"{reverse('users:login')}?next={here}",
+               "register_url": f"{reverse('users:register')}?next={here}"}  # fmt: skip
+    return render(request, "meters/share_accept.html", context)
+
+
+@login_required
+@require_POST
+def share_leave(request: HttpRequest, code: str) -> HttpResponse:
+    """A viewer or manager stops seeing a meter shared with them."""
+    meter = meter_for(request.user, code, Need.READ)
+    meters_sharing.leave(request.user, meter)
+    messages.success(request, _("%(name)s is no longer on your dashboards.") % {"name": meter.display_name})
+    return redirect(LIST_URL)
 
 
 # --- pairing a Pi and the account's devices ------------------------------------------------------------------
