@@ -137,11 +137,11 @@ def kw(value: float | Decimal | None) -> str:
     return fmt(value, 2, "kW")
 
 
-def money(value: Decimal | None) -> str:
+def money(value: Decimal | None, decimals: int = 2) -> str:
     if value is None:
         return DASH
     # The minus sign (U+2212) before it all, euro sign included; an amount that rounds to zero has none ("€ 0.00").
-    text = _number(value, 2)
+    text = _number(value, decimals)
     sign, digits = ("\u2212", text[1:]) if text.startswith("\u2212") else ("", text)
     return sign + _l10n("CURRENCY_FORMAT").format(digits)
 
@@ -652,7 +652,7 @@ def bill_rows(bill: Bill) -> list[dict[str, str]]:
         else:
             decimals = 0 if line.unit == "day" else 3 if line.unit in ("kW", "month") else 1
             quantity = fmt(line.quantity, decimals, str(_UNIT_LABELS.get(line.unit, line.unit)))
-            unit_price = fmt(line.unit_price_eur, 4 if line.unit != "kW" else 2, "€")
+            unit_price = money(line.unit_price_eur, 4 if line.unit != "kW" else 2)
         rows.append(
             {
                 "kind": line.kind,

@@ -26,7 +26,7 @@ from django.utils.translation import ngettext
 
 from meters.billing.cost import Pricing, QuarterCost
 from meters.billing.tariffs import TariffBook
-from meters.models import Contract, ContractTerms, DayEnergy, EnergyKind, Levy, Meter, Region
+from meters.models import Contract, ContractPreset, ContractTerms, DayEnergy, EnergyKind, Levy, Meter, Region
 from meters.series.capacity import billed_mean_kw, stored_peaks
 from meters.series.windows import _add_months
 
@@ -129,7 +129,7 @@ class _Lines:
 
     def finished(self) -> list[BillLine]:
         for rate, base in sorted(self.vat_base.items()):
-            label = _("VAT %(rate)s %%") % {"rate": f"{rate * 100:g}"}
+            label = _("VAT %(rate)s %%") % {"rate": f"{(rate * 100).normalize():f}"}
             self.lines.append(BillLine("vat", label, _cents(base), "EUR", rate, _cents(base * rate)))
         order = {k: i for i, k in enumerate(KINDS)}
         return sorted(self.lines, key=lambda line: order[line.kind])
@@ -355,7 +355,7 @@ def compare(meter: Meter, month: date, prices: Prices) -> Comparison:
     region, _area = own.place_on(month)
     if region:
         for preset in book.presets(region, month):
-            candidates.append((preset.name, "preset", preset))
+            candidates.append((_preset_name(preset), "preset", preset))
         current = own.contract_on(month)
         if region == Region.WALLONIA and current is not None and current.energy_kind != EnergyKind.IMPACT:
             candidates.append((_("%(contract)s on the Impact bands") % {"contract": current.name}, "impact",
@@ -370,6 +370,11 @@ def compare(meter: Meter, month: date, prices: Prices) -> Comparison:
         if not dynamic_name and terms.energy_kind == EnergyKind.DYNAMIC:
             dynamic_name, dynamic_quarters = name, their
     return Comparison(bill, tuple(alternatives), dynamic_name, _costly_hours(dynamic_quarters))
+
+
+def _preset_name(preset: ContractPreset) -> str:
+    """Suppliers' products keep their names; the project's own reference preset is named in the reader's language."""
+    return _("Fixed price (reference)") if preset.key == "fixed-reference" else preset.name
 
 
 def _overlaps(c: Contract, start: date, end: date) -> bool:

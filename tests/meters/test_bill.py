@@ -95,6 +95,7 @@ def test_it_bills_a_flemish_fixed_single_rate_month_line_by_line(alice_meter):
     assert line(bill, "levies", "contribution").amount_eur == cents(contribution) == D("0.55")
     assert line(bill, "levies", "Energiefonds").amount_eur == cents(fund) == D("0.01")
     assert line(bill, "vat").amount_eur == cents(vat) == D("4.34")
+    assert line(bill, "vat").label == "VAT 6 %"
     assert bill.total_eur == D("76.67")
     assert bill.complete, bill.notes
 
