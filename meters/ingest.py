@@ -23,7 +23,7 @@ from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 from p1edge import wire
 
-from meters import access
+from meters import access, retention
 from meters.bulk import insert_rows
 from meters.claims import SERIAL_SHAPE, InvalidSerial, adopt_pending, normalise_serial
 from meters.models import READING_FIELDS, REGISTER_FIELDS, Meter, Reading
@@ -228,8 +228,18 @@ def _moment(index: int, name: str, raw: Any, latest_allowed: datetime, errors: l
     return moment
 
 
-def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[IngestError]) -> _Item | None:
+@dataclass(frozen=True)
+class _Window:
+    """The slots a reading may have: not later than ``latest_allowed``; with retention, not before ``kept_from``."""
+
+    latest_allowed: datetime
+    kept_from: datetime | None = None  # meters.retention.cutoff
+    too_old: str = ""  # the message for a reading before kept_from, built once per batch
+
+
+def _validate(index: int, item: Any, window: _Window, errors: list[IngestError]) -> _Item | None:
     """One submitted item as an ``_Item``, or None after appending every problem with it to ``errors``."""
+    latest_allowed = window.latest_allowed
     if type(item) is not dict and not isinstance(item, Mapping):
         errors.append(IngestError(index, "non_field_errors", "each reading must be an object"))
         return None
@@ -242,6 +252,10 @@ def _validate(index: int, item: Any, latest_allowed: datetime, errors: list[Inge
         errors.append(IngestError(index, "serial", SERIAL_SHAPE))
     values: dict[str, Any] = {}
     slot = _times(index, item, latest_allowed, values, errors)
+    if slot is not None and window.kept_from is not None and slot < window.kept_from:
+        # Its day and its quarters are gone (meters.retention): storing it would recompute that day's kept total
+        # from one reading. Refused for good: the edge dead-letters an item refused by index and field.
+        errors.append(IngestError(index, "timestamp", window.too_old))
     _decimals(index, item, values, errors)
     _integers(index, item, values, errors)
     if len(errors) > before:
@@ -371,7 +385,9 @@ def ingest_readings(user: Any, items: Sequence[Mapping[str, Any]], *, return_ids
     quarter-hour slot; a slot already stored, or already present earlier in the batch, counts as a duplicate.
 
     Raises ``BatchTooLarge`` for more than ``settings.INGEST_MAX_BATCH`` items and ``IngestRejected`` listing every
-    invalid item and every item ``user`` may not write; either way nothing is stored.
+    invalid item and every item ``user`` may not write; either way nothing is stored. With retention on
+    (``settings.RETENTION_RAW_DAYS``) a reading older than ``meters.retention.cutoff`` is invalid (field
+    ``timestamp``).
     """
     if len(items) > settings.INGEST_MAX_BATCH:
         raise BatchTooLarge(len(items), settings.INGEST_MAX_BATCH)
@@ -379,8 +395,14 @@ def ingest_readings(user: Any, items: Sequence[Mapping[str, Any]], *, return_ids
         return IngestResult(created=0, duplicates=0)
 
     errors: list[IngestError] = []
-    latest_allowed = timezone.now() + settings.INGEST_MAX_FUTURE
-    valid = [_validate(index, item, latest_allowed, errors) for index, item in enumerate(items)]
+    now = timezone.now()
+    kept_from = retention.cutoff(now)
+    window = _Window(
+        latest_allowed=now + settings.INGEST_MAX_FUTURE,
+        kept_from=kept_from,
+        too_old="" if kept_from is None else retention.too_old_message(kept_from),
+    )
+    valid = [_validate(index, item, window, errors) for index, item in enumerate(items)]
     if errors:
         raise IngestRejected(errors)
     parsed: list[_Item] = valid  # type: ignore[assignment]  # no errors means every item validated

@@ -24,9 +24,19 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from meters.billing.cost import Pricing, QuarterCost
+from meters.billing.cost import REGISTER_KINDS, Pricing, QuarterCost
 from meters.billing.tariffs import TariffBook
-from meters.models import Contract, ContractPreset, ContractTerms, DayEnergy, EnergyKind, Levy, Meter, Region
+from meters.models import (
+    Contract,
+    ContractPreset,
+    ContractTerms,
+    DayEnergy,
+    EnergyKind,
+    ExportKind,
+    Levy,
+    Meter,
+    Region,
+)
 from meters.series.capacity import billed_mean_kw, stored_peaks
 from meters.series.windows import _add_months
 
@@ -161,8 +171,18 @@ def _priced_month(meter: Meter, month: date, pricing: Pricing) -> tuple[Bill, li
     now = timezone.now()
     first_data = min((d.day for d in days), default=None)
     billed = _billed_days(month, start, end, now, first_data)
+    quarters, unpriced = _with_dropped_days(pricing, quarters, days)
 
     notes: list[str] = []
+    if unpriced:
+        notes.append(
+            ngettext(
+                "The quarter-hours of %(count)d day are no longer kept (retention): this contract cannot price it.",
+                "The quarter-hours of %(count)d days are no longer kept (retention): this contract cannot price them.",
+                unpriced,
+            )
+            % {"count": unpriced}
+        )
     if now < end:
         notes.append(_("The month is still running: the figures so far."))
     if first_data is None:
@@ -226,6 +246,29 @@ def _priced_month(meter: Meter, month: date, pricing: Pricing) -> tuple[Bill, li
         dynamic=any(q.spot_eur_mwh is not None for q in quarters),
     )
     return bill, quarters
+
+
+def _with_dropped_days(
+    pricing: Pricing, quarters: list[QuarterCost], days: list[DayEnergy]
+) -> tuple[list[QuarterCost], int]:
+    """The month's quarters, plus one priced "quarter" holding the day's totals for each day whose quarter-hours
+    retention (meters/retention.py) deleted while its day rollup stays: a contract priced by register only costs a
+    day from its totals exactly. The number of such days a time band or day-ahead contract cannot price."""
+    covered = {q.day for q in quarters}
+    unpriced = 0
+    for d in days:
+        imp = (d.import_t1_wh or 0) + (d.import_t2_wh or 0)
+        if d.day in covered or d.partial or (not imp and not d.export_t1_wh and not d.export_t2_wh):
+            continue
+        rates = pricing.rates(d.day)
+        t = rates.terms
+        if t.energy_kind not in REGISTER_KINDS or t.export_kind != ExportKind.FIXED:
+            unpriced += 1
+            continue
+        midnight = int(datetime(d.day.year, d.day.month, d.day.day, tzinfo=pricing.zone).timestamp())
+        exp = (d.export_t1_wh or 0) + (d.export_t2_wh or 0)
+        quarters.append(pricing._price(midnight, d.import_t1_wh or 0, d.import_t2_wh or 0, exp, 0, d.gas_l))
+    return sorted(quarters, key=lambda q: q.ep), unpriced
 
 
 def _lacks_tariff(pricing: Pricing, day: date) -> bool:

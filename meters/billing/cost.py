@@ -389,13 +389,13 @@ class BucketCost:
 
 # Energy prices that depend on neither the clock nor the day-ahead price: a bucket's cost follows from its register
 # totals, without reading its quarters (the sum of the quarters' costs, by linearity).
-_REGISTER_KINDS = frozenset({EnergyKind.SINGLE, EnergyKind.DAY_NIGHT, EnergyKind.EXCLUSIVE_NIGHT})
+REGISTER_KINDS = frozenset({EnergyKind.SINGLE, EnergyKind.DAY_NIGHT, EnergyKind.EXCLUSIVE_NIGHT})
 
 
 def by_registers(pricing: Pricing) -> bool:
     """Whether every contract ``pricing`` may apply prices by register only (and a fixed export price)."""
     candidates = [pricing.terms] if pricing.terms is not None else [*pricing.contracts, pricing.fallback]
-    return all(t.energy_kind in _REGISTER_KINDS and t.export_kind == ExportKind.FIXED for t in candidates)
+    return all(t.energy_kind in REGISTER_KINDS and t.export_kind == ExportKind.FIXED for t in candidates)
 
 
 def bucket_costs(

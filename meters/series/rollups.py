@@ -10,6 +10,10 @@ views read a few stored rows instead of every quarter-hour again.
   the quarters in that span, the local days that touch it and their months are recomputed, nothing else.
 * :func:`rebuild` recomputes a meter from its readings, a month at a time (``manage.py rebuild_rollups``); a test
   compares it with what ingest maintained.
+* With retention (``settings.RETENTION_RAW_DAYS``, ``meters.retention``) neither writes anything before the
+  cutoff: the readings of those days are gone or about to go, and the day totals and peaks stored from them are
+  what remains. Both start at the cutoff, a local midnight whose reading is kept, so the first kept day is
+  computed as before.
 
 Every number comes from the functions the dashboards used before: ``build._continuous`` / ``build._at_bounds`` for
 boundary values (interpolated to the Wh, so the days add up to the month exactly), ``capacity._quarter_peak`` and
@@ -30,7 +34,9 @@ from zoneinfo import ZoneInfo
 
 from django.db import connections, router, transaction
 from django.db.models import Case, Max, Min, QuerySet, Value, When
+from django.utils import timezone
 
+from meters import retention
 from meters.bulk import delete_rows, insert_rows
 from meters.models import DayEnergy, Meter, MonthEnergy, QuarterEnergy, Reading
 from meters.series.build import (
@@ -333,15 +339,29 @@ def _local_day(zone: ZoneInfo, epoch: int) -> date:
 
 
 def _recompute(
-    meter_id: int, lo: int, hi: int, using: str, has_gas: bool, nothing_after: bool = False
+    meter_id: int,
+    lo: int,
+    hi: int,
+    using: str,
+    has_gas: bool,
+    nothing_after: bool = False,
+    kept_from: int | None = None,
 ) -> tuple[int, int, list[date]]:
     """Quarters lo <= slot < hi and every local day touching [lo, hi]; returns (quarters, days, months touched).
 
     ``has_gas``: the meter has gas readings somewhere, so the gas track needs its own neighbours.
     ``nothing_after``: no reading after ``hi`` (the usual upload of the latest quarters): no need to look.
+    ``kept_from``: the retention cutoff (a local midnight, epoch): no quarter, day or month before it is rewritten.
     """
     zone = _zone(None)
+    if kept_from is not None:
+        if hi < kept_from:
+            return 0, 0, []
+        lo = max(lo, kept_from)
     days = _days(zone, _local_day(zone, lo - 1), _local_day(zone, hi))
+    if kept_from is not None:
+        # lo - 1 reaches back into the day that ends at the cutoff: its stored row stays as it is.
+        days = [d for d in days if d >= _local_day(zone, kept_from)]
     bounds = [_local_epoch(zone, d) for d in days] + [_local_epoch(zone, days[-1] + timedelta(days=1))]
     start, end = bounds[0], bounds[-1]
     rows = _rows(meter_id, start, end)
@@ -554,12 +574,25 @@ def refresh(meter_id: int, slots: Iterable[datetime], *, using: str | None = Non
         if lo < first - _PROBE_SECONDS or hi > last + _PROBE_SECONDS:
             epochs, gas_epochs = _epochs(meter_id, lo, hi, using)
         months: set[date] = set()
+        kept_from = _kept_from()
         for span_lo, span_hi in _spans(changed, epochs, gas_epochs):
             _, _, touched = _recompute(
-                meter_id, span_lo, span_hi, using, has_gas, nothing_after=after is None and span_hi >= last
+                meter_id,
+                span_lo,
+                span_hi,
+                using,
+                has_gas,
+                nothing_after=after is None and span_hi >= last,
+                kept_from=kept_from,
             )
             months.update(touched)
         _write_months(meter_id, months, using)
+
+
+def _kept_from() -> int | None:
+    """The retention cutoff as an epoch (``meters.retention.cutoff``), None when raw data is kept forever."""
+    cut = retention.cutoff(timezone.now())
+    return None if cut is None else int(cut.timestamp())
 
 
 _PROBE_SECONDS = 2 * _DAY_SECONDS
@@ -581,29 +614,53 @@ def rebuild(
     """Recompute every rollup of one meter from its readings, a local month per transaction.
 
     ``progress`` is called with each month done. Rows outside the readings' range are removed.
+
+    With retention on (``settings.RETENTION_RAW_DAYS``) only what lies from the cutoff on is recomputed: the
+    quarters, days and months before it are kept as stored, since their readings are gone (or go at the next
+    ``apply_retention``) and a rebuild from what is left would blank or distort exact day totals and peaks. The
+    cutoff's month is rewritten from its day rows, the kept ones included. Set ``RETENTION_RAW_DAYS`` empty to
+    rebuild everything, e.g. after restoring old readings from a backup.
     """
     using = using or router.db_for_write(Reading)
     zone = _zone(None)
+    kept_from = _kept_from()
     span = Reading.objects.using(using).filter(meter_id=meter_id).aggregate(lo=Min("timestamp"), hi=Max("timestamp"))
+    first_kept = None if kept_from is None else _local_day(zone, kept_from)
     with transaction.atomic(using=using):
-        for model in (QuarterEnergy, DayEnergy, MonthEnergy):
-            model.objects.using(using).filter(meter_id=meter_id).delete()
-    if span["lo"] is None:
-        return RebuildReport(meter_id, 0, 0, 0)
-    lo, hi = int(span["lo"].timestamp()), int(span["hi"].timestamp())
-    has_gas = Reading.objects.using(using).filter(meter_id=meter_id, gas_m3__isnull=False).exists()
-    month = _local_day(zone, lo).replace(day=1)
-    last = _local_day(zone, hi).replace(day=1)
-    while month <= last:
-        m0 = max(lo, _local_epoch(zone, month))
-        m1 = min(hi, _local_epoch(zone, _add_months(month, 1)))
+        if kept_from is None or first_kept is None:
+            for model in (QuarterEnergy, DayEnergy, MonthEnergy):
+                model.objects.using(using).filter(meter_id=meter_id).delete()
+        else:
+            QuarterEnergy.objects.using(using).filter(meter_id=meter_id, slot__gte=_utc(kept_from)).delete()
+            DayEnergy.objects.using(using).filter(meter_id=meter_id, day__gte=first_kept).delete()
+            MonthEnergy.objects.using(using).filter(meter_id=meter_id, month__gt=first_kept.replace(day=1)).delete()
+    if span["lo"] is not None:
+        lo, hi = int(span["lo"].timestamp()), int(span["hi"].timestamp())
+        if kept_from is not None:
+            lo = max(lo, kept_from)  # the readings left before the cutoff are only its neighbours (meters.retention)
+        # Refresh's rule: gas kept in the months before the cutoff counts too (its gas readings may be gone).
+        has_gas = (
+            Reading.objects.using(using).filter(meter_id=meter_id, gas_m3__isnull=False).exists()
+            or MonthEnergy.objects.using(using).filter(meter_id=meter_id, has_gas=True).exists()
+        )
+        month = _local_day(zone, lo).replace(day=1)
+        last = _local_day(zone, hi).replace(day=1)
+        while lo <= hi and month <= last:
+            m0 = max(lo, _local_epoch(zone, month))
+            m1 = min(hi, _local_epoch(zone, _add_months(month, 1)))
+            earlier = _add_months(month, -1)
+            with transaction.atomic(using=using):
+                # Days are recomputed whole on both sides of a month edge; the later month rewrites the shared one.
+                _recompute(meter_id, m0, m1, using, has_gas, kept_from=kept_from)
+                months = [m for m in (month, earlier) if first_kept is None or m >= first_kept.replace(day=1)]
+                _write_months(meter_id, months, using)
+            if progress is not None:
+                progress(month)
+            month = _add_months(month, 1)
+    if first_kept is not None:
         with transaction.atomic(using=using):
-            # Days are recomputed whole on both sides of a month edge; the later month rewrites the shared one.
-            _recompute(meter_id, m0, m1, using, has_gas)
-            _write_months(meter_id, [month, _add_months(month, -1)], using)
-        if progress is not None:
-            progress(month)
-        month = _add_months(month, 1)
+            # The cutoff's month from its day rows, also when no reading is left from the cutoff on.
+            _write_months(meter_id, [first_kept.replace(day=1)], using)
     counts = [m.objects.using(using).filter(meter_id=meter_id).count() for m in (QuarterEnergy, DayEnergy, MonthEnergy)]
     return RebuildReport(meter_id, *counts)
 

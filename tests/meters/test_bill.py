@@ -354,3 +354,34 @@ def test_it_costs_a_register_priced_bucket_as_the_sum_of_its_quarters(alice_mete
         assert len(quarters) == 96
         assert bucket.import_cost_eur == sum(q.consumer_import_eur for q in quarters)
         assert bucket.gas_cost_eur == sum(q.gas_eur * (1 + q.vat) for q in quarters)
+
+
+def test_it_bills_days_whose_quarters_retention_dropped_from_their_day_totals(alice_meter, settings):
+    from meters.retention import apply_retention
+
+    november(alice_meter, flat())
+    contract(alice_meter, energy_kind="day_night", price_day_eur_kwh=D("0.12"), price_night_eur_kwh=D("0.09"))
+    before = bill_of(alice_meter)
+    settings.RETENTION_RAW_DAYS = 29  # on 10 December: quarter-hours before 11 November go
+    with time_machine.travel(AFTER_NOVEMBER, tick=False):
+        report = apply_retention()
+    assert report.quarters_deleted == 10 * 96
+    after = bill_of(alice_meter)
+    assert after.lines == before.lines
+    assert after.complete
+
+
+def test_it_says_a_dynamic_contract_cannot_price_days_retention_dropped(alice_meter, settings):
+    from meters.retention import apply_retention
+
+    november(alice_meter)
+    _spot(local(2026, 11, 1), local(2026, 12, 1), lambda s: "100")
+    contract(alice_meter, energy_kind="dynamic", spot_factor=D("0.1"), spot_offset_ct=D("1"))
+    settings.RETENTION_RAW_DAYS = 29
+    with time_machine.travel(AFTER_NOVEMBER, tick=False):
+        apply_retention()
+    bill = bill_of(alice_meter)
+    assert not bill.complete
+    assert any("10 days are no longer kept" in n for n in bill.notes)
+    assert line(bill, "energy").quantity == D(288)  # the month's import still counts whole
+    assert line(bill, "energy").amount_eur == cents(D(20 * 96) / 10 * D("0.11"))

@@ -3,6 +3,10 @@
 Ingest keeps the rollups up to date by itself; run this after restoring readings from a backup, after a change to
 the series rules, or to check (``--check`` compares what is stored with a rebuild and changes nothing). Each meter
 is rebuilt a local month per transaction, so uploads keep going meanwhile; progress is printed per month.
+
+With retention on (``RETENTION_RAW_DAYS``, ``meters.retention``) only what lies from the retention cutoff on is
+rebuilt; the quarters, days and months before it stay as stored, since their readings are gone (``--check`` compares
+the same way). Empty ``RETENTION_RAW_DAYS`` for the run to rebuild old days from restored readings.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
+from meters import retention
 from meters.claims import InvalidSerial, normalise_serial
 from meters.models import Meter
 from meters.series import rollups
@@ -41,6 +47,11 @@ class Command(BaseCommand):
                 raise CommandError(f"No meter with serial {', '.join(unknown)}")
         total = meters.count()
         differing = []
+        cut = retention.cutoff(timezone.now())
+        if cut is not None:
+            self.stdout.write(
+                f"retention: the rollups before {cut.isoformat()} stay as stored ({retention.keep_days()} days kept)"
+            )
         for n, meter in enumerate(meters.iterator(), start=1):
             if check:
                 if not self._matches(meter):
