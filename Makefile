@@ -94,12 +94,16 @@ format: $(VENV)/.installed
 css:
 	cd theme/static_src && npm ci --no-audit --no-fund && npm run build
 
-# Vendors the chart library (uPlot, pinned in theme/static_vendor/package-lock.json) into committed static files.
+# Vendors the front-end libraries pinned in theme/static_vendor/package-lock.json into committed files: the chart
+# library (uPlot) into the static files, and axe-core (the accessibility checker) into theme/static_vendor/axe,
+# outside every static directory, so no page can load it: only the browser tests inject it (tests/e2e/axe.py).
 chart:
 	cd theme/static_vendor && npm ci --no-audit --no-fund
-	mkdir -p theme/static/js/vendor
+	mkdir -p theme/static/js/vendor theme/static_vendor/axe
 	cp theme/static_vendor/node_modules/uplot/dist/uPlot.iife.min.js theme/static_vendor/node_modules/uplot/dist/uPlot.min.css theme/static/js/vendor/
 	cp theme/static_vendor/node_modules/uplot/LICENSE theme/static/js/vendor/uPlot.LICENSE
+	cp theme/static_vendor/node_modules/axe-core/axe.min.js theme/static_vendor/axe/
+	cp theme/static_vendor/node_modules/axe-core/LICENSE theme/static_vendor/axe/axe.LICENSE
 
 bench: $(VENV)/.installed
 	for script in bench/[!_]*.py; do $(PY) $$script || exit 1; done

@@ -122,6 +122,15 @@ class Profile(models.Model):
         choices=settings.LANGUAGES,
         help_text=_("Language of the site for this account; empty follows the browser."),
     )
+    # Light or dark pages; "auto" follows the device (prefers-color-scheme). Logged out, a cookie keeps the choice
+    # (theme.preferences).
+    theme = models.CharField(
+        _("colour scheme"),
+        max_length=8,
+        default="auto",
+        choices=[("auto", _("Automatic (as the device)")), ("light", _("Light")), ("dark", _("Dark"))],
+        help_text=_("Light or dark pages for this account; automatic follows the device's setting."),
+    )
     token_version = models.PositiveIntegerField(
         _("token version"),
         default=0,

@@ -24,8 +24,13 @@
  *   English uses en-GB, which writes Belgium's English dates as the cards do ("Tue 1 Dec"; en-BE adds a comma).
  * Axes: a chart whose values are all zero (export without solar panels) gets a fixed range (0–100 W,
  *   0–0.1 kWh, 0–0.1 m³), and tick steps are multiples of the last digit shown, so two ticks never read the same.
- * Bars: amber = estimated across missing readings; hatched, same hue = the running bucket ("so far": from its
- *   start up to the latest reading, JSON field `so_far`). A tap, click or arrow key on a chart shows the bar's values.
+ * Bars: dotted amber = estimated across missing readings; hatched, same hue = the running bucket ("so far": from its
+ *   start up to the latest reading, JSON field `so_far`). A tap, click or arrow key on a chart shows the bar's values;
+ *   a screen reader hears them (the chart's aria-live line), and each chart has a summary sentence and a table of
+ *   the same buckets with units under it (WCAG 1.1.1: the canvas is no text).
+ * Colours: the stylesheet's --chart-* properties, one set per colour scheme (theme/static_src/src/styles.css); the
+ *   charts are drawn again when an automatic scheme turns. Patterns and positions carry what colour does (dotted =
+ *   estimated, hatched = so far, phases in different dashes, day left of night), for colour-blind readers.
  */
 (function () {
   "use strict";
@@ -78,10 +83,19 @@
 
   var TZ = root.dataset.timezone || "Europe/Brussels";
   var VIEW = root.dataset.view;
-  // Hues as "r, g, b" so a hatched "so far" fill can reuse them.
-  var RGB = { import: "22, 99, 193", export: "5, 150, 105", day: "245, 176, 20", night: "30, 58, 138", gas: "234, 88, 12" };
+  var BUCKET = root.dataset.bucket || "";
+  // Hues as "r, g, b" so a hatched "so far" fill can reuse them; read from the stylesheet for the current scheme.
+  var RGB, COLORS;
+  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue("--chart-" + name).trim(); }
+  function readColors() {
+    RGB = { import: css("import"), export: css("export"), day: css("day"), night: css("night"), gas: css("gas"), estimated: css("estimated") };
+    COLORS = {
+      avg: css("avg"), max: css("max"), axis: css("axis"), grid: css("grid"), tick: css("tick"),
+      phases: [css("phase-1"), css("phase-2"), css("phase-3")].map(function (rgb) { return "rgb(" + rgb + ")"; }),
+    };
+    patterns = {};
+  }
   function rgba(rgb, a) { return "rgba(" + rgb + ", " + a + ")"; }
-  var COLORS = { estimated: "rgba(245, 176, 20, 0.85)", avg: "#475569", max: "#dc2626", phases: ["#7c3aed", "#ea580c", "#0891b2"] };
 
   // Auto-submit the meter selector and date picker (the Show button stays for keyboard and no-JS users).
   document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
@@ -136,6 +150,22 @@
     ctx.moveTo(s - 1, s + 1); ctx.lineTo(s + 1, s - 1);
     ctx.stroke();
     return (patterns[rgb] = ctx.createPattern(c, "repeat"));
+  }
+  // Estimated bars: the estimated hue with dots, so they differ from measured ones without colour vision too.
+  function dotted(rgb) {
+    var key = "dots " + rgb;
+    if (patterns[key]) return patterns[key];
+    var r = uPlot.pxRatio || window.devicePixelRatio || 1, s = Math.round(6 * r);
+    var c = document.createElement("canvas");
+    c.width = c.height = s;
+    var ctx = c.getContext("2d");
+    ctx.fillStyle = rgba(rgb, 0.85);
+    ctx.fillRect(0, 0, s, s);
+    ctx.fillStyle = "rgba(255, 255, 255, 0.9)";
+    ctx.beginPath();
+    ctx.arc(s / 2, s / 2, 1.1 * r, 0, 2 * Math.PI);
+    ctx.fill();
+    return (patterns[key] = ctx.createPattern(c, "repeat"));
   }
 
   function tzDate(ts) { return uPlot.tzDate(new Date(ts * 1e3), TZ); }
@@ -194,17 +224,17 @@
       },
       axes: [
         {
-          stroke: "#475569",
+          stroke: COLORS.axis,
           font: AXIS_FONT,
-          grid: { stroke: "#e2e8f0" },
-          ticks: { stroke: "#cbd5e1" },
+          grid: { stroke: COLORS.grid },
+          ticks: { stroke: COLORS.tick },
           values: function (u, splits, axisIdx, space, incr) { return splits.map(function (ts) { return axisLabel(ts, incr); }); },
         },
         {
-          stroke: "#475569",
+          stroke: COLORS.axis,
           font: AXIS_FONT,
-          grid: { stroke: "#e2e8f0" },
-          ticks: { stroke: "#cbd5e1" },
+          grid: { stroke: COLORS.grid },
+          ticks: { stroke: COLORS.tick },
           incrs: unit.incrs,
           size: function (u, values) { return Math.ceil(labelWidth(values)) + 20; },
           values: function (u, vals) {
@@ -235,14 +265,86 @@
     el.removeAttribute("tabindex");
   }
 
+  // --- Text alternative: a summary sentence and a table of the same buckets, under the chart ------------------
+  // The sentence names the highest bucket: "Highest quarter-hour 4.43 kW on Fri 6 Nov at 18:30".
+  function highest(buckets, value, format) {
+    var best = null;
+    buckets.forEach(function (b) {
+      var v = value(b);
+      if (v != null && (best == null || v > value(best))) best = b;
+    });
+    if (best == null) return "";
+    var start = new Date(best.start), values = { bucket: BUCKET, value: format(best), day: weekdayDayMonth.format(start), time: hm.format(start) };
+    return VIEW === "month"
+      ? text(gettext("Highest %(bucket)s %(value)s on %(day)s"), values)
+      : text(gettext("Highest %(bucket)s %(value)s on %(day)s at %(time)s"), values);
+  }
+  // columns: [{ label, value(bucket) -> text }]; a "Note" column when a bucket is estimated, running or reset.
+  function describeInText(el, caption, summary, buckets, columns, notes) {
+    var figure = el.closest("figure");
+    if (!figure) return;
+    var summaryEl = figure.querySelector("[data-chart-summary]"), slot = figure.querySelector("[data-chart-table]");
+    if (summaryEl) summaryEl.textContent = summary;
+    if (!slot) return;
+    var withNotes = buckets.some(function (b) { return notes(b).length; });
+    var details = document.createElement("details");
+    details.className = "mt-2 text-sm";
+    var toggle = document.createElement("summary");
+    toggle.className = "cursor-pointer font-medium text-brand-700 underline underline-offset-2";
+    toggle.textContent = text(gettext("%(chart)s as a table"), { chart: caption });
+    details.appendChild(toggle);
+    var wrap = document.createElement("div");
+    // Focusable when it scrolls sideways on a phone, so a keyboard can scroll it too.
+    wrap.className = "mt-2 max-w-full overflow-x-auto";
+    wrap.tabIndex = 0;
+    wrap.setAttribute("role", "group");
+    wrap.setAttribute("aria-label", caption);
+    var table = document.createElement("table");
+    table.className = "w-full text-left text-xs tabular-nums";
+    var cap = document.createElement("caption");
+    cap.className = "sr-only";
+    cap.textContent = caption;
+    table.appendChild(cap);
+    var head = table.createTHead().insertRow();
+    [gettext("Period")].concat(columns.map(function (c) { return c.label; }), withNotes ? [gettext("Note")] : []).forEach(function (label) {
+      var th = document.createElement("th");
+      th.scope = "col";
+      th.className = "py-1 pr-3 font-semibold";
+      th.textContent = label;
+      head.appendChild(th);
+    });
+    var body = table.createTBody();
+    body.className = "divide-y divide-slate-100";
+    buckets.forEach(function (b) {
+      var row = body.insertRow(), th = document.createElement("th");
+      th.scope = "row";
+      th.className = "py-1 pr-3 font-normal";
+      th.textContent = bucketLabel(b);
+      row.appendChild(th);
+      columns.forEach(function (c) { var td = row.insertCell(); td.className = "py-1 pr-3"; td.textContent = c.value(b); });
+      if (withNotes) { var td = row.insertCell(); td.className = "py-1"; td.textContent = notes(b).join(", "); }
+    });
+    wrap.appendChild(table);
+    details.appendChild(wrap);
+    slot.replaceChildren(details);
+  }
+  function clearText(el) {
+    var figure = el.closest("figure");
+    if (!figure) return;
+    figure.querySelectorAll("[data-chart-summary], [data-chart-table], [data-chart-live]").forEach(function (n) { n.replaceChildren(); });
+  }
+
   // --- Tooltip: hover (mouse), tap (touch) or arrow keys (focus) show the values of one bucket ------------------
   function attachTip(u, el, xs, describe) {
     var tip = document.createElement("div");
     tip.className = "pointer-events-none absolute left-0 top-0 z-10 max-w-[16rem] rounded-md bg-slate-900/90 px-2 py-1 text-xs leading-snug text-white shadow-lg tabular-nums";
     tip.setAttribute("data-chart-tip", "");
-    tip.setAttribute("role", "status");
+    // Screen readers hear the values from the chart's live line (below), which stays in the page while the
+    // tooltip comes and goes.
+    tip.setAttribute("aria-hidden", "true");
     tip.hidden = true;
     el.appendChild(tip);
+    var figure = el.closest("figure"), live = figure && figure.querySelector("[data-chart-live]");
 
     function place(idx) {
       if (idx == null || idx < 0 || idx >= xs.length) { tip.hidden = true; return; }
@@ -258,6 +360,7 @@
         tip.appendChild(line);
       });
       tip.hidden = false;
+      if (live && document.activeElement === el) live.textContent = [d.title].concat(d.rows).join(". ");
       var over = u.over.getBoundingClientRect(), box = el.getBoundingClientRect();
       var x = over.left - box.left + u.valToPos(xs[idx], "x");
       var left = Math.min(Math.max(0, x - tip.offsetWidth / 2), el.clientWidth - tip.offsetWidth);
@@ -293,18 +396,23 @@
   }
 
   var charts = [], halfBucket = 0;
-  function draw(name, series, data, unit, describe) {
+  // text: { caption, summary, buckets, columns, notes } for the summary sentence and the table (describeInText).
+  function draw(name, series, data, unit, describe, alt) {
     var el = root.querySelector('[data-chart="' + name + '"]');
     if (!el) return;
     el.replaceChildren();
+    clearText(el);
     var hasValue = data.slice(1).some(function (s) { return s.some(function (v) { return v != null; }); });
     if (!hasValue) { showEmpty(el); return; }
+    if (alt) describeInText(el, alt.caption, alt.summary, alt.buckets, alt.columns, alt.notes);
     var chart = new uPlot(baseOptions(el, series, unit, halfBucket), data, el);
     // Legend markers of hatched series get the same stripes (the canvas pattern cannot be a CSS background).
     var rows = chart.root.querySelectorAll(".u-legend .u-series"), skip = rows.length - series.length; // x row if any
     series.forEach(function (s, i) {
       var marker = s.hatched && rows[i + skip] && rows[i + skip].querySelector(".u-marker");
       if (marker) marker.style.background = "repeating-linear-gradient(135deg, " + rgba(s.hatched, 0.9) + " 0 2px, " + rgba(s.hatched, 0.18) + " 2px 5px)";
+      var dots = s.dotted && rows[i + skip] && rows[i + skip].querySelector(".u-marker");
+      if (dots) dots.style.background = "radial-gradient(circle, rgba(255, 255, 255, 0.9) 1px, transparent 1.5px) 0 0 / 5px 5px, " + rgba(s.dotted, 0.85);
     });
     attachTip(chart, el, data[0], describe);
     charts.push({ chart: chart, el: el });
@@ -316,7 +424,7 @@
     var solid = rgba(rgb, 0.75);
     var series = [
       { label: label, stroke: "rgb(" + rgb + ")", fill: solid, paths: bars(), points: { show: false } },
-      { label: gettext("Estimated"), stroke: COLORS.estimated, fill: COLORS.estimated, paths: bars(), points: { show: false } },
+      { label: gettext("Estimated"), stroke: "rgb(" + RGB.estimated + ")", fill: dotted(RGB.estimated), dotted: RGB.estimated, paths: bars(), points: { show: false } },
       { label: gettext("So far"), stroke: "rgb(" + rgb + ")", fill: hatch(rgb), hatched: rgb, paths: bars(), points: { show: false } },
       { label: text(gettext("Average %(power)s"), { power: power(avg) }), stroke: COLORS.avg, width: 1.5, dash: [6, 4], points: { show: false } },
       { label: text(gettext("Maximum %(power)s"), { power: power(max) }), stroke: COLORS.max, width: 1.5, dash: [2, 3], points: { show: false } },
@@ -338,7 +446,17 @@
       var value = b[field] == null ? gettext("no data") : text(gettext("%(power)s average · %(energy)s"), { power: power(b[field]), energy: kwh(b[key + "_kwh"]) });
       return { title: tipTitle(b, flags(b)), rows: [tipRow(label, value)] };
     }
-    return { series: series, data: data, describe: describe };
+    var alt = {
+      caption: label,
+      summary: highest(buckets, function (b) { return b[field]; }, function (b) { return power(b[field]); }),
+      buckets: buckets,
+      columns: [
+        { label: gettext("Average power"), value: function (b) { return power(b[field]); } },
+        { label: gettext("Energy"), value: function (b) { return kwh(b[key + "_kwh"]); } },
+      ],
+      notes: flags,
+    };
+    return { series: series, data: data, describe: describe, alt: alt };
   }
 
   // Dots on a line only when they fit (8 px each): a lone value, such as the first quarter of a day, stays visible.
@@ -357,6 +475,9 @@
   }
 
   function render(json) {
+    readColors();
+    charts.forEach(function (c) { c.chart.destroy(); if (resizer) resizer.unobserve(c.el); });
+    charts = [];
     var buckets = json.buckets;
     var xs = buckets.map(function (b) { return Date.parse(b.start) / 1000; });
     halfBucket = buckets.length ? (Date.parse(buckets[0].end) - Date.parse(buckets[0].start)) / 2000 : 0;
@@ -364,7 +485,7 @@
     [["import", gettext("Import")], ["export", gettext("Export")]].forEach(function (c) {
       var chart = powerChart(buckets, c[0], json.power, c[1], RGB[c[0]]);
       chart.data[0] = xs;
-      draw(c[0], chart.series, chart.data, UNITS.W, chart.describe);
+      draw(c[0], chart.series, chart.data, UNITS.W, chart.describe, chart.alt);
     });
 
     var phaseSeries = [], phaseData = [xs], phaseIdx = [];
@@ -372,10 +493,17 @@
       var values = buckets.map(function (b) { return b.load_w ? b.load_w[p] : null; });
       if (values.some(function (v) { return v != null; })) {
         // L1, L2, L3: the phases' names on every meter, in every language.
-        phaseSeries.push({ label: "L" + (p + 1), stroke: COLORS.phases[p], width: 1.5, points: { size: 5, show: fewPoints }, spanGaps: false });
+        // Each phase its own dash as well as its own colour.
+        phaseSeries.push({ label: "L" + (p + 1), stroke: COLORS.phases[p], width: 1.5, dash: [[], [6, 3], [2, 2]][p], points: { size: 5, show: fewPoints }, spanGaps: false });
         phaseData.push(values);
         phaseIdx.push(p);
       }
+    }
+    function phaseLoad(b, p) { return b.load_w ? b.load_w[p] : null; }
+    function topPhase(b) {
+      var top = null;
+      phaseIdx.forEach(function (p) { if (phaseLoad(b, p) != null && (top == null || phaseLoad(b, p) > phaseLoad(b, top))) top = p; });
+      return top;
     }
     draw("phases", phaseSeries, phaseData, UNITS.W, function (idx) {
       var b = buckets[idx];
@@ -383,6 +511,16 @@
         title: tipTitle(b, flags(b)),
         rows: phaseIdx.map(function (p) { return tipRow("L" + (p + 1), power(b.load_w[p])); }),
       };
+    }, {
+      caption: gettext("Load per phase"),
+      summary: highest(
+        buckets,
+        function (b) { var p = topPhase(b); return p == null ? null : phaseLoad(b, p); },
+        function (b) { var p = topPhase(b); return "L" + (p + 1) + " " + power(phaseLoad(b, p)); }
+      ),
+      buckets: buckets,
+      columns: phaseIdx.map(function (p) { return { label: "L" + (p + 1), value: function (b) { return power(phaseLoad(b, p)); } }; }),
+      notes: flags,
     });
 
     draw(
@@ -399,6 +537,19 @@
           title: tipTitle(b, flags(b)),
           rows: [tipRow(gettext("Day tariff"), kwh(b.import_day_kwh)), tipRow(gettext("Night tariff"), kwh(b.import_night_kwh))],
         };
+      },
+      {
+        caption: gettext("Day / night tariff"),
+        summary: text(gettext("In all: day tariff %(day)s, night tariff %(night)s."), {
+          day: kwh(sum(buckets, "import_day_kwh")),
+          night: kwh(sum(buckets, "import_night_kwh")),
+        }),
+        buckets: buckets,
+        columns: [
+          { label: gettext("Day tariff"), value: function (b) { return kwh(b.import_day_kwh); } },
+          { label: gettext("Night tariff"), value: function (b) { return kwh(b.import_night_kwh); } },
+        ],
+        notes: flags,
       }
     );
 
@@ -414,12 +565,24 @@
           var b = buckets[idx], f = b.gas_estimated ? [gettext("estimated")] : [];
           if (b.so_far) f.unshift(gettext("so far"));
           return { title: tipTitle(b, f), rows: [tipRow(gettext("Gas"), m3(b.gas_m3))] };
+        },
+        {
+          caption: gettext("Gas"),
+          summary: highest(buckets, function (b) { return b.gas_m3; }, function (b) { return m3(b.gas_m3); }),
+          buckets: buckets,
+          columns: [{ label: gettext("Gas"), value: function (b) { return m3(b.gas_m3); } }],
+          notes: function (b) { var f = b.gas_estimated ? [gettext("estimated")] : []; if (b.so_far) f.unshift(gettext("so far")); return f; },
         }
       );
     } else if (gasCard) {
       gasCard.remove();
     }
     root.dataset.chartsReady = "true";
+  }
+
+  function sum(buckets, key) {
+    var values = buckets.map(function (b) { return b[key]; }).filter(function (v) { return v != null; });
+    return values.length ? values.reduce(function (a, v) { return a + v; }, 0) : null;
   }
 
   function fail(message) {
@@ -429,10 +592,20 @@
   }
 
   // The page embeds the series it was rendered from (json_script), so cards and charts show the same numbers.
-  try {
-    render(JSON.parse(document.getElementById("series-data").textContent));
-  } catch (err) {
-    fail(text(gettext("The charts could not be drawn: %(error)s"), { error: err.message || String(err) }));
+  var seriesData = null;
+  function renderOrFail() {
+    try {
+      seriesData = seriesData || JSON.parse(document.getElementById("series-data").textContent);
+      render(seriesData);
+    } catch (err) {
+      fail(text(gettext("The charts could not be drawn: %(error)s"), { error: err.message || String(err) }));
+    }
+  }
+  renderOrFail();
+  // An automatic scheme follows the device: when it turns dark or light, draw the charts in the other colours.
+  if (window.matchMedia && document.documentElement.dataset.theme === "auto") {
+    var darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
+    if (darkQuery.addEventListener) darkQuery.addEventListener("change", renderOrFail);
   }
 
   // Follow the card's width (window resize, phone rotation, a scrollbar appearing); height changes are the legend's.
