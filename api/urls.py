@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import billing, prices, views
+from api import billing, me, prices, views
 
 app_name = "api"
 urlpatterns = [
@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/v1/device/token", views.device_token, name="device-token"),
     path("api/v1/devices/", views.DeviceListView.as_view(), name="devices"),
     path("api/v1/devices/<str:device_id>/", views.DeviceDetailView.as_view(), name="device"),
+    path("api/v1/me/export", me.ExportView.as_view(), name="me-export"),
     # Documentation.
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # GET and HEAD only: DRF's OPTIONS answer would be rendered through the page's HTML template, which has none.

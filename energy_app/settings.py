@@ -57,6 +57,23 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
     return value
 
 
+def env_days_or_forever(name: str) -> int | None:
+    """A number of days (a whole number >= 1), or None for "forever": unset, empty or ``forever``."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip().lower() in ("", "forever"):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of days (1 or more), or empty or 'forever' to keep them forever; "
+            f"got {raw!r}"
+        )
+    return value
+
+
 def env_decimal(name: str, default: str) -> Decimal:
     raw = os.environ.get(name, default)
     try:
@@ -507,6 +524,15 @@ INGEST_MAX_BATCH = env_int("INGEST_MAX_BATCH", 1000, minimum=1)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
 INGEST_MAX_FUTURE = timedelta(days=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
+
+# --- retention (meters.retention, manage.py apply_retention) -------------------------------------
+# How many days of raw quarter-hours (readings and the quarter rollups) are kept, counted back from today's local
+# midnight; None (unset, empty or "forever", the default) keeps them forever. Day totals and monthly peaks are
+# kept for ever either way.
+RETENTION_RAW_DAYS = env_days_or_forever("RETENTION_RAW_DAYS")
+# The privacy page (/privacy/): where this server and its database run, and whom users ask about their data.
+PRIVACY_HOSTING = env_str("PRIVACY_HOSTING", "")  # e.g. "Microsoft Azure, West Europe (the Netherlands)"
+PRIVACY_CONTACT = env_str("PRIVACY_CONTACT", "")  # an e-mail address or a postal address
 
 # --- live power (meters.live) -------------------------------------------------------------------
 # How long the latest snapshot of a meter is kept in the cache (it shows when the Pi was last heard of), when a

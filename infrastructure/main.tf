@@ -157,8 +157,9 @@ resource "azurerm_linux_web_app" "main" {
     type = "SystemAssigned"
   }
 
-  # Fixed settings come last so app_settings cannot override them.
-  app_settings = merge(var.app_settings, local.superuser_settings, {
+  # Defaults first (app_settings may override them: the privacy page's hosting line); fixed settings come last so
+  # app_settings cannot override them.
+  app_settings = merge({ PRIVACY_HOSTING = "Microsoft Azure, region ${var.location}" }, var.app_settings, local.superuser_settings, {
     WEBSITES_PORT                       = "8000"
     WEBSITES_ENABLE_APP_SERVICE_STORAGE = "false"
     DATABASE_URL                        = local.database_url

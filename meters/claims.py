@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from meters.access import owned_meters
-from meters.models import ClaimAttempt, Meter, PendingMeter, Reading
+from meters.models import ClaimAttempt, Meter, PendingMeter, Reading, audit
 from users.text import strip_bidi_controls
 
 logger = logging.getLogger(__name__)
@@ -483,10 +483,18 @@ def rename_meter(meter: Meter, name: str) -> Meter:
 
 def release_meter(meter: Meter) -> Meter:
     """Take ``meter`` out of its owner's account; its readings stay and it becomes unclaimed (claimable with
-    proof of the register when it has data)."""
+    proof of the register when it has data).
+
+    What belonged to the owner goes with them: the shares they granted (their household no longer sees the meter,
+    and whoever claims it next does not inherit them) and their contracts (their prices; the next owner's days
+    before a contract of their own use their profile prices)."""
     owner_id = meter.owner_id
-    meter.owner = None
-    meter.save(update_fields=["owner", "updated_at"])
+    with transaction.atomic():
+        shares, _ = meter.shares.all().delete()
+        contracts, _ = meter.contracts.all().delete()
+        meter.owner = None
+        meter.save(update_fields=["owner", "updated_at"])
+    audit("meter_released", meter.pk, shares_removed=shares, contracts_removed=contracts)
     logger.info("meters: user %s released meter %s", owner_id, meter.serial)
     return meter
 
@@ -496,6 +504,7 @@ def delete_meter_with_data(meter: Meter) -> DeletedMeter:
     with transaction.atomic():
         deleted, _ = Reading.objects.filter(meter=meter).delete()
         serial = meter.serial
+        audit("meter_deleted", meter.pk, readings_deleted=deleted)  # before delete(), which clears the pk
         meter.delete()
     logger.info("meters: meter %s deleted with %d readings", serial, deleted)
     return DeletedMeter(serial=serial, readings_deleted=deleted)

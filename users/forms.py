@@ -1,8 +1,9 @@
-"""Account forms: registration, login by username or e-mail, profile, language, price and alert settings."""
+"""Account forms: registration, login by username or e-mail, profile, language, colour scheme, price and alert
+settings, account deletion."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from django import forms
@@ -22,6 +23,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from theme.forms import DecimalCommaField, StyledFormMixin
+from users.account import MeterChoice
 from users.models import Profile
 from users.text import mixes_scripts
 
@@ -210,6 +212,15 @@ class LanguageForm(StyledFormMixin, forms.ModelForm):
         fields = ("language",)
 
 
+class ThemeForm(StyledFormMixin, forms.ModelForm):
+    """The account's colour scheme (``Profile.theme``): light, dark, or as the device (theme.preferences)."""
+
+    class Meta:
+        model = Profile
+        fields = ("theme",)
+        labels = {"theme": _("Colour scheme")}
+
+
 class AlertsForm(StyledFormMixin, forms.ModelForm):
     """The account's alerts (``meters.alerts``): what triggers them and where they go. The limits are the model's
     validators, so each error stands beside its field."""
@@ -268,3 +279,69 @@ class StyledPasswordResetForm(StyledFormMixin, PasswordResetForm):
 
 class StyledSetPasswordForm(StyledFormMixin, SetPasswordForm):
     pass
+
+
+class DeleteAccountForm(StyledFormMixin, forms.Form):
+    """The account deletion's confirmation: the current password (or, for an account that logs in only through
+    a social provider and has none, the username typed again) and, per owned meter, delete its data or release it.
+    Every meter starts on "delete", the choice that keeps nothing of the account."""
+
+    def __init__(self, user: Any, meters: Iterable[Any], *args: Any, **kwargs: Any) -> None:
+        self.user = user
+        self.meters = list(meters)
+        fields: dict[str, forms.Field] = {}
+        if user.has_usable_password():
+            fields["password"] = forms.CharField(
+                label=_("Your current password"),
+                strip=False,
+                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+            )
+        else:
+            fields["username"] = forms.CharField(
+                label=_("Your username"),
+                help_text=_("Your account has no password: type your username to confirm."),
+                widget=forms.TextInput(attrs={"autocomplete": "off"}),
+            )
+        for meter in self.meters:
+            fields[self.meter_field(meter)] = forms.ChoiceField(
+                label=meter.display_name,
+                choices=[
+                    (MeterChoice.DELETE.value, _("Delete the meter and all its data")),
+                    (MeterChoice.RELEASE.value, _("Remove it from my account; its data stays with the meter")),
+                ],
+                initial=MeterChoice.DELETE.value,
+                widget=forms.RadioSelect,
+            )
+        # Per instance and before the base class copies them, so StyledFormMixin styles these fields too.
+        self.base_fields = fields  # type: ignore[misc]  # shadows the class's (empty) base_fields, never changes it
+        super().__init__(*args, **kwargs)
+
+    @property
+    def asks_password(self) -> bool:
+        return "password" in self.fields
+
+    @staticmethod
+    def meter_field(meter: Any) -> str:
+        return f"meter-{meter.code}"  # the public code: primary keys stay out of pages
+
+    def meter_fields(self) -> list[tuple[Any, forms.BoundField]]:
+        """(meter, its bound choice field), for the template."""
+        return [(meter, self[self.meter_field(meter)]) for meter in self.meters]
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(
+                _("This is not your current password. Nothing was deleted."), code="wrong_password"
+            )
+        return password
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        if username != self.user.get_username():
+            raise forms.ValidationError(_("This is not your username. Nothing was deleted."), code="wrong_username")
+        return username
+
+    def meter_choices(self) -> dict[int, MeterChoice]:
+        """The choices of a valid form, by meter primary key (``users.account.delete_account``'s input)."""
+        return {meter.pk: MeterChoice(self.cleaned_data[self.meter_field(meter)]) for meter in self.meters}

@@ -13,6 +13,9 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("profile/", views.profile, name="profile"),
     path("help/", views.help_page, name="help"),
+    path("privacy/", views.privacy, name="privacy"),
+    path("data/export.zip", views.export_data, name="export-data"),
+    path("account/delete/", views.delete_account_view, name="delete-account"),
     path("i18n/setlang/", views.set_language, name="set-language"),
     path(
         "password-reset/",

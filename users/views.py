@@ -1,5 +1,5 @@
-"""Account pages: register, login/logout, profile (account, language, prices, alerts), help; Django's password
-views."""
+"""Account pages: register, login/logout, profile (account, language, prices, alerts), help, your data (download,
+account deletion); Django's password views."""
 
 from __future__ import annotations
 
@@ -14,20 +14,34 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from meters.access import owned_meters
 from meters.alerts import recent_alerts
 from meters.claims import client_network, retry_time_text
-from users.forms import AccountForm, AlertsForm, LanguageForm, LoginForm, PricesForm, RegisterForm
+from theme.preferences import SCHEMES, remember_scheme, scheme_or_auto
+from users.account import delete_account
+from users.export import start_export, streaming_response
+from users.forms import (
+    AccountForm,
+    AlertsForm,
+    DeleteAccountForm,
+    LanguageForm,
+    LoginForm,
+    PricesForm,
+    RegisterForm,
+    ThemeForm,
+)
 from users.lockout import client_ip
 from users.models import Profile, forget_alert_settings, profile_for, renew_webhook_secret
 
@@ -149,6 +163,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         request.POST if section == "language" else None, instance=user_profile, prefix="language"
     )
     alerts_form = AlertsForm(request.POST if section == "alerts" else None, instance=user_profile, prefix="alerts")
+    theme_form = ThemeForm(request.POST if section == "theme" else None, instance=user_profile, prefix="theme")
     if section == "account" and account_form.is_valid():
         account_form.save()
         messages.success(request, _("Your profile is updated."))
@@ -160,6 +175,12 @@ def profile(request: HttpRequest) -> HttpResponse:
         return redirect("users:profile")
     if section == "language" and language_form.is_valid():
         return _save_language(request, language_form)
+    if section == "theme" and theme_form.is_valid():
+        theme_form.save(commit=False).save(update_fields=["theme"])
+        messages.success(request, _("Your colour scheme is saved."))
+        response = redirect("users:profile")
+        remember_scheme(response, scheme_or_auto(theme_form.cleaned_data["theme"]))
+        return response
     if section == "alerts" and alerts_form.is_valid():
         alerts_form.save(commit=False).save(update_fields=list(AlertsForm.Meta.fields))
         forget_alert_settings(request.user.pk)  # the next snapshot already goes by the new settings
@@ -175,6 +196,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         "prices_form": prices_form,
         "prices": prices_in_use,
         "alerts_form": alerts_form,
+        "theme_form": theme_form,
         "webhook_secret": user_profile.alert_webhook_secret,
         "recent_alerts": recent_alerts(request.user),
     }
@@ -225,16 +247,83 @@ def _accept_language(request: HttpRequest) -> str:
     return translation.get_language_from_request(header_only)
 
 
+def privacy(request: HttpRequest) -> HttpResponse:
+    """What is stored, why, for how long, who sees it and where it is hosted (docs/your-data.md)."""
+    context = {
+        "retention_days": settings.RETENTION_RAW_DAYS,
+        "hosting": settings.PRIVACY_HOSTING,
+        "contact": settings.PRIVACY_CONTACT,
+    }
+    return render(request, "users/privacy.html", context)
+
+
 def help_page(request: HttpRequest) -> HttpResponse:
     return render(request, "users/help.html", {"capacity_minimum_kw": settings.CAPACITY_MINIMUM_KW})
 
 
 @require_POST
 def set_language(request: HttpRequest) -> HttpResponse:
-    """The header's switcher: Django's ``set_language`` (the django_language cookie, then back to ``next``), and for
-    a signed-in user the choice is saved in the profile too, which outranks the cookie on every device."""
+    """The header's switchers: Django's ``set_language`` (the django_language cookie, then back to ``next``), and for
+    a signed-in user the choice is saved in the profile too, which outranks the cookie on every device.
+
+    The colour-scheme switcher posts here as well (a ``theme`` field instead of ``language``): the same round trip,
+    the p1_theme cookie and ``Profile.theme``."""
+    if "theme" in request.POST:
+        return _set_theme(request)
     response = i18n_views.set_language(request)
     language = request.POST.get("language", "")
     if request.user.is_authenticated and language in dict(settings.LANGUAGES):
         Profile.objects.update_or_create(user=request.user, defaults={"language": language})
     return response
+
+
+def _set_theme(request: HttpRequest) -> HttpResponse:
+    """The header's colour-scheme switcher: the cookie for this browser, the profile for an account; back to ``next``
+    (a value that is no scheme changes nothing)."""
+    next_url = _safe_next(request)
+    response = redirect(next_url)
+    scheme = request.POST.get("theme", "")
+    if scheme not in SCHEMES:
+        return response
+    remember_scheme(response, scheme_or_auto(scheme))
+    if request.user.is_authenticated:
+        Profile.objects.update_or_create(user=request.user, defaults={"theme": scheme})
+    return response
+
+
+# --- your data: take it with you, delete it (docs/your-data.md) -----------------------------------------------------
+
+
+@login_required
+@never_cache
+@require_GET
+def export_data(request: HttpRequest) -> StreamingHttpResponse:
+    """Download all my data: the ZIP streams at once, whatever its size (users.export)."""
+    return streaming_response(start_export(request.user))
+
+
+@sensitive_post_parameters("password")
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def delete_account_view(request: HttpRequest) -> HttpResponse:
+    """Asks for the password and, per meter, delete its data or release it; then deletes the account, logs out and
+    sends to the login page. A wrong password is an error beside the field and deletes nothing."""
+    meters = owned_meters(request.user).order_by("name", "serial")
+    form = DeleteAccountForm(request.user, meters, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        deleted = delete_account(request.user, form.meter_choices())
+        auth_logout(request)  # after the deletion: a failed one leaves the user logged in, nothing lost
+        messages.success(request, _("Your account is deleted."))
+        if deleted.meters_released:
+            messages.info(
+                request,
+                ngettext(
+                    "%(count)d meter was removed from the account and keeps its data, without an owner.",
+                    "%(count)d meters were removed from the account and keep their data, without an owner.",
+                    deleted.meters_released,
+                )
+                % {"count": deleted.meters_released},
+            )
+        return redirect("users:login")
+    return render(request, "users/delete_account.html", {"form": form})

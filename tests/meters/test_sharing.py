@@ -180,3 +180,21 @@ def test_it_audits_sharing_without_the_e_mail_address(alice, alice_meter, bob):
     assert kinds == ["share_invited", "share_accepted"]
     for event in AuditEvent.objects.all():
         assert "bob" not in f"{event.subject} {event.detail}"
+
+
+def test_it_ends_the_shares_and_contracts_when_the_owner_releases_the_meter(household, alice_meter):
+    from meters.models import Contract
+
+    Contract.objects.create(meter=alice_meter, name="Mine", valid_from=NOW.date(), energy_kind="single",
+                            all_in=True, price_single_eur_kwh="0.3")  # fmt: skip
+    viewer = _client(household["viewer"])
+    day = f"{reverse('dashboard:day')}?meter={alice_meter.code}"
+    with time_machine.travel(NOW, tick=False):
+        assert viewer.get(day).status_code == 200
+        _client(household["owner"]).post(reverse("meters:release", args=[alice_meter.code]))
+        assert viewer.get(day).status_code == 404
+    alice_meter.refresh_from_db()
+    assert alice_meter.owner is None
+    assert alice_meter.readings.exists()  # the data stays with the meter
+    assert not MeterShare.objects.filter(meter=alice_meter).exists()
+    assert not Contract.objects.filter(meter=alice_meter).exists()
