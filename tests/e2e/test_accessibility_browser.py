@@ -23,7 +23,8 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from meters import live
+from meters import live, sharing
+from meters.models import Meter
 from tests.e2e import axe
 from tests.e2e.conftest import login, new_page
 from users.models import Profile
@@ -122,6 +123,8 @@ def test_it_finds_no_wcag_violation_on_the_logged_out_pages(a11y_page, live_serv
         ("password reset link used", "/password-reset-confirm/MQ/0-invalid/"),
         ("password reset complete", "/password-reset-complete/"),
         ("help", "/help/"),
+        ("privacy", "/privacy/"),
+        ("invitation link not valid", "/shares/not-a-token/"),
         ("404", "/no-such-page/"),
         ("500", "/test-server-error/"),
     ]
@@ -130,7 +133,7 @@ def test_it_finds_no_wcag_violation_on_the_logged_out_pages(a11y_page, live_serv
     assert not problems, "\n".join(problems)
 
 
-def test_it_finds_no_wcag_violation_on_the_logged_in_pages(a11y_page, live_server, alice, password, alice_meters):
+def test_it_finds_no_wcag_violation_on_the_logged_in_pages(a11y_page, live_server, alice, bob, password, alice_meters):
     home, _ = alice_meters
     login(a11y_page, live_server.url, "alice", password)
     live.receive_snapshot(  # after the login, which would land on the Now page of a live meter
@@ -148,6 +151,10 @@ def test_it_finds_no_wcag_violation_on_the_logged_in_pages(a11y_page, live_serve
         },
     )
     gap_day = (timezone.localdate() - timedelta(days=3)).isoformat()
+    # A share of alice's meter to list, and an invitation to a meter of bob's for her to open.
+    sharing.invite(home, "carol@example.org", "manager", lambda token: f"/shares/{token}/")
+    bobs = Meter.objects.create(serial="1SAG9900000001", name="Bob's flat", owner=bob)
+    invitation = sharing.invite(bobs, "alice@example.org", "viewer", lambda token: f"/shares/{token}/")
     pages: list[tuple[str, str | Step]] = [
         ("day", f"/day/?meter={home.code}&date={gap_day}"),
         ("week", f"/week/?meter={home.code}"),
@@ -156,6 +163,10 @@ def test_it_finds_no_wcag_violation_on_the_logged_in_pages(a11y_page, live_serve
         ("bill", f"/bill/?meter={home.code}"),
         ("meters", "/serialNumbers/"),
         ("contracts", f"/meters/{home.code}/contracts/"),
+        ("sharing", f"/meters/{home.code}/sharing/"),
+        ("invitation", invitation.url),
+        ("delete account", "/account/delete/"),
+        ("privacy", "/privacy/"),
         ("devices", "/devices/"),
         ("connect a device", "/device/"),
         ("profile", "/profile/"),
