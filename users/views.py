@@ -116,8 +116,11 @@ def register(request: HttpRequest) -> HttpResponse:
             request,
             _("Welcome, %(name)s! Add your meter to start seeing your consumption.") % {"name": user.username},
         )
-        return redirect(AFTER_REGISTER_URL)
-    return render(request, "users/register.html", {"form": form})
+        # An invitation link (meters.sharing) sends newcomers here with ?next=: back to it once registered.
+        wanted = request.POST.get("next") or request.GET.get("next")
+        return redirect(_safe_next(request) if wanted else AFTER_REGISTER_URL)
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    return render(request, "users/register.html", {"form": form, "next": next_url})
 
 
 @sensitive_post_parameters("password")

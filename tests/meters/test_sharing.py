@@ -198,3 +198,23 @@ def test_it_ends_the_shares_and_contracts_when_the_owner_releases_the_meter(hous
     assert alice_meter.readings.exists()  # the data stays with the meter
     assert not MeterShare.objects.filter(meter=alice_meter).exists()
     assert not Contract.objects.filter(meter=alice_meter).exists()
+
+
+def test_it_brings_a_newcomer_back_to_the_invitation_after_registering(alice, alice_meter, settings):
+    settings.REGISTER_MAX_PER_ADDRESS_PER_HOUR = 10
+    with time_machine.travel(NOW, tick=False):
+        _client(alice).post(reverse("meters:sharing", args=[alice_meter.code]),
+                            {"email": "erin@example.org", "role": "viewer"})  # fmt: skip
+        path = re.search(r"/shares/\S+/", mail.outbox[0].body).group(0)
+        newcomer = Client()
+        form = newcomer.get(f"{reverse('users:register')}?next={path}").content.decode()
+        assert f'name="next" value="{path}"' in form
+        registered = newcomer.post(
+            reverse("users:register"),
+            {"username": "erin", "email": "erin@example.org", "password1": "a-long-pass-phrase-42",
+             "password2": "a-long-pass-phrase-42", "next": path},
+        )  # fmt: skip
+        assert registered.status_code == 302
+        assert registered["Location"] == path
+        assert newcomer.post(path).status_code == 302
+        assert newcomer.get(f"{reverse('dashboard:day')}?meter={alice_meter.code}").status_code == 200
