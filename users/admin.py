@@ -17,8 +17,10 @@ class ProfileInline(admin.StackedInline):
     extra = 1
     max_num = 1
     verbose_name_plural = _("Profile (prices, language)")
-    # Alerts are the account owner's own business (webhook URL, where mail goes): set on /profile/ only.
+    # Alerts are the account owner's own business (webhook URL, where mail goes), and so is the colour scheme: set
+    # on /profile/ only.
     exclude = (
+        "theme",
         "alert_peak",
         "alert_peak_threshold_kw",
         "alert_offline",
