@@ -65,6 +65,36 @@ def _fresh_cache(request):
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _tariff_data(request):
+    """The shipped tariff rows (VAT, network tariffs, levies, presets) that migration 0013 loads.
+
+    A transactional test flushes every table when it ends, the rows of data migrations included, so a test that runs
+    after one on the same worker would find no tariffs: load them again when they are gone (one cheap query else).
+    """
+    if request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    from meters.billing import tariffs
+    from meters.models import NetworkTariff
+
+    if not NetworkTariff.objects.exists():
+        tariffs.load(tariffs.read_file())
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the site's language: one that activates another (a translation test) leaves it active
+    in its thread for the next test, and services called directly (not through a request) would answer in it."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 # Suites that create and log in many users: PBKDF2's deliberate slowness buys nothing there (hashing strength is
 # not what they test). Elsewhere the real hashers stay, e.g. tests/deploy checks hashes made by the entrypoint.
 _FAST_HASHING_SUITES = ("api", "users")
