@@ -49,7 +49,7 @@ AHEAD = ["p201504", "p201505", "p201506", "p201507"]  # the running month of NOW
 DISTRIBUTED_BY_METER = ("meters_reading", "meters_quarterenergy", "meters_dayenergy", "meters_monthenergy")
 # Small per-meter tables that stay on the coordinator (docs/scaling.md, "What stays local"); a new table with a
 # meter_id column must be put in one of the two lists.
-NOT_DISTRIBUTED = ("meters_alert", "meters_device_meters")
+NOT_DISTRIBUTED = ("meters_alert", "meters_device_meters", "meters_contract", "meters_metershare")
 
 
 @pytest.fixture(autouse=True)
