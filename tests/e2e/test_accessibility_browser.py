@@ -22,6 +22,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from playwright.sync_api import expect
 
 from meters import live, sharing
 from meters.models import Meter
@@ -249,13 +250,14 @@ def test_it_keeps_the_colour_scheme_in_a_cookie_and_in_the_profile(a11y_page, li
 
 def test_it_moves_the_focus_to_the_first_error(a11y_page, live_server, alice):
     _register_with_errors(a11y_page, live_server.url)
-    focused = a11y_page.evaluate("() => document.activeElement.name")
-    assert focused == "username"
+    # site.js moves the focus once it has run (a deferred script): expect() waits for it, polling from outside the
+    # page, whose clock is frozen.
+    expect(a11y_page.locator("input[name=username]")).to_be_focused()
     described = a11y_page.get_attribute("input[name=username]", "aria-describedby")
     assert a11y_page.inner_text(f"#{described.split()[0]}")  # the error text it points at
 
     _login_with_errors(a11y_page, live_server.url)
-    assert a11y_page.evaluate("() => document.activeElement.getAttribute('role')") == "alert"
+    expect(a11y_page.locator(":focus")).to_have_attribute("role", "alert")
 
 
 def test_it_saves_dark_dashboard_screenshots(browser, frozen_now, live_server, alice, password, alice_meters):
