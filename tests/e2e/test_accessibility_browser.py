@@ -134,14 +134,16 @@ def test_it_finds_no_wcag_violation_on_the_logged_out_pages(a11y_page, live_serv
     assert not problems, "\n".join(problems)
 
 
-def test_it_finds_no_wcag_violation_on_the_logged_in_pages(a11y_page, live_server, alice, bob, password, alice_meters):
+def test_it_finds_no_wcag_violation_on_the_logged_in_pages(
+    a11y_page, frozen_now, live_server, alice, bob, password, alice_meters
+):
     home, _ = alice_meters
     login(a11y_page, live_server.url, "alice", password)
     live.receive_snapshot(  # after the login, which would land on the Now page of a live meter
         alice,
         {
             "serial": home.serial,
-            "measured_at": timezone.now().isoformat(),
+            "measured_at": frozen_now.isoformat(),
             "power_import_kw": "3.41",
             "power_export_kw": "0",
             "l1_import_kw": "3.41",
@@ -151,7 +153,7 @@ def test_it_finds_no_wcag_violation_on_the_logged_in_pages(a11y_page, live_serve
             "avg_demand_kw": "2.904",
         },
     )
-    gap_day = (timezone.localdate() - timedelta(days=3)).isoformat()
+    gap_day = (timezone.localtime(frozen_now).date() - timedelta(days=3)).isoformat()
     # A share of alice's meter to list, and an invitation to a meter of bob's for her to open.
     sharing.invite(home, "carol@example.org", "manager", lambda token: f"/shares/{token}/")
     bobs = Meter.objects.create(serial="1SAG9900000001", name="Bob's flat", owner=bob)
@@ -187,11 +189,11 @@ def _bucket_count(page) -> int:
 
 
 def test_it_gives_every_chart_a_summary_a_table_and_keyboard_steps(
-    a11y_page, live_server, alice, password, alice_meters
+    a11y_page, frozen_now, live_server, alice, password, alice_meters
 ):
     home, _ = alice_meters
     login(a11y_page, live_server.url, "alice", password)
-    day = (timezone.localdate() - timedelta(days=1)).isoformat()
+    day = (timezone.localtime(frozen_now).date() - timedelta(days=1)).isoformat()
     a11y_page.goto(f"{live_server.url}/day/?meter={home.code}&date={day}")
     _ready(a11y_page)
 
@@ -262,7 +264,7 @@ def test_it_moves_the_focus_to_the_first_error(a11y_page, live_server, alice):
 
 def test_it_saves_dark_dashboard_screenshots(browser, frozen_now, live_server, alice, password, alice_meters):
     home, _ = alice_meters
-    gap_day = (timezone.localdate() - timedelta(days=3)).isoformat()
+    gap_day = (timezone.localtime(frozen_now).date() - timedelta(days=3)).isoformat()
     target = os.environ.get("A11Y_SCREENSHOTS")
     for name, viewport in (("desktop", DESKTOP), ("390", PHONE)):
         page = new_page(browser, frozen_now, viewport=viewport, color_scheme="dark", reduced_motion="reduce")
