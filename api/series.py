@@ -69,6 +69,7 @@ SERIES_EXAMPLE = {
             "reset": False,
             "so_far": False,
             "so_far_until": None,
+            "source": "p1",
         },
         {
             "start": "2024-06-12T10:00:00+02:00",
@@ -93,6 +94,7 @@ SERIES_EXAMPLE = {
             "reset": False,
             "so_far": False,
             "so_far_until": None,
+            "source": "p1",
         },
     ],
     "capacity": None,

@@ -357,6 +357,7 @@ def series_json(series: Series) -> dict[str, Any]:
                 "reset": b.reset,
                 "so_far": b.so_far,
                 "so_far_until": _iso(b.so_far_until, zone),
+                "source": b.source,
             }
             for b in series.buckets
         ],

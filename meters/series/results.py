@@ -39,6 +39,9 @@ class Bucket:
     reset: bool  # a register went down inside the bucket
     so_far: bool = False  # the running bucket: energy from its start up to the latest reading
     so_far_until: datetime | None = None  # that latest reading (UTC), for "so far (until 00:15)"
+    # Where the energies come from: "p1" (register deltas of the Pi's readings), "fluvius" (interval volumes of a
+    # Mijn Fluvius import, meters.fluvius, where the Pi has no readings), None when the bucket has no energy.
+    source: str | None = "p1"
 
     @property
     def import_wh(self) -> int | None:
