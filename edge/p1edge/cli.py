@@ -130,6 +130,9 @@ def cmd_pair(args: argparse.Namespace) -> int:
     if not name:
         print("p1edge pair: --name: expected a non-empty name for this Pi (e.g. kitchen)", file=sys.stderr)
         return 2
+    # Ctrl-C cancels, even when started from a shell that ignores SIGINT in background jobs (the child inherits
+    # SIG_IGN, and Python then installs no KeyboardInterrupt handler of its own).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return run_pair(server.rstrip("/"), name, token_file, timeout=config.api_timeout)
 
 
