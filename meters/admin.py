@@ -25,6 +25,7 @@ from meters.models import (
     Contract,
     ContractPreset,
     Device,
+    FluviusImport,
     Levy,
     Meter,
     MeterShare,
@@ -284,3 +285,24 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Imported data: corrected by importing a better file, not by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(FluviusImport)
+class FluviusImportAdmin(_ReadOnlyAdmin):
+    """The log of Mijn Fluvius imports (meters.fluvius), refused ones included. The imported values themselves are
+    not here: their tables have composite keys, which admin cannot show (as the rollups')."""
+
+    list_display = ("created_at", "meter", "user", "file_name", "kinds", "rows", "stored", "unchanged", "refused")
+    list_filter = ("refused",)
+    search_fields = ("meter__serial", "file_name")
+    raw_id_fields = ("meter", "user")

@@ -27,7 +27,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from meters.access import owned_meters
-from meters.models import ClaimAttempt, Meter, PendingMeter, Reading, audit
+from meters.models import (
+    ClaimAttempt,
+    FluviusDay,
+    FluviusImport,
+    FluviusInterval,
+    FluviusPeak,
+    Meter,
+    PendingMeter,
+    Reading,
+    audit,
+)
 from users.text import strip_bidi_controls
 
 logger = logging.getLogger(__name__)
@@ -486,15 +496,20 @@ def release_meter(meter: Meter) -> Meter:
     proof of the register when it has data).
 
     What belonged to the owner goes with them: the shares they granted (their household no longer sees the meter,
-    and whoever claims it next does not inherit them) and their contracts (their prices; the next owner's days
-    before a contract of their own use their profile prices)."""
+    and whoever claims it next does not inherit them), their contracts (their prices; the next owner's days
+    before a contract of their own use their profile prices) and the history they imported from Mijn Fluvius (their
+    download from their own Fluvius account; the next owner imports their own)."""
     owner_id = meter.owner_id
     with transaction.atomic():
         shares, _ = meter.shares.all().delete()
         contracts, _ = meter.contracts.all().delete()
+        imported = sum(
+            model.objects.filter(meter=meter).delete()[0]
+            for model in (FluviusInterval, FluviusDay, FluviusPeak, FluviusImport)
+        )
         meter.owner = None
         meter.save(update_fields=["owner", "updated_at"])
-    audit("meter_released", meter.pk, shares_removed=shares, contracts_removed=contracts)
+    audit("meter_released", meter.pk, shares_removed=shares, contracts_removed=contracts, imported_removed=imported)
     logger.info("meters: user %s released meter %s", owner_id, meter.serial)
     return meter
 

@@ -136,3 +136,20 @@ class ShareForm(StyledFormMixin, forms.Form):
             "its contracts. Only you can share, remove or delete it."
         ),
     )
+
+
+class FluviusImportForm(StyledFormMixin, forms.Form):
+    """The upload on "Import history from Mijn Fluvius" (meters.fluvius.imports.import_file)."""
+
+    file = forms.FileField(
+        label=_("Mijn Fluvius export (CSV)"),
+        help_text=_(
+            "Quarter-hour totals, day totals, monthly peaks or gas, as downloaded from Mijn Fluvius; up to three "
+            "years. Importing a file again changes nothing."
+        ),
+    )
+    skip_errors = forms.BooleanField(
+        label=_("Skip bad rows"),
+        required=False,
+        help_text=_("Store the good rows of a file with bad ones; the bad rows are listed."),
+    )

@@ -728,3 +728,117 @@ class AuditEvent(models.Model):
 def audit(kind: str, subject: object = "", **detail: Any) -> AuditEvent:
     """Record an audit event; ``detail`` holds counts and choices only (never names, e-mail addresses, serials)."""
     return AuditEvent.objects.create(kind=kind, subject=str(subject), detail=detail)
+
+
+# --- Mijn Fluvius history (meters/fluvius/, docs/design.md "Mijn Fluvius import") ----------------------------------
+# What the grid operator measured, imported from the files a homeowner downloads: a source of its own beside the
+# Pi's readings, never turned into fake register readings. Energies are integer Wh (the files have 3 decimals of
+# kWh), gas volumes litres (3 decimals of m³). Every key starts with meter_id, like the rollups'.
+
+
+class FluviusRegister(models.TextChoices):
+    IMPORT_T1 = "import_t1", _("import, day tariff")
+    IMPORT_T2 = "import_t2", _("import, night tariff")
+    EXPORT_T1 = "export_t1", _("export, day tariff")
+    EXPORT_T2 = "export_t2", _("export, night tariff")
+    GAS = "gas", _("gas")
+
+
+class FluviusStatus(models.TextChoices):
+    """The file's validation status, kept with each value: ``estimated`` values are shown as estimated."""
+
+    VALIDATED = "validated", _("validated")  # Gevalideerd
+    READ = "read", _("read")  # Uitgelezen / Read
+    ESTIMATED = "estimated", _("estimated")  # Geschat / Estimated
+    NO_CONSUMPTION = "none", _("no consumption")  # Geen verbruik / No consumption: an empty volume, 0
+
+
+class FluviusInterval(models.Model):
+    """The energy of one interval of one register as Mijn Fluvius reports it: a quarter-hour of electricity (Wh) or
+    an hour of gas (litres), from ``start`` (UTC) for ``minutes``."""
+
+    pk = models.CompositePrimaryKey("meter_id", "start", "register")
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField()
+    register = models.CharField(max_length=9, choices=FluviusRegister.choices)
+    minutes = models.PositiveSmallIntegerField(default=15)
+    value = models.BigIntegerField(help_text="Wh; litres for gas.")
+    status = models.CharField(max_length=9, choices=FluviusStatus.choices)
+
+    class Meta:
+        verbose_name = _("Mijn Fluvius interval")
+        verbose_name_plural = _("Mijn Fluvius intervals")
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.register} @ {self.start.isoformat()}"
+
+
+class FluviusDay(models.Model):
+    """One register's total of one local day: from a Mijn Fluvius day totals file (``dagtotalen``, ``quarters`` 0),
+    or the sum of that day's imported intervals, written by the import when all of them are there (``quarters``:
+    how many were summed; an hour of gas counts as one). The month and year views and the reconciliation read these
+    rows, not the intervals. A later import of either kind replaces the row."""
+
+    pk = models.CompositePrimaryKey("meter_id", "day", "register")
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    register = models.CharField(max_length=9, choices=FluviusRegister.choices)
+    value = models.BigIntegerField(help_text="Wh; litres for gas.")
+    status = models.CharField(max_length=9, choices=FluviusStatus.choices)
+    quarters = models.PositiveSmallIntegerField(default=0, help_text="Intervals summed; 0: a day totals file.")
+
+    class Meta:
+        verbose_name = _("Mijn Fluvius day total")
+        verbose_name_plural = _("Mijn Fluvius day totals")
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.register} @ {self.day.isoformat()}"
+
+
+class FluviusPeak(models.Model):
+    """A local month's capacity peak (``Piekvermogen``, kW) from a Mijn Fluvius monthly peaks file, in W."""
+
+    pk = models.CompositePrimaryKey("meter_id", "month")
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()  # the first day
+    peak_w = models.BigIntegerField()
+    status = models.CharField(max_length=9, choices=FluviusStatus.choices)
+
+    class Meta:
+        verbose_name = _("Mijn Fluvius monthly peak")
+        verbose_name_plural = _("Mijn Fluvius monthly peaks")
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} @ {self.month.isoformat()[:7]}: {self.peak_w} W"
+
+
+class FluviusImport(models.Model):
+    """One import of a Mijn Fluvius file (meters.fluvius.imports.import_file), stored or refused: the log the import
+    page lists, with the report (counts, errors by line and column, the days on which P1 and Fluvius disagree)."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="fluvius_imports", verbose_name=_("meter"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("imported by"),
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("imported"), default=timezone.now)
+    file_name = models.CharField(_("file"), max_length=255, blank=True)
+    kinds = models.CharField(_("kinds"), max_length=60, blank=True, help_text=_("quarter, day, peak, gas"))
+    refused = models.BooleanField(_("refused"), default=False, help_text=_("Nothing was stored."))
+    rows = models.PositiveIntegerField(_("rows read"), default=0)
+    stored = models.PositiveIntegerField(_("stored"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    first = models.DateTimeField(_("first interval"), null=True, blank=True)
+    last = models.DateTimeField(_("last interval"), null=True, blank=True)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("Mijn Fluvius import")
+        verbose_name_plural = _("Mijn Fluvius imports")
+        indexes = [models.Index(fields=["meter", "-created_at"], name="fluviusimport_meter_time")]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.file_name} @ {self.created_at.isoformat()}"

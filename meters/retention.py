@@ -3,7 +3,8 @@
 The operator chooses how many days of raw data the server keeps: the readings and the quarter rollups
 (``QuarterEnergy``) of a slot before the **cutoff**, the local midnight (``settings.TIME_ZONE``) that many days
 before today's, go; the day totals (``DayEnergy``) and the monthly peaks and sums (``MonthEnergy``) are kept for
-ever, exactly as they were. Unset, empty or ``forever`` (the default) keeps everything.
+ever, exactly as they were. Imported Mijn Fluvius quarter-hours (``FluviusInterval``) before the cutoff go too;
+their day totals and monthly peaks stay. Unset, empty or ``forever`` (the default) keeps everything.
 
 :func:`apply_retention` enforces it (``manage.py apply_retention``, daily). Rows are deleted per meter in small
 batches, each its own short transaction over one (meter_id, timestamp) key range, so an upload never waits for more
@@ -35,7 +36,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from meters import partitions
-from meters.models import Meter, MonthEnergy, QuarterEnergy, Reading, audit
+from meters.models import FluviusInterval, Meter, MonthEnergy, QuarterEnergy, Reading, audit
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class RetentionReport:
     seconds: float
     dry_run: bool = False
     neighbours_kept: int = 0  # readings before the cutoff kept for the first kept day's start (module docstring)
+    # Mijn Fluvius quarter-hours (and gas hours) imported for before the cutoff: raw data too. Their day totals
+    # (FluviusDay) and monthly peaks stay, as the Pi's day and month rollups do.
+    intervals_deleted: int = 0
 
 
 def keep_days() -> int | None:
@@ -221,12 +225,13 @@ def apply_retention(
     meter_ids = list(Meter.objects.using(using).order_by("pk").values_list("pk", flat=True))
     keep = {m: slots for m in meter_ids if (slots := _neighbours(m, cut, using))}
     dropped, readings, wait_from = _drop_partitions(cut, keep, using, dry_run)
-    quarters = batches = 0
+    quarters = batches = intervals = 0
     for meter_id in meter_ids:
         slots = keep.get(meter_id, set())
         if dry_run:
             readings += _count_old(Reading, "timestamp", meter_id, cut, slots, using)
             quarters += _count_old(QuarterEnergy, "slot", meter_id, cut, set(), using)
+            intervals += _count_old(FluviusInterval, "start", meter_id, cut, set(), using)
             continue
         # After a drop this also clears what the DEFAULT partition held of those months. When the drop had to
         # wait (``wait_from``), the months before it are left for the next run rather than deleted row by row.
@@ -239,6 +244,9 @@ def apply_retention(
         if QuarterEnergy.objects.using(using).filter(meter_id=meter_id, slot__lt=cut).exists():
             n, b = _delete_in_batches(QuarterEnergy, "slot", meter_id, cut, set(), batch, using)
             quarters, batches = quarters + n, batches + b
+        if FluviusInterval.objects.using(using).filter(meter_id=meter_id, start__lt=cut).exists():
+            n, b = _delete_in_batches(FluviusInterval, "start", meter_id, cut, set(), batch, using)
+            intervals, batches = intervals + n, batches + b
     report = RetentionReport(
         cutoff=cut,
         readings_deleted=readings,
@@ -248,6 +256,7 @@ def apply_retention(
         seconds=round(time.monotonic() - started, 3),
         dry_run=dry_run,
         neighbours_kept=sum(len(s) for s in keep.values()),
+        intervals_deleted=intervals,
     )
     if not dry_run:
         audit(
@@ -257,6 +266,7 @@ def apply_retention(
             days=keep_days(),
             readings_deleted=report.readings_deleted,
             quarters_deleted=report.quarters_deleted,
+            imported_intervals_deleted=report.intervals_deleted,
             partitions_dropped=list(report.partitions_dropped),
             batches=report.batches,
             seconds=report.seconds,

@@ -13,6 +13,8 @@ urlpatterns = [
     # Contracts (meters/billing/): the prices of every quarter.
     path("meters/<str:code>/contracts/", views.contracts, name="contracts"),
     path("meters/<str:code>/contracts/<str:contract_id>/delete", views.contract_delete, name="contract-delete"),
+    # History from Mijn Fluvius (meters/fluvius/).
+    path("meters/<str:code>/imports/fluvius/", views.fluvius_import, name="fluvius-import"),
     # Household sharing (meters/sharing.py).
     path("meters/<str:code>/sharing/", views.sharing, name="sharing"),
     path("meters/<str:code>/sharing/<str:share_id>/revoke", views.share_revoke, name="share-revoke"),

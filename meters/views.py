@@ -18,8 +18,17 @@ from meters import claims, devices
 from meters import sharing as meters_sharing
 from meters.access import Need, contract_for, device_for, meter_for, owned_devices, owned_meters, share_for, shared_with
 from meters.billing import contracts as billing_contracts
-from meters.forms import AddMeterForm, ContractForm, DeleteWithDataForm, DeviceCodeForm, RenameMeterForm, ShareForm
-from meters.models import Contract
+from meters.fluvius import imports as fluvius_imports
+from meters.forms import (
+    AddMeterForm,
+    ContractForm,
+    DeleteWithDataForm,
+    DeviceCodeForm,
+    FluviusImportForm,
+    RenameMeterForm,
+    ShareForm,
+)
+from meters.models import Contract, FluviusImport
 from users.lockout import client_ip
 
 # URL names (redirect() reverses them): /serialNumbers/ and /day/.
@@ -328,3 +337,49 @@ def device_revoke(request: HttpRequest, device_id: str) -> HttpResponse:
         % {"name": found.display_name},
     )
     return redirect("meters:devices")
+
+
+# --- history from Mijn Fluvius ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def fluvius_import(request: HttpRequest, code: str) -> HttpResponse:
+    """The page "Import history from Mijn Fluvius": the upload form, the past imports and the last one's report (its
+    errors by line and column, the days on which the Pi and Fluvius disagree). A POST imports and comes back here
+    (the page's script posts the same form with upload progress, and shows the page it gets back)."""
+    meter = meter_for(request.user, code)
+    # Bound on every POST, an empty one included: a POST without a file is a form error, not a blank page.
+    form = FluviusImportForm(request.POST, request.FILES) if request.method == "POST" else FluviusImportForm()
+    if form.is_bound and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            report = fluvius_imports.import_file(
+                meter, upload, skip_errors=form.cleaned_data["skip_errors"], user=request.user,
+                file_name=upload.name or "",
+            )  # fmt: skip
+        except fluvius_imports.ImportRefused as exc:
+            messages.error(request, _("Nothing was imported: %(reason)s") % {"reason": exc})
+        else:
+            messages.success(
+                request,
+                ngettext(
+                    "%(rows)d row read: %(stored)d stored, %(unchanged)d unchanged, %(skipped)d skipped.",
+                    "%(rows)d rows read: %(stored)d stored, %(unchanged)d unchanged, %(skipped)d skipped.",
+                    report.rows,
+                )
+                % {"rows": report.rows, "stored": report.stored, "unchanged": report.unchanged,
+                   "skipped": report.skipped},
+            )  # fmt: skip
+        return redirect("meters:fluvius-import", code=meter.code)
+    history = list(FluviusImport.objects.filter(meter=meter).select_related("user")[:20])
+    last = history[0] if history else None
+    context = {
+        "meter": meter,
+        "form": form,
+        "history": history,
+        "last": last,
+        "last_report": last.report if last else None,
+        "day_url": reverse("dashboard:day"),
+    }
+    return render(request, "meters/fluvius_import.html", context, status=400 if form.errors else 200)

@@ -32,7 +32,17 @@ from django.utils.translation import gettext as _
 
 from meters import exports
 from meters.access import alerts_visible_to, owned_devices, owned_meters
-from meters.models import Contract, MeterShare, PendingMeter, Reading, audit
+from meters.models import (
+    Contract,
+    FluviusDay,
+    FluviusInterval,
+    FluviusPeak,
+    FluviusRegister,
+    MeterShare,
+    PendingMeter,
+    Reading,
+    audit,
+)
 from users.models import Profile
 
 logger = logging.getLogger(__name__)
@@ -61,6 +71,8 @@ class MeterFile:
     serial: str
     path: str  # readings/<serial>.csv
     readings: int  # counted when the export started; uploads arriving meanwhile may add rows
+    imported: int = 0  # values imported from Mijn Fluvius (quarter-hours, day totals, monthly peaks)
+    imported_path: str = ""  # mijn-fluvius/<serial>.csv, when there are some
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,8 @@ class ExportManifest:
 
     @property
     def files(self) -> tuple[str, ...]:
-        return (README, ACCOUNT, METERS, ALERTS, DEVICES, SHARED, *(meter.path for meter in self.meters))
+        imported = (meter.imported_path for meter in self.meters if meter.imported)
+        return (README, ACCOUNT, METERS, ALERTS, DEVICES, SHARED, *(meter.path for meter in self.meters), *imported)
 
 
 @dataclass(frozen=True)
@@ -99,9 +112,20 @@ def export_manifest(user: Any) -> ExportManifest:
         .annotate(n=Count("*"))
         .values_list("meter_id", "n")
     )
+    imported: dict[int, int] = {}
+    for model in (FluviusInterval, FluviusDay, FluviusPeak):
+        for meter_id, n in (
+            model.objects.filter(meter_id__in=[pk for pk, _serial in meters])
+            .values_list("meter_id")
+            .annotate(n=Count("*"))
+            .values_list("meter_id", "n")
+        ):
+            imported[meter_id] = imported.get(meter_id, 0) + n
     return ExportManifest(
         meters=tuple(
-            MeterFile(pk, serial, path, counts.get(pk, 0))
+            MeterFile(
+                pk, serial, path, counts.get(pk, 0), imported.get(pk, 0), path.replace("readings/", "mijn-fluvius/", 1)
+            )
             for (pk, serial), path in zip(meters, _readings_paths([serial for _pk, serial in meters]), strict=True)
         ),
         shared_with_me=MeterShare.objects.filter(user=user).count(),
@@ -225,6 +249,29 @@ def _members(user: Any, manifest: ExportManifest, now: datetime) -> Iterator[tup
         meter = owned_meters(user).filter(pk=entry.meter_id).first()
         # A meter deleted or released while the export ran: an empty file with the header, not another's data.
         yield entry.path, exports.lines(meter, everything) if meter else [",".join(exports.HEADER) + "\r\n"]
+        if entry.imported:
+            yield entry.imported_path, _imported_lines(meter.pk if meter else None)
+
+
+IMPORTED_HEADER = ("kind", "start", "minutes", "register", "value", "unit", "status")
+
+
+def _imported_lines(meter_id: int | None) -> Iterator[str]:
+    """What was imported from Mijn Fluvius for one meter, as stored: interval volumes (start in UTC), day totals
+    and monthly peaks, each with the file's validation status. Energies in Wh, gas in litres, peaks in W."""
+    yield ",".join(IMPORTED_HEADER) + "\r\n"
+    if meter_id is None:
+        return
+
+    def unit(register: str) -> str:
+        return "l" if register == FluviusRegister.GAS else "Wh"
+
+    for i in FluviusInterval.objects.filter(meter_id=meter_id).order_by("start", "register").iterator(2000):
+        yield f"interval,{i.start.isoformat()},{i.minutes},{i.register},{i.value},{unit(i.register)},{i.status}\r\n"
+    for d in FluviusDay.objects.filter(meter_id=meter_id).order_by("day", "register").iterator(2000):
+        yield f"day,{d.day.isoformat()},,{d.register},{d.value},{unit(d.register)},{d.status}\r\n"
+    for p in FluviusPeak.objects.filter(meter_id=meter_id).order_by("month").iterator(2000):
+        yield f"month_peak,{p.month.isoformat()},,,{p.peak_w},W,{p.status}\r\n"
 
 
 # --- JSON ---------------------------------------------------------------------------------------------------------
@@ -311,7 +358,11 @@ def _contract(contract: Contract) -> dict[str, Any]:
 
 
 def _meters(user: Any, manifest: ExportManifest) -> Iterator[dict[str, Any]]:
-    meters = owned_meters(user).prefetch_related("contracts", "shares").in_bulk([m.meter_id for m in manifest.meters])
+    meters = (
+        owned_meters(user)
+        .prefetch_related("contracts", "shares", "fluvius_imports")
+        .in_bulk([m.meter_id for m in manifest.meters])
+    )
     for entry in manifest.meters:
         meter = meters.get(entry.meter_id)
         if meter is None:
@@ -335,6 +386,26 @@ def _meters(user: Any, manifest: ExportManifest) -> Iterator[dict[str, Any]]:
                 }
                 for share in meter.shares.all()
             ],
+            "imported_from_mijn_fluvius": {
+                "values": entry.imported,
+                "file": entry.imported_path if entry.imported else None,
+                "imports": [
+                    {
+                        "file_name": i.file_name,
+                        "imported_at": i.created_at,
+                        "kinds": i.kinds,
+                        "refused": i.refused,
+                        "rows": i.rows,
+                        "stored": i.stored,
+                        "unchanged": i.unchanged,
+                        "skipped": i.skipped,
+                        "errors": i.errors,
+                        "first": i.first,
+                        "last": i.last,
+                    }
+                    for i in sorted(meter.fluvius_imports.all(), key=lambda i: i.created_at)
+                ],
+            },
         }
 
 
@@ -425,6 +496,17 @@ def _readme(user: Any, manifest: ExportManifest, now: datetime) -> str:
                 _(
                     "Every reading of one of your meters, one row per quarter-hour: the same file as the export on "
                     "the dashboard, for the whole history."
+                ),
+            )
+        )
+    if any(meter.imported for meter in manifest.meters):
+        files.append(
+            (
+                "mijn-fluvius/<serial>.csv",
+                _(
+                    "What you imported from Mijn Fluvius for one of your meters, as stored: the energy of each "
+                    "interval (start in UTC), the day totals and the monthly peaks, each with its validation status. "
+                    "Energy in Wh, gas in litres, peaks in W."
                 ),
             )
         )

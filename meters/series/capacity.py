@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 
-from meters.models import Meter, MonthEnergy
+from meters.models import FluviusPeak, Meter, MonthEnergy
 from meters.series.queries import (
     _EP,
     _I1,
@@ -147,7 +147,18 @@ def stored_peaks(meter_id: int, firsts: Sequence[date]) -> list[int | None]:
             "month", "peak_w"
         )
     )
-    return [stored.get(first) for first in firsts]
+    return with_fluvius_peaks(meter_id, firsts, [stored.get(first) for first in firsts])
+
+
+def with_fluvius_peaks(meter_id: int, firsts: Sequence[date], peaks: list[int | None]) -> list[int | None]:
+    """``peaks`` with each month the Pi has no peak for taken from a Mijn Fluvius monthly peaks file (its
+    Piekvermogen, meters.fluvius): the 12-month mean then covers the history from before the Pi. One query, and
+    none when every month has its own peak."""
+    missing = [first for first, peak in zip(firsts, peaks, strict=True) if peak is None]
+    if not missing:
+        return peaks
+    imported = dict(FluviusPeak.objects.filter(meter_id=meter_id, month__in=missing).values_list("month", "peak_w"))
+    return [imported.get(first) if peak is None else peak for first, peak in zip(firsts, peaks, strict=True)]
 
 
 def _month_cost(billed_kw: Decimal | None, prices: Prices) -> Decimal | None:
@@ -222,7 +233,11 @@ def _capacity_year(
         edges = [_local_epoch(zone, d) for d in [*firsts, current.month]]
         peaks = _previous_peaks(meter, firsts, edges, zone)
     months = [month_peak(first, peak_w, None, None, None, prices) for first, peak_w in zip(firsts, peaks, strict=True)]
-    months.append(current)
+    return capacity_year_of([*months, current], prices)
+
+
+def capacity_year_of(months: Sequence[MonthPeak], prices: Prices) -> CapacityYear:
+    """The 12-month card of the last of ``months`` (oldest first: it and the 11 before it)."""
     billed_kws = [m.billed_kw for m in months if m.billed_kw is not None]
     mean = sum(billed_kws, Decimal(0)) / len(billed_kws) if billed_kws else None
     return CapacityYear(
@@ -259,7 +274,7 @@ def _previous_peaks(meter: Meter, firsts: list[date], edges: list[int], zone: Zo
     for i, key in keys.items():
         value = cached[key]
         peaks[i] = None if value == _NO_PEAK else value
-    return peaks
+    return with_fluvius_peaks(meter.pk, firsts, peaks)
 
 
 def month_peak_so_far(meter: Meter, month: date, zone: ZoneInfo) -> tuple[int | None, datetime | None]:

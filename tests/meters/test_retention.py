@@ -18,6 +18,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.utils import timezone
 from p1edge import wire
 from rest_framework.test import APIClient
 
@@ -25,7 +26,18 @@ from energy_app.settings import env_days_or_forever
 from meters import partitions, retention
 from meters.billing.bill import month_bill
 from meters.ingest import IngestRejected, ingest_readings
-from meters.models import READING_FIELDS, AuditEvent, DayEnergy, Meter, MonthEnergy, QuarterEnergy, Reading
+from meters.models import (
+    READING_FIELDS,
+    AuditEvent,
+    DayEnergy,
+    FluviusDay,
+    FluviusInterval,
+    FluviusRegister,
+    Meter,
+    MonthEnergy,
+    QuarterEnergy,
+    Reading,
+)
 from meters.series import build_series, rollups
 from tests.conftest import wait_for
 from tests.factories import reading_item
@@ -312,14 +324,16 @@ def test_it_prints_what_a_dry_run_would_delete_and_changes_nothing_then_deletes_
     assert (_readings(), _quarters()) == before
     assert out.getvalue().splitlines() == [
         "cutoff 2015-06-06T22:00:00+00:00 (5 days): raw quarter-hours before it go",
-        "would delete 1248 reading(s) and 1248 quarter rollup(s)",
+        "would delete 1248 reading(s), 1248 quarter rollup(s) and 0 imported Mijn Fluvius interval(s)",
         "day totals and monthly peaks are kept",
     ]
     assert not AuditEvent.objects.filter(kind="retention").exists()
     out = StringIO()
     call_command("apply_retention", "--batch", "200", stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[1].startswith("deleted 1248 reading(s) and 1248 quarter rollup(s) in 14 batch(es)")
+    assert lines[1].startswith(
+        "deleted 1248 reading(s), 1248 quarter rollup(s) and 0 imported Mijn Fluvius interval(s) in 14 batch(es)"
+    )
     [event] = AuditEvent.objects.filter(kind="retention")
     assert event.subject == ""
     assert {k: event.detail[k] for k in ("cutoff", "days", "readings_deleted", "quarters_deleted", "batches")} == {
@@ -387,3 +401,31 @@ def test_it_drops_whole_months_before_the_cutoff_as_partitions_and_deletes_the_r
     ]
     assert Reading.objects.filter(timestamp__lt=local(2015, 2, 8)).count() == 0
     assert _day_month_rows() == before
+
+
+def test_it_deletes_imported_mijn_fluvius_quarter_hours_before_the_cutoff_and_keeps_their_day_totals(
+    alice_meter, settings, time_machine
+):
+    time_machine.move_to(SHORT_NOW, tick=False)
+    settings.RETENTION_RAW_DAYS = 2
+    cut = retention.cutoff(SHORT_NOW)
+    starts = [cut - timedelta(minutes=30), cut - timedelta(minutes=15), cut, cut + timedelta(minutes=15)]
+    FluviusInterval.objects.bulk_create(
+        FluviusInterval(meter=alice_meter, start=t, register=FluviusRegister.IMPORT_T1, value=100, status="read")
+        for t in starts
+    )
+    old_day = timezone.localtime(cut).date() - timedelta(days=1)
+    FluviusDay.objects.create(
+        meter=alice_meter, day=old_day, register=FluviusRegister.IMPORT_T1, value=9_600, status="read"
+    )
+
+    dry = retention.apply_retention(dry_run=True)
+    assert dry.intervals_deleted == 2
+    assert FluviusInterval.objects.count() == 4
+    report = retention.apply_retention()
+
+    assert report.intervals_deleted == 2
+    assert sorted(FluviusInterval.objects.values_list("start", flat=True)) == starts[2:]
+    assert FluviusDay.objects.filter(meter=alice_meter, day=old_day).exists()
+    event = AuditEvent.objects.get(kind="retention")
+    assert event.detail["imported_intervals_deleted"] == 2

@@ -6,7 +6,7 @@ alice owns the meter; carol manages it and dave views it through accepted shares
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -183,10 +183,15 @@ def test_it_audits_sharing_without_the_e_mail_address(alice, alice_meter, bob):
 
 
 def test_it_ends_the_shares_and_contracts_when_the_owner_releases_the_meter(household, alice_meter):
-    from meters.models import Contract
+    from meters.models import Contract, FluviusImport, FluviusInterval, FluviusPeak, FluviusRegister
 
     Contract.objects.create(meter=alice_meter, name="Mine", valid_from=NOW.date(), energy_kind="single",
                             all_in=True, price_single_eur_kwh="0.3")  # fmt: skip
+    # History the owner imported from their own Mijn Fluvius account goes with them too.
+    FluviusInterval.objects.create(meter=alice_meter, start=NOW - timedelta(days=400), value=120,
+                                   register=FluviusRegister.IMPORT_T1, status="validated")  # fmt: skip
+    FluviusPeak.objects.create(meter=alice_meter, month=date(2025, 1, 1), peak_w=4_100, status="read")
+    FluviusImport.objects.create(meter=alice_meter, file_name="Verbruikshistoriek.csv", rows=1, stored=1)
     viewer = _client(household["viewer"])
     day = f"{reverse('dashboard:day')}?meter={alice_meter.code}"
     with time_machine.travel(NOW, tick=False):
@@ -198,6 +203,8 @@ def test_it_ends_the_shares_and_contracts_when_the_owner_releases_the_meter(hous
     assert alice_meter.readings.exists()  # the data stays with the meter
     assert not MeterShare.objects.filter(meter=alice_meter).exists()
     assert not Contract.objects.filter(meter=alice_meter).exists()
+    for model in (FluviusInterval, FluviusPeak, FluviusImport):
+        assert not model.objects.filter(meter=alice_meter).exists()
 
 
 def test_it_brings_a_newcomer_back_to_the_invitation_after_registering(alice, alice_meter, settings):

@@ -353,3 +353,33 @@ def test_it_streams_a_long_history_with_bounded_memory(alice, alice_meter):
     assert len(sizes) > 10
     assert max(sizes) < 2**20
     assert min(sizes) > 0  # an empty chunk would end a chunked response early on some servers
+
+
+def test_it_includes_what_was_imported_from_mijn_fluvius_as_stored(alice_client, household):
+    from meters.models import FluviusDay, FluviusImport, FluviusInterval, FluviusPeak, FluviusRegister
+
+    meter = Meter.objects.get(serial=ALICE_SERIAL)
+    start = datetime(2024, 3, 31, 0, 0, tzinfo=UTC)
+    FluviusInterval.objects.create(meter=meter, start=start, register=FluviusRegister.IMPORT_T2, value=173,
+                                   status="estimated")  # fmt: skip
+    FluviusDay.objects.create(meter=meter, day=start.date(), register=FluviusRegister.IMPORT_T2, value=4_020,
+                              status="validated")  # fmt: skip
+    FluviusPeak.objects.create(meter=meter, month=start.date().replace(day=1), peak_w=3_713, status="read")
+    FluviusImport.objects.create(meter=meter, file_name="Verbruikshistoriek_kwartiertotalen.csv", rows=3, stored=3)
+
+    files = _unzip(_page_zip(alice_client))
+
+    text = files[f"mijn-fluvius/{ALICE_SERIAL}.csv"].decode()
+    assert text.splitlines() == [
+        "kind,start,minutes,register,value,unit,status",
+        "interval,2024-03-31T00:00:00+00:00,15,import_t2,173,Wh,estimated",
+        "day,2024-03-31,,import_t2,4020,Wh,validated",
+        "month_peak,2024-03-01,,,3713,W,read",
+    ]
+    assert f"mijn-fluvius/{GAS_SERIAL}.csv" not in files  # nothing imported for that meter
+    listed = {m["serial"]: m for m in json.loads(files["meters.json"])}
+    imported = listed[ALICE_SERIAL]["imported_from_mijn_fluvius"]
+    assert imported["values"] == 3
+    assert imported["file"] == f"mijn-fluvius/{ALICE_SERIAL}.csv"
+    assert [i["file_name"] for i in imported["imports"]] == ["Verbruikshistoriek_kwartiertotalen.csv"]
+    assert "mijn-fluvius/<serial>.csv" in files["README.txt"].decode()

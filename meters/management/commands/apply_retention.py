@@ -67,7 +67,8 @@ class Command(BaseCommand):
         self.stdout.write(f"cutoff {report.cutoff.isoformat()} ({days} days): raw quarter-hours before it go")
         verb = "would delete" if dry_run else "deleted"
         self.stdout.write(
-            f"{verb} {report.readings_deleted} reading(s) and {report.quarters_deleted} quarter rollup(s)"
+            f"{verb} {report.readings_deleted} reading(s), {report.quarters_deleted} quarter rollup(s) and "
+            f"{report.intervals_deleted} imported Mijn Fluvius interval(s)"
             + ("" if dry_run else f" in {report.batches} batch(es), {report.seconds:.1f} s")
         )
         for name in report.partitions_dropped:
