@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import billing, me, prices, views
+from api import billing, imports, me, prices, trends, views
 
 app_name = "api"
 urlpatterns = [
@@ -23,6 +23,8 @@ urlpatterns = [
     path("api/v1/meters/<str:code>/live", views.meter_live, name="meter-live"),
     path("api/v1/meters/<str:code>/bill", billing.meter_bill, name="meter-bill"),
     path("api/v1/meters/<str:code>/bill/compare", billing.meter_bill_compare, name="meter-bill-compare"),
+    path("api/v1/meters/<str:code>/trends", trends.meter_trends, name="meter-trends"),
+    path("api/v1/meters/<str:code>/imports/fluvius", imports.fluvius_import, name="meter-fluvius-import"),
     # Pairing a Pi (RFC 8628) and the account's devices.
     path("api/v1/device/code", views.device_code, name="device-code"),
     path("api/v1/device/token", views.device_token, name="device-token"),

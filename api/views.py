@@ -52,7 +52,7 @@ from meters.exports import RangeError, parse_range, utc_datetime
 from meters.ingest import BatchTooLarge, IngestError, IngestRejected, IngestResult, ingest_readings
 from meters.models import Device, Meter, MeterShare, Reading
 from meters.presenters import live_etag, live_json, live_response, series_json
-from meters.series import SeriesError, build_series, parse_day
+from meters.series import SeriesError, build_series, compare, parse_day
 from users.lockout import client_ip
 from users.models import prices_for
 
@@ -269,21 +269,32 @@ class ReadingListView(ReplicaReadsMixin, generics.ListAPIView):
 
 @extend_schema(
     tags=["meters"],
-    summary="Day, week or month series of one of your meters (the dashboards' data)",
+    summary="Day, week, month or year series of one of your meters (the dashboards' data)",
     description=(
         "Buckets at local wall-time boundaries (Europe/Brussels): day = 92/96/100 quarter-hours, week = Monday to "
-        "Sunday in 4-hour buckets, month = local days. Energy per bucket = register at the end boundary minus the "
-        "register at the start boundary; `estimated` buckets were interpolated across missing readings, `null` "
-        "values mean no data on one side; `reset` marks a register that went down. Month adds the capacity peak "
-        "and the 12-month card. 404 for meters that are not yours."
+        "Sunday in 4-hour buckets, month = local days, year = local months. Energy per bucket = register at the end "
+        "boundary minus the register at the start boundary; `estimated` buckets were interpolated across missing "
+        "readings, `null` values mean no data on one side; `reset` marks a register that went down. Month adds the "
+        "capacity peak and the 12-month card; year adds each month's peak with its 12-month mean "
+        "(`capacity_months`) and the days without data per month (`missing_days`). With `compare=previous` or "
+        "`compare=year`, `compare` holds the other period lined up by position (hour of day, day of week, day of "
+        "month, month; null where it has no counterpart) and the differences over the positions both have. "
+        "404 for meters that are not yours."
     ),
     parameters=[
-        OpenApiParameter("view", str, enum=["day", "week", "month"], default="day"),
+        OpenApiParameter("view", str, enum=["day", "week", "month", "year"], default="day"),
         OpenApiParameter("date", OpenApiTypes.DATE, description="Any day inside the period; today when omitted."),
+        OpenApiParameter(
+            "compare",
+            str,
+            enum=["previous", "year"],
+            required=False,
+            description="Also the previous period, or the same period a year before.",
+        ),
     ],
     responses={
         200: OpenApiResponse(OpenApiTypes.OBJECT, examples=[OpenApiExample("A day", value=SERIES_EXAMPLE)]),
-        400: OpenApiResponse(DetailSerializer, description="Unknown view or malformed date."),
+        400: OpenApiResponse(DetailSerializer, description="Unknown view or comparison, or a malformed date."),
         404: OpenApiResponse(DetailSerializer, description="No such meter among yours."),
     },
 )
@@ -293,10 +304,13 @@ def meter_series(request: Request, code: str) -> Response:
     meter = meter_for(request.user, code, Need.READ)
     try:
         day = parse_day(request.query_params.get("date"))
-        series = build_series(meter, request.query_params.get("view", "day"), day, prices=prices_for(request.user))
+        prices = prices_for(request.user)
+        series = build_series(meter, request.query_params.get("view", "day"), day, prices=prices)
+        mode = request.query_params.get("compare")
+        comparison = compare(series, mode, prices=prices) if mode else None
     except SeriesError as exc:
         raise ParseError(str(exc)) from None
-    return Response(series_json(series))
+    return Response(series_json(series, comparison))
 
 
 @schema.meter_live

@@ -1,4 +1,4 @@
-"""Dashboard pages (/day/, /week/, /month/, /now/) and the CSV export of a meter's readings.
+"""Dashboard pages (/day/, /week/, /month/, /year/, /now/) and the CSV export of a meter's readings.
 
 Each page computes its series once (``meters.series``); ``meters.presenters`` turns it into the cards and into the
 JSON the charts draw, embedded in the page with ``json_script`` — the same JSON ``/api/v1/meters/<code>/series/``
@@ -36,8 +36,9 @@ from energy_app.routers import replica_reads
 from meters import exports, live, presenters
 from meters.access import Need, meter_for, readable_meters
 from meters.billing import bill as billing
+from meters.fluvius import reconcile
 from meters.models import Meter
-from meters.series import InvalidDate, build_series, parse_day
+from meters.series import InvalidDate, UnknownComparison, build_series, compare, parse_day, window_days
 from users.models import prices_for, profile_for
 
 if TYPE_CHECKING:
@@ -78,6 +79,13 @@ def month(request: HttpRequest) -> HttpResponse:
     return _dashboard(request, "month")
 
 
+@login_required
+@require_GET
+@replica_reads
+def year(request: HttpRequest) -> HttpResponse:
+    return _dashboard(request, "year")
+
+
 def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
     chosen, meters = _chosen_meter(request)
     if chosen is None:
@@ -87,8 +95,17 @@ def _dashboard(request: HttpRequest, view: str) -> HttpResponse:
     except InvalidDate as exc:
         messages.error(request, str(exc))
         selected = parse_day(None)
-    series = build_series(chosen, view, selected, prices=prices_for(request.user))
-    context = presenters.dashboard(series, meters, today=parse_day(None), now=timezone.now())
+    prices = prices_for(request.user)
+    series = build_series(chosen, view, selected, prices=prices)
+    comparison = None
+    if mode := request.GET.get("compare"):
+        try:
+            comparison = compare(series, mode, prices=prices)
+        except UnknownComparison as exc:
+            messages.error(request, str(exc))
+    context = presenters.dashboard(series, meters, today=parse_day(None), now=timezone.now(), comparison=comparison)
+    if view != "year":  # the days where Mijn Fluvius and the Pi disagree (a year lists them on the import page)
+        context["differences"] = reconcile.differences(chosen, *window_days(view, selected))
     return render(request, "meters/dashboard/dashboard.html", {**context, "qlik": _qlik_config()})
 
 
@@ -232,3 +249,31 @@ def export_csv(request: HttpRequest, code: str) -> HttpResponseBase:
     response = StreamingHttpResponse(exports.lines(meter, wanted), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{exports.filename(meter, wanted)}"'
     return response
+
+
+# --- Trends: the typical day, the base load and the highest quarter-hours over a range ------------------------------
+
+
+@login_required
+@require_GET
+@replica_reads
+def trends(request: HttpRequest) -> HttpResponse:
+    """``/trends/?meter=&from=YYYY-MM-DD&to=YYYY-MM-DD``: the range's trends (meters.series.trends), default the
+    last 12 months; a bad range shows the default with a message."""
+    # Imported here: this section is appended to the module (issue 20); the function is imported from its module by
+    # name, as ``meters.series.trends`` in the package's namespace is the function, not the module.
+    from meters.series import SeriesError
+    from meters.series.trends import default_range, parse_range
+    from meters.series.trends import trends as trends_of
+
+    meter, meters = _chosen_meter(request)
+    if meter is None:
+        return redirect("meters:list")
+    today = timezone.localdate()
+    try:
+        first, after = parse_range(request.GET.get("from"), request.GET.get("to"), today)
+    except SeriesError as exc:
+        messages.error(request, str(exc))
+        first, after = default_range(today)
+    context = presenters.trends_context(trends_of(meter, first, after), meters)
+    return render(request, "meters/dashboard/trends.html", context)

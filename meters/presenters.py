@@ -23,27 +23,50 @@ from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_l
 from meters.billing.bill import Bill, Comparison
 from meters.live import LiveStatus
 from meters.models import Meter
-from meters.series import Series, window_days
+from meters.series import COMPARE_MODES, Difference, PeriodComparison, Series, window_days
 
-VIEW_LABELS = {"day": gettext_lazy("Day"), "week": gettext_lazy("Week"), "month": gettext_lazy("Month")}
+VIEW_LABELS = {
+    "day": gettext_lazy("Day"),
+    "week": gettext_lazy("Week"),
+    "month": gettext_lazy("Month"),
+    "year": gettext_lazy("Year"),
+}
 # A context of their own: the admin's catalogue, which wins over ours, has "This month" for its date filter.
 TODAY_LABELS = {
     "day": pgettext_lazy("dashboard period", "Today"),
     "week": pgettext_lazy("dashboard period", "This week"),
     "month": pgettext_lazy("dashboard period", "This month"),
+    "year": pgettext_lazy("dashboard period", "This year"),
 }
 # What one bar of a chart covers, after "per" ("average power per quarter-hour").
 BUCKET_LABELS = {
     "day": pgettext_lazy("a chart bar covers", "quarter-hour"),
     "week": pgettext_lazy("a chart bar covers", "4 hours"),
     "month": pgettext_lazy("a chart bar covers", "day"),
+    "year": pgettext_lazy("a chart bar covers", "month"),
+}
+# The other period a comparison shows (meters.series.compare), for the toggle and the cards.
+COMPARE_LABELS = {
+    "previous": gettext_lazy("the previous period"),
+    "year": gettext_lazy("the same period a year ago"),
+}
+# What one position of a comparison is, counted: "over 12 of 14 days".
+# A context of their own: "day" alone is also the day tariff.
+POSITION_LABELS = {
+    "day": (pgettext_lazy("compared over", "quarter-hour"), pgettext_lazy("compared over", "quarter-hours")),
+    "week": (pgettext_lazy("compared over", "4-hour block"), pgettext_lazy("compared over", "4-hour blocks")),
+    "month": (pgettext_lazy("compared over", "day"), pgettext_lazy("compared over", "days")),
+    "year": (pgettext_lazy("compared over", "month"), pgettext_lazy("compared over", "months")),
 }
 
 
-def dashboard(series: Series, meters: Sequence[Meter], today: date, now: datetime) -> dict[str, Any]:
+def dashboard(
+    series: Series, meters: Sequence[Meter], today: date, now: datetime, comparison: PeriodComparison | None = None
+) -> dict[str, Any]:
     """The template context of a dashboard page: headings, navigation links, cards, capacity and the chart JSON."""
     view, meter, selected = series.view, series.meter, series.day
     first, after = window_days(view, selected)
+    mode = comparison.mode if comparison else None
     return {
         "view": view,
         "view_label": VIEW_LABELS[view],
@@ -51,33 +74,41 @@ def dashboard(series: Series, meters: Sequence[Meter], today: date, now: datetim
         "meters": meters,
         "meter": meter,
         "series": series,
-        "series_json": series_json(series),
+        "series_json": series_json(series, comparison),
         "period_label": period_label(view, first, after),
         "selected": selected,
         "today": today,
         "is_current": first <= today < after,
         "is_future": first > today,
         "links": {
-            "prev": dashboard_url(view, meter, series.prev_day),
-            "next": dashboard_url(view, meter, series.next_day),
-            "today": dashboard_url(view, meter, None),
-            **{v: dashboard_url(v, meter, selected) for v in VIEW_LABELS},
+            "prev": dashboard_url(view, meter, series.prev_day, mode),
+            "next": dashboard_url(view, meter, series.next_day, mode),
+            "today": dashboard_url(view, meter, None, mode),
+            **{v: dashboard_url(v, meter, selected, mode) for v in VIEW_LABELS},
         },
+        "compare": compare_context(comparison) if comparison else None,
+        "compare_modes": [(m, COMPARE_LABELS[m]) for m in COMPARE_MODES],
+        "compare_mode": mode or "",
+        "capacity_by_month": capacity_by_month(series),
+        "months_missing_days": sum(1 for b in series.buckets if b.missing_days),
+        "imported_buckets": sum(1 for b in series.buckets if b.source in ("fluvius", "mixed")),
         # One period, one meaning (meters.exports.parse_range): "to" as a date includes that whole day.
         "export_url": reverse("dashboard:export-csv", args=[meter.code])
         + "?"
         + urlencode({"from": first.isoformat(), "to": (after - timedelta(days=1)).isoformat()}),
         # Buckets already over yet without data (the running bucket and future ones are not "missing").
         "missing_buckets": sum(1 for b in series.buckets if b.import_wh is None and b.end <= now),
-        "cards": cards(series),
+        "cards": cards(series, comparison),
         "capacity": capacity(series),
         "capacity_months": capacity_months(series),
         "bucket_label": BUCKET_LABELS[view],
     }
 
 
-def dashboard_url(view: str, meter: Meter, day: date | None) -> str:
+def dashboard_url(view: str, meter: Meter, day: date | None, compare: str | None = None) -> str:
     query = {"meter": str(meter.code), **({"date": day.isoformat()} if day else {})}
+    if compare:
+        query["compare"] = compare
     return reverse(f"dashboard:{view}") + "?" + urlencode(query)
 
 
@@ -89,6 +120,8 @@ def period_label(view: str, first: date, after: date) -> str:
     if view == "week":
         last = after - timedelta(days=1)
         return f"{_date(first, 'WEEK_START_FORMAT')} \u2013 {_date(last, 'WEEK_END_FORMAT')}"
+    if view == "year":
+        return str(first.year)
     return _date(first, "YEAR_MONTH_FORMAT")
 
 
@@ -159,6 +192,7 @@ _TIME_FORMATS = {
     "day": "TIME_FORMAT",
     "week": "WEEKDAY_DATETIME_FORMAT",
     "month": "WEEKDAY_DATE_FORMAT",
+    "year": "MONTH_SHORT_FORMAT",
     "peak": "WEEKDAY_DATETIME_FORMAT",
 }
 
@@ -174,6 +208,7 @@ AVERAGE_LABELS = {
     "day": gettext_lazy("average of the day"),
     "week": gettext_lazy("average of the week"),
     "month": gettext_lazy("average of the month"),
+    "year": gettext_lazy("average of the year"),
 }
 
 
@@ -193,7 +228,7 @@ def _energy_card(
     }
 
 
-def cards(series: Series) -> list[dict[str, Any]]:
+def cards(series: Series, comparison: PeriodComparison | None = None) -> list[dict[str, Any]]:
     t, p = series.totals, series.power
     so_far = any(b.so_far for b in series.buckets)
     suffix = " " + pgettext("after the total of the running period", "so far") if so_far else ""
@@ -223,16 +258,61 @@ def cards(series: Series) -> list[dict[str, Any]]:
             "id": "power",
         },
     ]
+    if comparison is not None:
+        cards[0]["lines"].append(_change_line(comparison.imports, comparison))
+        cards[1]["lines"].append(_change_line(comparison.exports, comparison))
     if series.has_gas:
         cards.append(
             {
                 "title": gettext("Gas"),
                 "value": _m3(t.gas_l) + suffix,
-                "lines": [gettext("Cost %(amount)s") % {"amount": money(t.gas_cost_eur)}],
+                "lines": [
+                    gettext("Cost %(amount)s") % {"amount": money(t.gas_cost_eur)},
+                    *([_change_line(comparison.gas, comparison, "m³")] if comparison and comparison.gas else []),
+                ],
                 "id": "gas",
             }
         )
     return cards
+
+
+def _signed(value: float | Decimal, decimals: int, unit: str) -> str:
+    """A change with its sign: "+1.234 kWh", "\u22120.500 kWh", "+3.2 %"."""
+    text = fmt(value, decimals, unit)
+    return text if text.startswith("\u2212") else "+" + text
+
+
+def _change(diff: Difference, unit: str = "kWh") -> str:
+    """ "+1.234 kWh (+3.2 %)"; without the % when the other period had none of it."""
+    amount = _signed(diff.change_wh / 1000, 3, unit)
+    pct = diff.change_pct
+    return amount if pct is None else f"{amount} ({_signed(pct, 1, '%')})"
+
+
+def _change_line(diff: Difference, comparison: PeriodComparison, unit: str = "kWh") -> str:
+    """The card's line for a comparison: the change against the other period over the positions both have."""
+    values = {"change": _change(diff, unit), "other": COMPARE_LABELS[comparison.mode]}
+    return gettext("%(change)s against %(other)s") % values
+
+
+def compare_context(comparison: PeriodComparison) -> dict[str, Any]:
+    """The comparison's note above the cards: which period, over how much of it, and how complete both are."""
+    other = comparison.other
+    first, after = window_days(other.view, other.day)
+    singular, plural = POSITION_LABELS[other.view]
+    matched, known = comparison.positions_matched, comparison.positions_known
+    return {
+        "mode": comparison.mode,
+        "label": COMPARE_LABELS[comparison.mode],
+        "period": period_label(other.view, first, after),
+        "url": dashboard_url(other.view, other.meter, other.day),
+        "matched": matched,
+        "known": known,
+        "unit": singular if known == 1 else plural,
+        "complete": comparison.complete,
+        "other_completeness": other.completeness_pct,
+        "other_empty": other.is_empty,
+    }
 
 
 def capacity(series: Series) -> dict[str, str] | None:
@@ -266,6 +346,27 @@ def capacity_months(series: Series) -> list[dict[str, Any]]:
     ]
 
 
+def capacity_by_month(series: Series) -> list[dict[str, Any]]:
+    """The year view's capacity table: each month's peak and the 12-month mean up to that month."""
+    if series.capacity_months is None:
+        return []
+    rows = []
+    for card in series.capacity_months:
+        m = card.months[-1]
+        rows.append(
+            {
+                "label": _date(m.month, "MONTH_SHORT_FORMAT"),
+                "peak": kw(None if m.peak_w is None else m.peak_w / 1000),
+                "peak_at": _local(m.peak_at, series.tz, "peak"),
+                "billed": kw(m.billed_kw),
+                "mean": kw(card.mean_kw),
+                "months": card.months_with_data,
+                "has_data": m.peak_w is not None,
+            }
+        )
+    return rows
+
+
 # --- the series JSON (units: energy kWh, power W, money EUR, times ISO 8601 in the series' zone) ----------------------
 
 
@@ -290,7 +391,7 @@ def _kw_n(w: int | None) -> float | None:
     return None if w is None else round(w / 1000, 3)
 
 
-def series_json(series: Series) -> dict[str, Any]:
+def series_json(series: Series, comparison: PeriodComparison | None = None) -> dict[str, Any]:
     """The series as JSON: the body of ``GET /api/v1/meters/<code>/series/`` and the dashboard's embedded data."""
     zone = ZoneInfo(series.tz)
     t, p = series.totals, series.power
@@ -358,12 +459,29 @@ def series_json(series: Series) -> dict[str, Any]:
                 "so_far": b.so_far,
                 "so_far_until": _iso(b.so_far_until, zone),
                 "source": b.source,
+                "missing_days": b.missing_days,
             }
             for b in series.buckets
         ],
         "capacity": None,
         "capacity_12m": None,
+        "capacity_months": None,
+        "compare": None,
     }
+    if series.capacity_months is not None:
+        data["capacity_months"] = [
+            {
+                "month": card.months[-1].month.strftime("%Y-%m"),
+                "peak_kw": _kw_n(card.months[-1].peak_w),
+                "peak_at": _iso(card.months[-1].peak_at, zone),
+                "billed_kw": None if card.months[-1].billed_kw is None else float(card.months[-1].billed_kw),
+                "mean_12m_kw": None if card.mean_kw is None else round(float(card.mean_kw), 3),
+                "months_with_data": card.months_with_data,
+            }
+            for card in series.capacity_months
+        ]
+    if comparison is not None:
+        data["compare"] = compare_json(comparison, zone)
     if series.capacity is not None:
         c = series.capacity
         data["capacity"] = {
@@ -392,6 +510,56 @@ def series_json(series: Series) -> dict[str, Any]:
             "yearly_cost_eur": _eur_n(y.yearly_cost_eur),
         }
     return data
+
+
+def _difference_json(diff: Difference | None) -> dict[str, Any] | None:
+    if diff is None:
+        return None
+    pct = diff.change_pct
+    return {
+        "this_kwh": _kwh_n(diff.this_wh),
+        "other_kwh": _kwh_n(diff.other_wh),
+        "change_kwh": _kwh_n(diff.change_wh),
+        "change_pct": None if pct is None else round(float(pct), 1),
+    }
+
+
+def compare_json(comparison: PeriodComparison, zone: ZoneInfo) -> dict[str, Any]:
+    """The other period of a comparison: its window and completeness, its buckets lined up with the shown ones
+    (null where it has no counterpart) and the differences over the positions both have."""
+    other = comparison.other
+    return {
+        "mode": comparison.mode,
+        "date": other.day.isoformat(),
+        "start": other.start.isoformat(),
+        "end": other.end.isoformat(),
+        "completeness_pct": other.completeness_pct,
+        "readings": other.readings,
+        "expected_readings": other.expected_readings,
+        "positions_matched": comparison.positions_matched,
+        "positions_known": comparison.positions_known,
+        "complete": comparison.complete,
+        "import": _difference_json(comparison.imports),
+        "export": _difference_json(comparison.exports),
+        "gas": _difference_json(comparison.gas),
+        "buckets": [
+            None
+            if o is None
+            else {
+                "start": _iso(o.start, zone),
+                "end": _iso(o.end, zone),
+                "import_kwh": _kwh_n(o.import_wh),
+                "export_kwh": _kwh_n(o.export_wh),
+                "import_w": _w_n(o.import_w),
+                "export_w": _w_n(o.export_w),
+                "gas_m3": _kwh_n(o.gas_l),
+                "estimated": o.estimated,
+                "so_far": o.so_far,
+                "matched": m,
+            }
+            for o, m in zip(comparison.aligned, comparison.matched, strict=True)
+        ],
+    }
 
 
 # --- live power (meters.live): the Now page and GET /api/v1/meters/<code>/live -----------------------------------
@@ -690,4 +858,155 @@ def comparison_rows(result: Comparison, zone: ZoneInfo) -> dict[str, Any]:
             }
             for h in result.costly_hours
         ],
+    }
+
+
+# --- the Trends page (meters.series.trends): cards, the top quarter-hours and the charts' JSON -----------------------
+
+from meters.series.trends import Trends  # noqa: E402 - appended with its section (issue 20); may move to the top
+
+
+def trends_range_label(first: date, last: date) -> str:
+    """The range as "4 December 2025 - 3 December 2026" (an en dash) in the active language, both days included."""
+    return f"{_date(first, 'DATE_FORMAT')} {DASH} {_date(last, 'DATE_FORMAT')}"
+
+
+def _share(wh: int, pct: float | None) -> str:
+    # "1 234.567 kWh (62.5 %)": the energy, then its share of the register pair.
+    return f"{_kwh(wh)} ({fmt(pct, 1, '%')})" if pct is not None else _kwh(wh)
+
+
+def _signed_w(value: float) -> str:
+    # A trend reads with its sign: "+3.5 W", "-1.2 W" (fmt writes a true minus, U+2212), "0.0 W".
+    text = fmt(value, 1, "W")
+    return f"+{text}" if value > 0 and text != fmt(0, 1, "W") else text
+
+
+def trends_cards(result: Trends) -> list[dict[str, Any]]:
+    """The day/night split and the base load as cards (the dashboard's card shape: title, value, lines, id)."""
+    t, base = result.tariffs, result.base_load
+    latest = base.latest_month
+    if base.slope_w_per_month is None:
+        trend = gettext("Not enough days for a trend yet.")
+    else:
+        trend = gettext("Trend %(change)s per month") % {"change": _signed_w(base.slope_w_per_month)}
+    return [
+        {
+            "id": "import-split",
+            "title": gettext("Import"),
+            "value": _kwh(t.import_wh),
+            "lines": [
+                gettext("Day tariff %(energy)s") % {"energy": _share(t.import_t1_wh, t.import_day_pct)},
+                gettext("Night tariff %(energy)s") % {"energy": _share(t.import_t2_wh, t.import_night_pct)},
+            ],
+        },
+        {
+            "id": "export-split",
+            "title": gettext("Export"),
+            "value": _kwh(t.export_wh),
+            "lines": [
+                gettext("Day tariff %(energy)s") % {"energy": _share(t.export_t1_wh, t.export_day_pct)},
+                gettext("Night tariff %(energy)s") % {"energy": _share(t.export_t2_wh, t.export_night_pct)},
+            ],
+        },
+        {
+            "id": "base-load",
+            "title": gettext("Base load"),
+            "value": power(None if latest is None else latest.mean_w),
+            "lines": [
+                (
+                    gettext("mean of %(month)s") % {"month": _date(latest.month, "YEAR_MONTH_FORMAT")}
+                    if latest is not None
+                    else gettext("No hour with four measured quarter-hours in this range.")
+                ),
+                trend,
+            ],
+        },
+    ]
+
+
+def trends_top_rows(result: Trends) -> list[dict[str, str]]:
+    """The highest quarter-hours as table rows: the local day, "18:30-18:45" (an en dash), the average power, the
+    energy."""
+    zone = ZoneInfo(result.tz)
+    rows = []
+    for q in result.top:
+        start = q.start.astimezone(zone)
+        end = (q.start + timedelta(minutes=15)).astimezone(zone)
+        rows.append(
+            {
+                "day": _date(start, "LONG_WEEKDAY_DATE_FORMAT"),
+                "time": f"{_date(start, 'TIME_FORMAT')}{DASH}{_date(end, 'TIME_FORMAT')}",
+                "iso": start.isoformat(),
+                "power": power(q.import_w),
+                "energy": _kwh(q.import_wh),
+            }
+        )
+    return rows
+
+
+def trends_json(result: Trends) -> dict[str, Any]:
+    """What the Trends page's charts draw (units: power W, energy kWh, days ISO dates, times ISO 8601 in the zone)."""
+    zone = ZoneInfo(result.tz)
+    t, base, c = result.tariffs, result.base_load, result.coverage
+
+    def profile(points: Sequence[Any]) -> dict[str, list[Any]]:
+        return {
+            "import_w": [_w_n(p.import_w) for p in points],
+            "export_w": [_w_n(p.export_w) for p in points],
+            "quarters": [p.quarters for p in points],
+        }
+
+    return {
+        "meter": {"code": str(result.meter.code), "name": result.meter.display_name, "serial": result.meter.serial},
+        "tz": result.tz,
+        "from": result.first.isoformat(),
+        "to": result.last.isoformat(),
+        "profile": {
+            "minutes": [p.minute for p in result.profile.weekday],
+            "weekday": profile(result.profile.weekday),
+            "weekend": profile(result.profile.weekend),
+        },
+        "tariffs": {
+            "import_day_kwh": _kwh_n(t.import_t1_wh),
+            "import_night_kwh": _kwh_n(t.import_t2_wh),
+            "export_day_kwh": _kwh_n(t.export_t1_wh),
+            "export_night_kwh": _kwh_n(t.export_t2_wh),
+            "import_day_pct": t.import_day_pct,
+            "import_night_pct": t.import_night_pct,
+            "export_day_pct": t.export_day_pct,
+            "export_night_pct": t.export_night_pct,
+            "days_known": t.days_known,
+        },
+        "base_load": {
+            "days": [{"day": d.day.isoformat(), "w": _w_n(d.watts), "hour": _iso(d.hour, zone)} for d in base.days],
+            "months": [{"month": m.month.isoformat(), "mean_w": _w_n(m.mean_w), "days": m.days} for m in base.months],
+            "slope_w_per_month": None if base.slope_w_per_month is None else round(base.slope_w_per_month, 3),
+        },
+        "top": [
+            {"start": _iso(q.start, zone), "import_w": q.import_w, "import_kwh": _kwh_n(q.import_wh)}
+            for q in result.top
+        ],
+        "coverage": {
+            "days": c.days,
+            "days_with_data": c.days_with_data,
+            "quarters_measured": c.quarters_measured,
+            "quarters_expected": c.quarters_expected,
+            "pct": c.pct,
+        },
+    }
+
+
+def trends_context(result: Trends, meters: Sequence[Meter]) -> dict[str, Any]:
+    """The template context of the Trends page."""
+    return {
+        "meter": result.meter,
+        "meters": meters,
+        "trends": result,
+        "range_label": trends_range_label(result.first, result.last),
+        "cards": trends_cards(result),
+        "top": trends_top_rows(result),
+        "coverage": result.coverage,
+        "coverage_pct": fmt(result.coverage.pct, 1, "%"),
+        "trends_json": trends_json(result),
     }

@@ -22,7 +22,8 @@ Raises :class:`SeriesError` subclasses for bad input (unknown view, unusable dat
 Modules: ``windows`` the local calendar buckets (views, zones, boundaries, ``parse_day``); ``queries`` the SQL
 (readings as integer tuples, past months' peaks); ``capacity`` the one capacity peak rule (measured quarter,
 month peak, billed minimum, 12-month card, peak cache); ``build`` ``build_series`` and its steps; ``results`` the
-result dataclasses; ``errors`` the exceptions.
+result dataclasses; ``errors`` the exceptions; ``compare`` a series beside the previous period or the same
+period a year before.
 """
 
 from __future__ import annotations
@@ -35,30 +36,52 @@ from meters.series.capacity import (
     capacity_minimum_kw,
     is_measured_quarter,
 )
-from meters.series.errors import InvalidDate, InvalidTimeZone, SeriesError, UnknownView
+from meters.series.compare import MODES as COMPARE_MODES
+from meters.series.compare import Difference, PeriodComparison, UnknownComparison, compare
+from meters.series.errors import InvalidDate, InvalidRange, InvalidTimeZone, SeriesError, UnknownView
 from meters.series.results import Bucket, PowerStats, Series, Totals
-from meters.series.windows import SLOT_SECONDS, VIEWS, WEEK_BUCKET_HOURS, boundaries, parse_day, step, window_days
+from meters.series.trends import Trends, parse_range, trends
+from meters.series.windows import (
+    SLOT_SECONDS,
+    VIEWS,
+    WEEK_BUCKET_HOURS,
+    boundaries,
+    parse_day,
+    step,
+    window_days,
+    year_ago,
+)
 
 __all__ = [
+    "COMPARE_MODES",
     "PEAK_MISMATCH_RATIO",
     "SLOT_SECONDS",
     "VIEWS",
     "WEEK_BUCKET_HOURS",
     "Bucket",
     "CapacityYear",
+    "Difference",
     "InvalidDate",
+    "InvalidRange",
     "InvalidTimeZone",
     "MonthPeak",
+    "PeriodComparison",
     "PowerStats",
     "Series",
     "SeriesError",
     "Totals",
+    "Trends",
+    "UnknownComparison",
     "UnknownView",
     "boundaries",
     "build_series",
     "capacity_minimum_kw",
+    "compare",
     "is_measured_quarter",
     "parse_day",
+    "parse_range",
     "step",
+    "trends",
     "window_days",
+    "year_ago",
 ]

@@ -12,14 +12,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from django.db.models import Exists, QuerySet
 from django.utils import timezone as dj_timezone
 
 from meters.billing.cost import Pricing, bucket_costs, effective_prices
-from meters.models import Contract, DayEnergy, Meter
-from meters.series.capacity import _capacity_year, _month_peak, _quarter_peak, month_peak
+from meters.models import (
+    Contract,
+    DayEnergy,
+    FluviusDay,
+    FluviusInterval,
+    FluviusRegister,
+    Meter,
+    MonthEnergy,
+)
+from meters.series.capacity import (
+    CapacityYear,
+    _capacity_year,
+    _month_peak,
+    _quarter_peak,
+    capacity_year_of,
+    month_peak,
+    with_fluvius_peaks,
+)
 from meters.series.queries import (
     _E1,
     _E2,
@@ -33,12 +52,24 @@ from meters.series.queries import (
     _L2I,
     _L3E,
     _L3I,
+    _MONTH_SUMS,
     _REGISTERS,
+    ENERGIES,
     _neighbour,
     _rows,
+    month_sums,
 )
 from meters.series.results import Bucket, PowerStats, Series, Totals, _add
-from meters.series.windows import SLOT_SECONDS, _utc, _zone, boundaries, check_view, step, window_days
+from meters.series.windows import (
+    SLOT_SECONDS,
+    _add_months,
+    _utc,
+    _zone,
+    boundaries,
+    check_view,
+    step,
+    window_days,
+)
 
 if TYPE_CHECKING:
     from users.models import Prices
@@ -285,7 +316,9 @@ def build_series(
     zone = _zone(tz)
     bounds = boundaries(view, day, tz)
     prices = effective_prices(meter.pk, prices, day)  # the capacity price of the meter's contract
-    if view == "month" and source == "rollups" and zone.key == _zone(None).key:
+    if view in ("month", "year") and source == "rollups" and zone.key == _zone(None).key:
+        if view == "year":
+            return _year_from_rollups(meter, day, zone, bounds, prices)
         return _month_from_rollups(meter, day, zone, bounds, prices)
     start, end = bounds[0], bounds[-1]
 
@@ -293,14 +326,20 @@ def build_series(
     edge_rows = _with_edge_neighbours(meter, rows, start, end)
     now = int(dj_timezone.now().timestamp())
     inside = [r for r in rows if r[_EP] < end]
-    window = _window(edge_rows, inside, bounds, now)
-    samples = _samples(inside, bounds)
-    buckets = [_bucket(window, k, samples, prices) for k in range(len(bounds) - 1)]
-    buckets = _with_fluvius(meter, buckets, zone)
+    # A year is computed a day at a time and summed per month, as from the rollups: one rule for a month's total.
+    calc = list(_midnights(zone.key, *window_days("year", day))) if view == "year" else bounds
+    window = _window(edge_rows, inside, calc, now)
+    samples = _samples(inside, calc)
+    buckets = [_bucket(window, k, samples, prices) for k in range(len(calc) - 1)]
+    buckets = _with_fluvius(meter, buckets, zone, prices)
     buckets = _priced(meter, buckets, zone, prices, window.has_gas)
+    totals = _totals(buckets, window.has_gas)
+    if view == "year":
+        buckets = _months(buckets, calc, bounds, now, window.has_gas, _samples(inside, bounds).phase_w)
     expected = _expected_readings(start, end, now)
 
     capacity = capacity_year = None
+    capacity_months = _capacity_months(meter, day, prices)[0] if view == "year" else None
     if view == "month":
         capacity = _month_peak(meter, window_days("month", day)[0], rows, start, end, prices)
         capacity_year = _capacity_year(meter, capacity, zone, prices, stored=False)
@@ -315,7 +354,7 @@ def build_series(
         prev_day=step(view, day, -1),
         next_day=step(view, day, +1),
         buckets=tuple(buckets),
-        totals=_totals(buckets, window.has_gas),
+        totals=totals,
         power=_power(buckets, rows, start, end),
         completeness_pct=round(100 * len(inside) / expected, 1) if expected else None,
         readings=len(inside),
@@ -324,6 +363,7 @@ def build_series(
         phases=samples.phases,
         capacity=capacity,
         capacity_year=capacity_year,
+        capacity_months=capacity_months,
     )
 
 
@@ -348,9 +388,13 @@ def _totals(buckets: list[Bucket], has_gas: bool) -> Totals:
     )
 
 
-def _with_fluvius(meter: Meter, buckets: list[Bucket], zone: ZoneInfo) -> list[Bucket]:
-    """The buckets with Mijn Fluvius volumes where the Pi's readings leave them unknown (issue 18, meters.fluvius)."""
-    return buckets
+def _with_fluvius(meter: Meter, buckets: list[Bucket], zone: ZoneInfo, prices: Prices) -> list[Bucket]:
+    """The buckets with Mijn Fluvius volumes where the Pi's readings leave them unknown (issue 18, meters.fluvius),
+    costed with ``prices`` as the Pi's buckets are (a contract then prices them again in ``_priced``)."""
+    # Imported here: meters.fluvius.series reads this package's results, so a module-level import would be a cycle.
+    from meters.fluvius.series import fill
+
+    return fill(meter, buckets, zone, prices=prices)
 
 
 def _priced(meter: Meter, buckets: list[Bucket], zone: ZoneInfo, prices: Prices, has_gas: bool) -> list[Bucket]:
@@ -495,7 +539,7 @@ def _month_from_rollups(meter: Meter, day: date, zone: ZoneInfo, bounds: list[in
         _day_bucket(by_day.get(first + timedelta(days=k)), bounds[k], bounds[k + 1], k == running, has_gas, prices)
         for k in range(len(bounds) - 1)
     ]
-    buckets = _with_fluvius(meter, buckets, zone)
+    buckets = _with_fluvius(meter, buckets, zone, prices)
     buckets = _priced(meter, buckets, zone, prices, has_gas)
     readings = sum(d.readings for d in days)
     expected = _expected_readings(start, end, now)
@@ -525,3 +569,385 @@ def _month_from_rollups(meter: Meter, day: date, zone: ZoneInfo, bounds: list[in
         capacity=capacity,
         capacity_year=_capacity_year(meter, capacity, zone, prices),
     )
+
+
+# --- the year view: its months from the stored day rollups ------------------------------------------------------
+
+
+def _year_from_rollups(meter: Meter, day: date, zone: ZoneInfo, bounds: list[int], prices: Prices) -> Series:
+    """The year view from the stored day rollups: summed per month in SQL when the days' figures are the DayEnergy
+    rows as they are (no contract prices them by the day, no imported volume fills one), else day by day."""
+    first, after = window_days("year", day)
+    volumes = FluviusInterval.objects.filter(
+        meter_id=meter.pk, start__gte=_utc(bounds[0]), start__lt=_utc(bounds[-1])
+    ).exclude(register=FluviusRegister.GAS)
+    checks = Meter.objects.filter(pk=meter.pk).values_list(
+        Exists(Contract.objects.filter(meter_id=meter.pk)),
+        Exists(FluviusDay.objects.filter(meter_id=meter.pk, day__gte=first, day__lt=after)),
+        Exists(volumes),
+    )
+    if any(checks.first() or ()):
+        return _year_by_days(meter, day, zone, bounds, prices)
+    return _year_in_sql(meter, day, zone, bounds, prices)
+
+
+_ENERGIES = ENERGIES
+_EMPTY_MONTH: dict[str, Any] = dict.fromkeys(_MONTH_SUMS, None) | {"known": 0, "known_dst": 0}  # a month without days
+
+
+def _year_in_sql(meter: Meter, day: date, zone: ZoneInfo, bounds: list[int], prices: Prices) -> Series:
+    """The year view with the finished days summed per month in the database (one GROUP BY) and the few unfinished
+    ones (``partial``: the running day, a day whose gas has no end yet) added as ``_day_bucket`` makes them: the
+    sums ``_year_by_days`` makes of the same rows (a test compares the two), without 365 day buckets in Python."""
+    first, after = window_days("year", day)
+    now = int(dj_timezone.now().timestamp())
+    day_bounds = list(_midnights(zone.key, first, after))
+    lengths = [b - a for a, b in pairwise(day_bounds)]
+    dst_days = [first + timedelta(days=k) for k, n in enumerate(lengths) if n != 86400]
+    rows = DayEnergy.objects.filter(meter=meter, day__gte=first, day__lt=after)
+    groups = month_sums(meter.pk, first, after, dst_days)
+    finished = {r["month"]: r for r in groups if not r["open"]}
+    # The unfinished days' rows are fetched only when there are some (the running day, mostly).
+    unfinished = (
+        list(rows.filter(partial=True) | rows.filter(gas_partial=True)) if any(r["open"] for r in groups) else []
+    )
+    unfinished.sort(key=lambda d: d.day)
+    has_gas = any(r["gas_days"] for r in finished.values()) or any(d.has_gas for d in unfinished)
+    months: list[Bucket] = []
+    known_hours = 0.0
+    for m in range(12):
+        lo, hi = bisect_left(day_bounds, bounds[m]), bisect_left(day_bounds, bounds[m + 1])
+        r = finished.get(_add_months(first, m), _EMPTY_MONTH)
+        own = [d for d in unfinished if lo <= (d.day - first).days < hi]
+        extra = [
+            _day_bucket(d, day_bounds[k], day_bounds[k + 1], day_bounds[k] <= now < day_bounds[k + 1], has_gas, prices)
+            for d in own
+            for k in [(d.day - first).days]
+        ]
+        # The finished known days' hours: 24 each, the DST day's 23 or 25 when it is one of them.
+        dst_hours = sum(n / 3600 - 24 for n in lengths[lo:hi] if n != 86400)
+        hours = r["known"] * 24 + r["known_dst"] * dst_hours + sum(b.hours for b in extra if b.import_wh is not None)
+        over = sum(1 for k in range(lo, hi) if day_bounds[k + 1] <= now)
+        months.append(_summed_month(r, own, extra, bounds[m], bounds[m + 1], hours, over, now, has_gas, prices))
+        known_hours += hours
+    readings = sum(b.samples for b in months)
+    cards, month_rows = _capacity_months(meter, day, prices)
+    return _year_series(
+        meter,
+        day,
+        zone,
+        bounds,
+        prices,
+        buckets=months,
+        totals=_totals_of_months(months, has_gas, known_hours),
+        power=_year_power(rows, months, known_hours, month_rows, [*finished.values()], unfinished),
+        capacity_months=cards,
+        readings=readings,
+        has_gas=has_gas,
+        phases=sum(
+            1
+            for n in (1, 2, 3)
+            if any(r[f"sum_l{n}_samples"] for r in finished.values())
+            or any(getattr(d, f"l{n}_samples") for d in unfinished)
+        ),
+    )
+
+
+def _summed_month(
+    r: dict[str, Any],
+    rows: list[DayEnergy],
+    extra: list[Bucket],
+    b0: int,
+    b1: int,
+    hours: float,
+    over: int,
+    now: int,
+    has_gas: bool,
+    prices: Prices,
+) -> Bucket:
+    """A year-view month from the sums ``r`` of its finished days and the buckets of its unfinished ones (``rows``):
+    the fields ``_month_bucket`` gives the same days' buckets."""
+    known = [b for b in extra if b.import_wh is not None]
+    mine = bool(r["known"])  # the finished days contribute
+
+    def total(attr: str, sql: str) -> int | None:
+        return _sum_or_none([r[sql] if mine else None, *(getattr(b, attr) for b in known)])
+
+    i1, i2, e1, e2 = (total(a, f"sum_{a}") for a in _ENERGIES)
+    imp, exp = _add(i1, i2), _add(e1, e2)
+    gas = total("gas_l", "sum_gas") if has_gas else None
+    running = next((b for b in known if b.so_far), None)
+
+    def money(own: Decimal | None, attr: str) -> Decimal | None:
+        return _money_or_none([own if mine else None, *(getattr(b, attr) for b in known)])
+
+    def phase(n: int) -> float | None:
+        kw_sum = (r[f"sum_l{n}_kw_sum"] or 0.0) + sum(getattr(d, f"l{n}_kw_sum") for d in rows)
+        return _mean_w(kw_sum, (r[f"sum_l{n}_samples"] or 0) + sum(getattr(d, f"l{n}_samples") for d in rows))
+
+    finished_exp = _add(r["sum_export_t1_wh"], r["sum_export_t2_wh"])
+    n_known = r["known"] + len(known)
+    return Bucket(
+        start=_utc(b0),
+        end=_utc(b1),
+        import_t1_wh=i1,
+        import_t2_wh=i2,
+        export_t1_wh=e1,
+        export_t2_wh=e2,
+        import_w=None if imp is None or not hours else imp / hours,
+        export_w=None if exp is None or not hours else exp / hours,
+        phase_w=(phase(1), phase(2), phase(3)),
+        gas_l=gas,
+        import_cost_eur=money(_import_cost(r["sum_import_t1_wh"], r["sum_import_t2_wh"], prices), "import_cost_eur"),
+        export_credit_eur=money(_kwh_cost(finished_exp, prices.export_eur_kwh), "export_credit_eur"),
+        gas_cost_eur=money(_kwh_cost(r["sum_gas"], prices.gas_eur_m3), "gas_cost_eur") if has_gas else None,
+        samples=(r["sum_readings"] or 0) + sum(b.samples for b in extra),
+        slots=(b1 - b0) // SLOT_SECONDS,
+        estimated=bool(r["estimated"]) or any(b.estimated for b in known),
+        gas_estimated=has_gas and (bool(r["gas_estimated"]) or any(b.gas_estimated for b in known)),
+        reset=bool(r["resets"] or (has_gas and r["gas_resets"])) or any(b.reset for b in extra),
+        so_far=running is not None,
+        so_far_until=None if running is None else running.so_far_until,
+        source="p1" if n_known else None,
+        missing_days=max(0, over - r["known"] - sum(1 for b in known if int(b.end.timestamp()) <= now))
+        if n_known
+        else 0,
+    )
+
+
+def _totals_of_months(months: list[Bucket], has_gas: bool, known_hours: float) -> Totals:
+    """The year's totals: the sums of its months (of its known days), over the hours of its known days."""
+    return replace(_totals(months, has_gas), known_hours=known_hours)
+
+
+def _year_power(
+    rows: QuerySet[DayEnergy],
+    months: list[Bucket],
+    known_hours: float,
+    month_rows: list[dict[str, Any]],
+    finished: list[dict[str, Any]],
+    unfinished: list[DayEnergy],
+) -> PowerStats:
+    """Average power over the known days' hours; the maxima are the highest measured quarters of the year's days
+    (the earliest of equal ones, as everywhere): for import the months' own (MonthEnergy, the earliest of their
+    days'), for export one query for the day that has it."""
+    imp_w = imp_at = None
+    for r in month_rows:  # oldest first: ">" keeps the earliest of equal peaks
+        if r["peak_w"] is not None and (imp_w is None or r["peak_w"] > imp_w):
+            imp_w, imp_at = r["peak_w"], _epoch(r["peak_at"])
+    peaks = [
+        p for p in (*(r["peak_export"] for r in finished), *(d.peak_export_w for d in unfinished)) if p is not None
+    ]
+    exp_w = max(peaks) if peaks else None
+    exp_at = None
+    if exp_w is not None:
+        exp_at = _epoch(
+            rows.filter(peak_export_w=exp_w).order_by("day").values_list("peak_export_at", flat=True).first()
+        )
+    imports = sum(b.import_wh or 0 for b in months)
+    exports = sum(b.export_wh or 0 for b in months)
+    return PowerStats(
+        import_avg_w=imports / known_hours if known_hours else None,
+        import_max_w=None if imp_w is None else float(imp_w),
+        import_max_at=None if imp_at is None else _utc(imp_at),
+        export_avg_w=exports / known_hours if known_hours else None,
+        export_max_w=None if exp_w is None else float(exp_w),
+        export_max_at=None if exp_at is None else _utc(exp_at),
+    )
+
+
+def _year_series(
+    meter: Meter,
+    day: date,
+    zone: ZoneInfo,
+    bounds: list[int],
+    prices: Prices,
+    *,
+    buckets: list[Bucket],
+    totals: Totals,
+    power: PowerStats,
+    readings: int,
+    has_gas: bool,
+    phases: int,
+    capacity_months: tuple[CapacityYear, ...],
+) -> Series:
+    start, end = bounds[0], bounds[-1]
+    expected = _expected_readings(start, end, int(dj_timezone.now().timestamp()))
+    return Series(
+        meter=meter,
+        view="year",
+        day=day,
+        tz=zone.key,
+        start=_utc(start).astimezone(zone),
+        end=_utc(end).astimezone(zone),
+        prev_day=step("year", day, -1),
+        next_day=step("year", day, +1),
+        buckets=tuple(buckets),
+        totals=totals,
+        power=power,
+        completeness_pct=round(100 * readings / expected, 1) if expected else None,
+        readings=readings,
+        expected_readings=expected,
+        has_gas=has_gas,
+        phases=phases,
+        capacity=None,
+        capacity_year=None,
+        capacity_months=capacity_months,
+    )
+
+
+def _year_by_days(meter: Meter, day: date, zone: ZoneInfo, bounds: list[int], prices: Prices) -> Series:
+    """The year view: every local day of the year as the month view builds it (DayEnergy, imported volumes, the
+    contracts' prices), summed per month. So a month's bar is that month view's total and the year's totals are the
+    sums of its days, to the Wh and the cent; the months' peaks and 12-month means come from MonthEnergy."""
+    first, after = window_days("year", day)
+    days = list(DayEnergy.objects.filter(meter=meter, day__gte=first, day__lt=after).order_by("day"))
+    by_day = {d.day: d for d in days}
+    now = int(dj_timezone.now().timestamp())
+    has_gas = any(d.has_gas for d in days)
+    day_bounds = list(_midnights(zone.key, first, after))
+    day_buckets = [
+        _day_bucket(
+            by_day.get(first + timedelta(days=k)),
+            day_bounds[k],
+            day_bounds[k + 1],
+            day_bounds[k] <= now < day_bounds[k + 1],
+            has_gas,
+            prices,
+        )
+        for k in range(len(day_bounds) - 1)
+    ]
+    day_buckets = _with_fluvius(meter, day_buckets, zone, prices)
+    day_buckets = _priced(meter, day_buckets, zone, prices, has_gas)
+    in_month = [[d for d in days if _add_months(first, m) <= d.day < _add_months(first, m + 1)] for m in range(12)]
+    months = _months(day_buckets, day_bounds, bounds, now, has_gas, [_day_phases(ds) for ds in in_month])
+    imp_w, imp_at = _earliest_max(days, "peak_import_w", "peak_import_at")
+    exp_w, exp_at = _earliest_max(days, "peak_export_w", "peak_export_at")
+    return _year_series(
+        meter,
+        day,
+        zone,
+        bounds,
+        prices,
+        buckets=months,
+        totals=_totals(day_buckets, has_gas),
+        power=_power_stats(day_buckets, imp_w, imp_at, exp_w, exp_at),
+        readings=sum(d.readings for d in days),
+        has_gas=has_gas,
+        phases=sum(1 for n in ("l1_samples", "l2_samples", "l3_samples") if any(getattr(d, n) for d in days)),
+        capacity_months=_capacity_months(meter, day, prices)[0],
+    )
+
+
+@lru_cache(maxsize=64)
+def _midnights(zone: str, first: date, after: date) -> tuple[int, ...]:
+    """The local midnights from ``first`` to ``after`` included (epochs): the boundaries of its days. Kept: a
+    year's 366 conversions cost more than the rest of the view."""
+    tz = ZoneInfo(zone)
+    return tuple(
+        int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
+        for d in (first + timedelta(days=k) for k in range((after - first).days + 1))
+    )
+
+
+def _day_phases(days: Sequence[DayEnergy]) -> tuple[float | None, float | None, float | None]:
+    """The mean per-phase load over the days' samples (what ``_samples`` gives a bucket from its readings)."""
+
+    def phase(n: int) -> float | None:
+        kw_sum = sum(getattr(d, f"l{n}_kw_sum") for d in days)
+        return _mean_w(kw_sum, sum(getattr(d, f"l{n}_samples") for d in days))
+
+    return (phase(1), phase(2), phase(3))
+
+
+def _months(
+    day_buckets: Sequence[Bucket],
+    day_bounds: list[int],
+    bounds: list[int],
+    now: int,
+    has_gas: bool,
+    phases: Sequence[tuple[float | None, float | None, float | None]],
+) -> list[Bucket]:
+    """The year's month buckets from its day buckets (``bounds`` the 13 month boundaries, all local midnights)."""
+    months = []
+    for m in range(len(bounds) - 1):
+        lo, hi = bisect_left(day_bounds, bounds[m]), bisect_left(day_bounds, bounds[m + 1])
+        months.append(_month_bucket(day_buckets[lo:hi], bounds[m], bounds[m + 1], now, has_gas, phases[m]))
+    return months
+
+
+def _sum_or_none(values: Sequence[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _money_or_none(values: Sequence[Decimal | None]) -> Decimal | None:
+    known = [v for v in values if v is not None]
+    return sum(known, Decimal(0)) if known else None
+
+
+def _month_bucket(
+    days: Sequence[Bucket],
+    b0: int,
+    b1: int,
+    now: int,
+    has_gas: bool,
+    phase_w: tuple[float | None, float | None, float | None],
+) -> Bucket:
+    """One year-view bucket: the sums of its days' buckets (the days without energy left out and counted)."""
+    known = [b for b in days if b.import_wh is not None]
+    i1, i2, e1, e2 = (_sum_or_none([getattr(b, a) for b in known]) for a in _ENERGIES)
+    imp, exp = _add(i1, i2), _add(e1, e2)
+    seconds = sum(b.hours for b in known) * 3600
+    running = next((b for b in known if b.so_far), None)
+    sources = {b.source for b in known}
+
+    return Bucket(
+        start=_utc(b0),
+        end=_utc(b1),
+        import_t1_wh=i1,
+        import_t2_wh=i2,
+        export_t1_wh=e1,
+        export_t2_wh=e2,
+        import_w=None if imp is None or not seconds else imp * 3600 / seconds,
+        export_w=None if exp is None or not seconds else exp * 3600 / seconds,
+        phase_w=phase_w,
+        gas_l=_sum_or_none([b.gas_l for b in known]) if has_gas else None,
+        import_cost_eur=_money_or_none([b.import_cost_eur for b in known]),
+        export_credit_eur=_money_or_none([b.export_credit_eur for b in known]),
+        gas_cost_eur=_money_or_none([b.gas_cost_eur for b in known]) if has_gas else None,
+        samples=sum(b.samples for b in days),
+        slots=sum(b.slots for b in days),
+        estimated=any(b.estimated for b in known),
+        gas_estimated=has_gas and any(b.gas_estimated for b in known),
+        reset=any(b.reset for b in days),
+        so_far=running is not None,
+        so_far_until=None if running is None else running.so_far_until,
+        source=None if not sources else sources.pop() if len(sources) == 1 else "mixed",
+        # Known days around a gap are estimated across it; unknown ones lie before the first or after the latest
+        # reading (or the Pi's first day): the month's sum leaves them out, and says how many.
+        missing_days=sum(1 for b in days if b.import_wh is None and int(b.end.timestamp()) <= now) if known else 0,
+    )
+
+
+def _capacity_months(meter: Meter, day: date, prices: Prices) -> tuple[tuple[CapacityYear, ...], list[dict[str, Any]]]:
+    """Each month of the year with its 12-month card: its peak (MonthEnergy, the one rule of ``capacity``; a Mijn
+    Fluvius monthly peak where the Pi has none) and the mean of the billed peaks of it and the 11 months before it
+    that have data. One query for the 23 months (two with imported peaks); also the year's MonthEnergy rows."""
+    jan = date(day.year, 1, 1)
+    firsts = [_add_months(jan, k) for k in range(-11, 12)]
+    rows: dict[date, dict[str, Any]] = {
+        r["month"]: dict(r)
+        for r in MonthEnergy.objects.filter(meter=meter, month__gte=firsts[0], month__lte=firsts[-1]).values(
+            "month", "peak_w", "peak_at", "meter_peak_w", "meter_peak_at"
+        )
+    }
+    own = [rows[f]["peak_w"] if f in rows else None for f in firsts]
+    peaks = with_fluvius_peaks(meter.pk, firsts, own)
+    months = []
+    for first, peak_w, own_w in zip(firsts, peaks, own, strict=True):
+        row = rows.get(first, {})
+        at = row.get("peak_at") if own_w is not None else None  # an imported peak comes without its time
+        months.append(month_peak(first, peak_w, at, row.get("meter_peak_w"), row.get("meter_peak_at"), prices))
+    cards = tuple(capacity_year_of(months[k : k + 12], prices) for k in range(12))
+    return cards, [rows[f] for f in firsts[11:] if f in rows]

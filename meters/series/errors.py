@@ -17,3 +17,7 @@ class InvalidDate(SeriesError):
 
 class InvalidTimeZone(SeriesError):
     pass
+
+
+class InvalidRange(SeriesError):
+    """A range of days that cannot be shown: the start after the end, or too long (meters.series.trends)."""

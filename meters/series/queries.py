@@ -8,7 +8,7 @@ datetime per row. A row is a tuple indexed by the ``_EP``, ``_I1`` ... constants
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +21,17 @@ from django.db.models import (
     FloatField,
     Func,
     IntegerField,
+    Max,
+    Q,
     QuerySet,
+    Sum,
     Value,
     When,
     Window,
 )
-from django.db.models.functions import Cast, Lag, Round
+from django.db.models.functions import Cast, Lag, Round, TruncMonth
 
-from meters.models import Meter, Reading
+from meters.models import DayEnergy, Meter, Reading
 from meters.series.windows import SLOT_SECONDS, _utc
 
 if TYPE_CHECKING:
@@ -217,3 +220,89 @@ def _month_peaks_sql(meter: Meter, edges: list[int]) -> dict[int, int]:
         for mi, wh in cursor.fetchall():
             result[int(mi)] = int(wh) * 4
     return result
+
+
+# --- the year view's months: its finished days summed per month --------------------------------------------------
+
+ENERGIES = ("import_t1_wh", "import_t2_wh", "export_t1_wh", "export_t2_wh")
+# A known day: both import registers known (``build._day_bucket``'s rule for a finished day).
+_KNOWN = Q(import_t1_wh__isnull=False, import_t2_wh__isnull=False)
+_UNFINISHED = Q(partial=True) | Q(gas_partial=True)
+_MONTH_SUMS: dict[str, Any] = {
+    "known": Count("day", filter=_KNOWN),
+    # Named apart from the fields: an annotation that shadows one turns the filters above into aggregates of it.
+    **{f"sum_{a}": Sum(a, filter=_KNOWN) for a in ENERGIES},
+    "sum_gas": Sum("gas_l", filter=_KNOWN),
+    "sum_readings": Sum("readings"),
+    "estimated": Count("day", filter=_KNOWN & (Q(start_estimated=True) | Q(end_estimated=True))),
+    "gas_estimated": Count("day", filter=_KNOWN & (Q(gas_start_estimated=True) | Q(gas_end_estimated=True))),
+    "resets": Count("day", filter=Q(reset=True)),
+    "gas_resets": Count("day", filter=Q(gas_reset=True)),
+    "gas_days": Count("day", filter=Q(has_gas=True)),
+    "peak_export": Max("peak_export_w"),
+    **{f"sum_l{n}_kw_sum": Sum(f"l{n}_kw_sum") for n in (1, 2, 3)},
+    **{f"sum_l{n}_samples": Sum(f"l{n}_samples") for n in (1, 2, 3)},
+}
+_MARK_METER = -7_300_002
+_MARK_DAYS = tuple(date(1901, 1, k) for k in range(1, 9))  # first, after, then up to six DST days
+
+
+def _month_sums_query(meter_id: int, first: date, after: date, dst_days: list[date]) -> QuerySet[Any]:
+    rows = DayEnergy.objects.filter(meter_id=meter_id, day__gte=first, day__lt=after)
+    return (
+        rows.annotate(month=TruncMonth("day"), open=Case(When(_UNFINISHED, then=True), default=False))
+        .values("month", "open")
+        .annotate(**_MONTH_SUMS, known_dst=Count("day", filter=_KNOWN & Q(day__in=dst_days)))
+        .order_by()
+    )
+
+
+_MONTH_SUMS_SQL: dict[tuple[str, int], tuple[str, list[Any], int, list[int]]] = {}
+
+
+def month_sums(meter_id: int, first: date, after: date, dst_days: list[date]) -> list[dict[str, Any]]:
+    """Per local month and per finished (``open`` False) or unfinished day: the sums of the days' figures the year
+    view adds up (``_MONTH_SUMS``; ``known_dst`` counts the known DST days among ``dst_days``).
+
+    Compiled once per database and number of DST days with marker values, as ``RangeQuery`` does: building the
+    two dozen filtered aggregates costs more Python than running them.
+    """
+    alias = router.db_for_read(DayEnergy)
+    key = (alias, len(dst_days))
+    found = _MONTH_SUMS_SQL.get(key)
+    if found is None:
+        marks = list(_MARK_DAYS[: 2 + len(dst_days)])
+        qs = _month_sums_query(_MARK_METER, marks[0], marks[1], marks[2:]).using(alias)
+        compiled_sql, compiled_params = qs.query.sql_with_params()
+        values = list(compiled_params)
+        adapt = connections[alias].ops.adapt_datefield_value
+        positions = [next(i for i, v in enumerate(values) if v in (m, adapt(m))) for m in marks]
+        found = (compiled_sql, values, values.index(_MARK_METER), positions)
+        _MONTH_SUMS_SQL[key] = found
+    sql, template, meter_at, positions = found
+    params = list(template)
+    params[meter_at] = meter_id
+    adapt = connections[alias].ops.adapt_datefield_value
+    for at, value in zip(positions, [first, after, *dst_days], strict=True):
+        params[at] = adapt(value) if isinstance(template[at], str) else value
+    names = ["month", "open", *_MONTH_SUMS, "known_dst"]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        # Without Django's converters: SQLite hands back the truncated month as text and the flag as 0 or 1,
+        # PostgreSQL the month as a timestamp.
+        month = row["month"]
+        row["month"] = (
+            month.date()
+            if isinstance(month, datetime)
+            else month
+            if isinstance(month, date)
+            else date.fromisoformat(str(month)[:10])
+        )
+        row["open"] = bool(row["open"])
+        # PostgreSQL sums BIGINT columns as NUMERIC (Decimal): integers and floats again, as the fields are.
+        for name, value in row.items():
+            if name.startswith("sum_") and value is not None:
+                row[name] = float(value) if name.endswith("_kw_sum") else int(value)
+    return rows

@@ -42,6 +42,8 @@ class Bucket:
     # Where the energies come from: "p1" (register deltas of the Pi's readings), "fluvius" (interval volumes of a
     # Mijn Fluvius import, meters.fluvius, where the Pi has no readings), None when the bucket has no energy.
     source: str | None = "p1"
+    # Year view: days of the month already over that have no energy (before the first reading, after the last).
+    missing_days: int = 0
 
     @property
     def import_wh(self) -> int | None:
@@ -117,6 +119,8 @@ class Series:
     phases: int  # how many phases sent per-phase power
     capacity: MonthPeak | None  # month view only
     capacity_year: CapacityYear | None  # month view only
+    # Year view only: each month's 12-month card (that month and the 11 before it), January first.
+    capacity_months: tuple[CapacityYear, ...] | None = None
 
     @property
     def estimated_buckets(self) -> int:

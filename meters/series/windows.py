@@ -1,7 +1,8 @@
 """Local calendar buckets of the series (docs/design.md, "Series and numbers").
 
 Buckets follow local wall time (``settings.TIME_ZONE`` unless a zone is given): a day has 92, 96 or 100
-quarter-hours, a week's DST day has a 3 h or 5 h bucket, a month has one bucket per local day. Boundaries are UTC
+quarter-hours, a week's DST day has a 3 h or 5 h bucket, a month has one bucket per local day, a year one per local
+month. Boundaries are UTC
 epoch seconds: the queries and the register arithmetic never convert thousands of rows to datetime objects.
 """
 
@@ -16,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from meters.series.errors import InvalidDate, InvalidTimeZone, UnknownView
 
-VIEWS = ("day", "week", "month")
+VIEWS = ("day", "week", "month", "year")
 SLOT_SECONDS = 900
 WEEK_BUCKET_HOURS = 4
 
@@ -60,6 +61,8 @@ def window_days(view: str, day: date) -> tuple[date, date]:
     if view == "month":
         first = day.replace(day=1)
         return first, _add_months(first, 1)
+    if view == "year":
+        return date(day.year, 1, 1), date(day.year + 1, 1, 1)
     raise _unknown_view(view)
 
 
@@ -71,6 +74,8 @@ def step(view: str, day: date, direction: int) -> date:
         return day + timedelta(days=7 * direction)
     if view == "month":
         return _add_months(day.replace(day=1), direction)
+    if view == "year":
+        return date(day.year + direction, 1, 1)
     raise _unknown_view(view)
 
 
@@ -86,6 +91,8 @@ def boundaries(view: str, day: date, tz: str | None = None) -> list[int]:
     if view == "day":
         start, end = _local_epoch(zone, first), _local_epoch(zone, after)
         return list(range(start, end + 1, SLOT_SECONDS))
+    if view == "year":
+        return [_local_epoch(zone, _add_months(first, m)) for m in range(13)]
     days = [first + timedelta(days=i) for i in range((after - first).days)]
     if view == "week":
         points = [_local_epoch(zone, d, h) for d in days for h in range(0, 24, WEEK_BUCKET_HOURS)]
@@ -106,3 +113,17 @@ def parse_day(text: str | None, tz: str | None = None) -> date:
     if not 2000 <= value.year <= 2100:
         raise InvalidDate(_("Date %(text)s is out of range (years 2000 to 2100)") % {"text": repr(text)})
     return value
+
+
+def year_ago(view: str, day: date) -> date:
+    """The day that selects the same period a year before: the same date (28 February for a 29th), for a week the
+    same weekday 52 weeks back (so Monday to Sunday line up), for a month or a year its first day a year back."""
+    if view == "week":
+        return day - timedelta(weeks=52)
+    if view in ("month", "year"):
+        return step("year", day, -1).replace(month=day.month if view == "month" else 1)
+    check_view(view)
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)

@@ -109,3 +109,40 @@ def test_it_answers_404_when_bob_opens_alices_series(page, live_server, bob, pas
     assert api.status == 404
     assert page.goto(f"{live_server.url}/day/?meter={home.code}").status == 404
     assert page.goto(f"{live_server.url}/meters/{home.code}/export.csv").status == 404
+
+
+def test_it_draws_the_year_with_each_months_capacity_peak(page, live_server, alice, password, alice_meters):
+    home, _ = alice_meters
+    login(page, live_server.url, "alice", password)
+    page.goto(f"{live_server.url}/year/?meter={home.code}")
+    _wait_for_charts(page)
+
+    assert page.inner_text("#period-label") == str(timezone.localdate().year)
+    for name in (*CHARTS, "gas", "capacity"):
+        assert page.evaluate(PAINTED, name) > 500, f"{name} chart is empty on /year/"
+    assert "12-month mean" in page.inner_text('[data-chart-card="capacity"]')
+    page.click("#prev-link")
+    _wait_for_charts(page)
+    assert page.inner_text("#period-label") == str(timezone.localdate().year - 1)
+
+
+def test_it_draws_the_other_period_when_comparing(page, live_server, alice, password, alice_meters):
+    home, _ = alice_meters
+    login(page, live_server.url, "alice", password)
+    last_week = timezone.localdate() - timedelta(days=7)
+    page.goto(f"{live_server.url}/week/?meter={home.code}&date={last_week.isoformat()}")
+    _wait_for_charts(page)
+    before = page.evaluate(PAINTED, "import")
+
+    with page.expect_navigation():
+        page.select_option("#compare-select", "previous")
+    _wait_for_charts(page)
+
+    assert "compare=previous" in page.url
+    assert page.locator('[data-status="compare"]').count() == 1
+    assert "against the previous period" in _card(page, "import")
+    assert "Previous period" in page.inner_text('[data-chart-card="import"] .u-legend')
+    assert page.evaluate(PAINTED, "import") > before  # the other week's line drawn over the bars
+    page.click("#prev-link")  # stepping keeps the comparison
+    _wait_for_charts(page)
+    assert "compare=previous" in page.url

@@ -45,7 +45,7 @@ def bobs(bob) -> Meter:
 def test_it_redirects_the_root_to_the_day_page_and_anonymous_visitors_to_login(client, alice_client):
     assert alice_client.get("/").url == "/day/"
     client.logout()
-    for path in ("/", "/day/", "/week/", "/month/"):
+    for path in ("/", "/day/", "/week/", "/month/", "/year/", "/trends/"):
         response = client.get(path)
         assert response.status_code == 302
         assert response.url.startswith("/login/")
@@ -165,9 +165,9 @@ def test_it_serves_the_series_json_to_the_owner_by_session_and_jwt(client, alice
 
 
 def test_it_rejects_an_unknown_view_or_date_with_a_clear_detail(alice_client, home):
-    bad_view = alice_client.get(f"/api/v1/meters/{home.code}/series/?view=year")
+    bad_view = alice_client.get(f"/api/v1/meters/{home.code}/series/?view=decade")
     assert bad_view.status_code == 400
-    assert "day, week, month" in bad_view.json()["detail"]
+    assert "day, week, month, year" in bad_view.json()["detail"]
     bad_date = alice_client.get(f"/api/v1/meters/{home.code}/series/?view=day&date=2024-13-01")
     assert bad_date.status_code == 400
     assert "YYYY-MM-DD" in bad_date.json()["detail"]
@@ -176,7 +176,7 @@ def test_it_rejects_an_unknown_view_or_date_with_a_clear_detail(alice_client, ho
 def test_it_documents_the_series_endpoint_in_the_openapi_schema(alice_client):
     schema = alice_client.get("/api/schema/?format=json").json()
     operation = schema["paths"]["/api/v1/meters/{code}/series/"]["get"]
-    assert {p["name"] for p in operation["parameters"]} >= {"code", "view", "date"}
+    assert {p["name"] for p in operation["parameters"]} >= {"code", "view", "date", "compare"}
     example = next(iter(operation["responses"]["200"]["content"]["application/json"]["examples"].values()))
     assert example["value"]["view"] == "day"
 

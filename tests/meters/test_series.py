@@ -329,8 +329,8 @@ def test_it_follows_the_configured_time_zone(meter):
 
 
 def test_it_rejects_an_unknown_view_and_a_malformed_date(meter):
-    with pytest.raises(UnknownView, match="day, week, month"):
-        build_series(meter, "year", date(2024, 6, 1), prices=prices_for(meter.owner))
+    with pytest.raises(UnknownView, match="day, week, month, year"):
+        build_series(meter, "decade", date(2024, 6, 1), prices=prices_for(meter.owner))
     with pytest.raises(InvalidDate, match="YYYY-MM-DD"):
         parse_day("12/06/2024")
     assert parse_day("") == date(2025, 1, 15)

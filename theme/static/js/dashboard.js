@@ -37,6 +37,7 @@
 
   // --- Texts: Django's JavaScriptCatalog, or the English source texts when the page has not loaded it ------------
   var gettext = window.gettext || function (msgid) { return msgid; };
+  var ngettext = window.ngettext || function (singular, plural, n) { return n === 1 ? singular : plural; };
   var interpolate = window.interpolate || function (fmt, obj) {
     return fmt.replace(/%\(\w+\)s/g, function (match) { return String(obj[match.slice(2, -2)]); });
   };
@@ -77,6 +78,8 @@
     return sign + (RULE.euroFirst ? "€" + NBSP + digits : digits + NBSP + "€");
   }
   window.P1Format = { lang: RULES[LANG] ? LANG : "en", locale: LOCALE, number: number, power: power, kwh: kwh, m3: m3, eur: eur };
+  // The chart behaviour other pages reuse (trends.js): the tooltip with its keyboard and screen-reader line.
+  window.P1Chart = { attachTip: attachTip };
 
   var root = document.getElementById("dashboard");
   if (!root || typeof uPlot === "undefined") return;
@@ -178,9 +181,12 @@
   var dayShort = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, weekday: "short", day: "numeric" });
   var dayMonth = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, day: "numeric", month: "short" });
   var weekdayDayMonth = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, weekday: "short", day: "numeric", month: "short" });
+  var monthYear = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, month: "short", year: "numeric" });
+  var monthShort = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, month: "short" });
   // Tick labels in the dashboard's zone, 24-hour clock; midnight ticks of a week show the day instead.
   function axisLabel(ts, incr) {
     var d = new Date(ts * 1e3);
+    if (VIEW === "year") return monthShort.format(d);
     if (incr >= 86400) return dayMonth.format(d);
     var time = hm.format(d);
     if (VIEW !== "day" && time === "00:00") return dayShort.format(d);
@@ -190,6 +196,7 @@
   // date and a time with a comma between them in all four languages.
   function bucketLabel(b) {
     var start = new Date(b.start), end = new Date(b.end);
+    if (VIEW === "year") return monthYear.format(start);
     if (VIEW === "month") return weekdayDayMonth.format(start);
     var span = hm.format(start) + "\u2013" + hm.format(end);
     return VIEW === "week" ? weekdayDayMonth.format(start) + ", " + span : span;
@@ -199,6 +206,9 @@
     if (b.so_far) out.push(gettext("so far"));
     if (b.estimated) out.push(gettext("estimated"));
     if (b.reset) out.push(gettext("register reset"));
+    if (b.source === "fluvius") out.push(gettext("from Mijn Fluvius"));
+    else if (b.source === "mixed") out.push(gettext("partly from Mijn Fluvius"));
+    if (b.missing_days) out.push(text(ngettext("%(days)s day without data", "%(days)s days without data", b.missing_days), { days: b.missing_days }));
     return out;
   }
   // A tooltip's title: the bucket, then what is special about it ("Tue 1 Dec, 00:00–04:00 · so far").
@@ -274,7 +284,8 @@
       if (v != null && (best == null || v > value(best))) best = b;
     });
     if (best == null) return "";
-    var start = new Date(best.start), values = { bucket: BUCKET, value: format(best), day: weekdayDayMonth.format(start), time: hm.format(start) };
+    var start = new Date(best.start), values = { bucket: BUCKET, value: format(best), day: weekdayDayMonth.format(start), time: hm.format(start), month: monthYear.format(start) };
+    if (VIEW === "year") return text(gettext("Highest %(bucket)s %(value)s in %(month)s"), values);
     return VIEW === "month"
       ? text(gettext("Highest %(bucket)s %(value)s on %(day)s"), values)
       : text(gettext("Highest %(bucket)s %(value)s on %(day)s at %(time)s"), values);
@@ -419,7 +430,9 @@
     if (resizer) resizer.observe(el);
   }
 
-  function powerChart(buckets, key, power_, label, rgb) {
+  // The other period of a comparison (JSON "compare"): its buckets lined up with the shown ones, null where none.
+  function compareLabel(cmp) { return cmp.mode === "year" ? gettext("A year before") : gettext("Previous period"); }
+  function powerChart(buckets, key, power_, label, rgb, cmp) {
     var avg = power_[key + "_avg_w"], max = power_[key + "_max_w"], field = key + "_w";
     var solid = rgba(rgb, 0.75);
     var series = [
@@ -437,14 +450,25 @@
       constant(buckets, avg),
       constant(buckets, max),
     ];
+    var other = cmp ? cmp.buckets : null;
+    if (other) {
+      // A line, not bars: the shown period stays the bars, the other one is drawn over them (dashes and dots).
+      series.push({ label: compareLabel(cmp), stroke: COLORS.max, width: 2, dash: [8, 4], points: { size: 5, show: fewPoints }, spanGaps: false, compare: true });
+      data.push(other.map(function (o) { return o ? o[field] : null; }));
+    }
     // Legend entries only for what is on this chart.
     for (var i = 2; i >= 1; i--) {
       if (!data[i + 1].some(function (v) { return v != null; })) { series.splice(i, 1); data.splice(i + 1, 1); }
     }
+    function otherValue(o) {
+      return o == null || o[field] == null ? gettext("no data") : text(gettext("%(power)s average · %(energy)s"), { power: power(o[field]), energy: kwh(o[key + "_kwh"]) });
+    }
     function describe(idx) {
       var b = buckets[idx];
       var value = b[field] == null ? gettext("no data") : text(gettext("%(power)s average · %(energy)s"), { power: power(b[field]), energy: kwh(b[key + "_kwh"]) });
-      return { title: tipTitle(b, flags(b)), rows: [tipRow(label, value)] };
+      var rows = [tipRow(label, value)];
+      if (other) rows.push(tipRow(compareLabel(cmp), otherValue(other[idx])));
+      return { title: tipTitle(b, flags(b)), rows: rows };
     }
     var alt = {
       caption: label,
@@ -453,7 +477,7 @@
       columns: [
         { label: gettext("Average power"), value: function (b) { return power(b[field]); } },
         { label: gettext("Energy"), value: function (b) { return kwh(b[key + "_kwh"]); } },
-      ],
+      ].concat(other ? [{ label: compareLabel(cmp), value: function (b) { var o = other[buckets.indexOf(b)]; return o ? kwh(o[key + "_kwh"]) : DASH; } }] : []),
       notes: flags,
     };
     return { series: series, data: data, describe: describe, alt: alt };
@@ -483,7 +507,7 @@
     halfBucket = buckets.length ? (Date.parse(buckets[0].end) - Date.parse(buckets[0].start)) / 2000 : 0;
 
     [["import", gettext("Import")], ["export", gettext("Export")]].forEach(function (c) {
-      var chart = powerChart(buckets, c[0], json.power, c[1], RGB[c[0]]);
+      var chart = powerChart(buckets, c[0], json.power, c[1], RGB[c[0]], json.compare);
       chart.data[0] = xs;
       draw(c[0], chart.series, chart.data, UNITS.W, chart.describe, chart.alt);
     });
@@ -553,6 +577,8 @@
       }
     );
 
+    if (json.capacity_months) capacityChart(buckets, xs, json.capacity_months);
+
     // No gas meter (or no gas reading in this period): no gas chart, on every view.
     var gasCard = root.querySelector('[data-chart-card="gas"]');
     if (json.has_gas) {
@@ -578,6 +604,36 @@
       gasCard.remove();
     }
     root.dataset.chartsReady = "true";
+  }
+
+  // Year view: each month's capacity peak (bars) and the 12-month mean up to it (a dashed line), in W like the
+  // power charts.
+  function capacityChart(buckets, xs, months) {
+    function w(v) { return v == null ? null : v * 1000; }
+    var peakLabel = gettext("Month peak"), meanLabel = gettext("12-month mean");
+    draw(
+      "capacity",
+      [
+        { label: peakLabel, stroke: "rgb(" + RGB.import + ")", fill: rgba(RGB.import, 0.75), paths: bars(), points: { show: false } },
+        { label: meanLabel, stroke: COLORS.avg, width: 2, dash: [6, 4], points: { size: 5, show: fewPoints }, spanGaps: false },
+      ],
+      [xs, months.map(function (m) { return w(m.peak_kw); }), months.map(function (m) { return w(m.mean_12m_kw); })],
+      UNITS.W,
+      function (idx) {
+        var m = months[idx];
+        return { title: bucketLabel(buckets[idx]), rows: [tipRow(peakLabel, power(w(m.peak_kw))), tipRow(meanLabel, power(w(m.mean_12m_kw)))] };
+      },
+      {
+        caption: gettext("Capacity peak per month"),
+        summary: highest(buckets, function (b) { return months[buckets.indexOf(b)].peak_kw; }, function (b) { return power(w(months[buckets.indexOf(b)].peak_kw)); }),
+        buckets: buckets,
+        columns: [
+          { label: peakLabel, value: function (b) { return power(w(months[buckets.indexOf(b)].peak_kw)); } },
+          { label: meanLabel, value: function (b) { return power(w(months[buckets.indexOf(b)].mean_12m_kw)); } },
+        ],
+        notes: function () { return []; },
+      }
+    );
   }
 
   function sum(buckets, key) {
