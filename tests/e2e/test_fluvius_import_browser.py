@@ -15,7 +15,9 @@ from tests.meters.test_fluvius_import import quarter_file
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_homeowner_uploads_a_file_and_sees_the_report(browser, frozen_now, live_server, alice, password, tmp_path):
+def test_it_uploads_a_file_in_the_page_and_shows_the_report(
+    browser, frozen_now, live_server, alice, password, tmp_path
+):
     meter = Meter.objects.create(serial=ALICE_SERIAL, name="Home", owner=alice)
     path = tmp_path / "Verbruikshistoriek_kwartiertotalen.csv"
     path.write_bytes(quarter_file(date(2025, 6, 1), days=3))
