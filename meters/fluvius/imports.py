@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Model
-from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from meters.bulk import insert_rows
