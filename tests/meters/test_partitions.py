@@ -46,10 +46,24 @@ AHEAD = ["p201504", "p201505", "p201506", "p201507"]  # the running month of NOW
 
 # Tables that Citus would distribute by meter (docs/scaling.md): meter_id in every key, foreign keys only to the
 # meters (a reference table there). Tables not created yet are not checked.
-DISTRIBUTED_BY_METER = ("meters_reading", "meters_quarterenergy", "meters_dayenergy", "meters_monthenergy")
+DISTRIBUTED_BY_METER = (
+    "meters_reading",
+    "meters_quarterenergy",
+    "meters_dayenergy",
+    "meters_monthenergy",
+    "meters_fluviusinterval",
+    "meters_fluviusday",
+    "meters_fluviuspeak",
+)
 # Small per-meter tables that stay on the coordinator (docs/scaling.md, "What stays local"); a new table with a
 # meter_id column must be put in one of the two lists.
-NOT_DISTRIBUTED = ("meters_alert", "meters_device_meters", "meters_contract", "meters_metershare")
+NOT_DISTRIBUTED = (
+    "meters_alert",
+    "meters_device_meters",
+    "meters_contract",
+    "meters_metershare",
+    "meters_fluviusimport",
+)
 
 
 @pytest.fixture(autouse=True)
