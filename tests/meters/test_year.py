@@ -176,17 +176,18 @@ def _same(a, b) -> None:
         assert alike(getattr(a, field.name), getattr(b, field.name)), field.name
 
 
-@pytest.mark.parametrize("frozen", [NOW, datetime(2025, 10, 26, 1, 30, tzinfo=UTC)], ids=["march", "autumn DST day"])
-def test_it_sums_the_months_in_sql_as_it_sums_them_day_by_day(meter, frozen):
-    gap = {epoch(local(2025, 2, 10, 20)) + k * SLOT for k in range(40)}  # 10 hours without readings, over midnight
+@pytest.mark.parametrize(
+    ("frozen", "first"),
+    [(NOW, 0), (datetime(2025, 10, 26, 1, 30, tzinfo=UTC), 8)],
+    ids=["march", "autumn DST day"],
+)
+def test_it_sums_the_months_in_sql_as_it_sums_them_day_by_day(meter, frozen, first):
+    # The data start at 09:00 on the 20th of month ``first`` (0-based); the next month has a gap over midnight
+    # and a replaced meter; the data run up to ``frozen`` (the running day, here and on the autumn DST day).
+    start, later = local(2025, first + 1, 20, 9), local(2025, first + 2, 10, 20)
+    gap = {epoch(later) + k * SLOT for k in range(40)}  # 10 hours without readings
     with time_machine.travel(frozen, tick=False):
-        build(
-            meter,
-            local(2025, 1, 20, 9),
-            frozen - timedelta(minutes=15),
-            skip=gap,
-            reset_at=epoch(local(2025, 2, 20, 12)),
-        )
+        build(meter, start, frozen - timedelta(minutes=15), skip=gap, reset_at=epoch(later + timedelta(days=5)))
         prices = prices_for(meter.owner)
         zone = ZoneInfo("Europe/Brussels")
         bounds = boundaries("year", date(2025, 1, 1))
@@ -205,8 +206,8 @@ def test_it_sums_the_months_in_sql_as_it_sums_them_day_by_day(meter, frozen):
         by_days.completeness_pct,
         by_days.phases,
     )
-    assert in_sql.buckets[0].missing_days == 20  # the first reading came at 09:00 on 20 January
-    assert in_sql.buckets[1].estimated
-    assert in_sql.buckets[1].reset
+    assert in_sql.buckets[first].missing_days == 20  # the first reading came at 09:00 on the 20th
+    assert in_sql.buckets[first + 1].estimated
+    assert in_sql.buckets[first + 1].reset
     running = [b for b in in_sql.buckets if b.so_far]
     assert len(running) == 1
