@@ -9,7 +9,6 @@ transactional on PostgreSQL: each test's partitions vanish with its rollback.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -451,7 +450,9 @@ def _loop_until_sigterm(after: str) -> list[str]:
 
     def stop_after_first_pass() -> None:
         wait_for(lambda: after in out.getvalue(), timeout=30, message="the first pass")
-        os.kill(os.getpid(), signal.SIGTERM)
+        # To the main thread: a process-wide kill may land on this thread, and the main thread, asleep in the
+        # loop's wait, would then never run the handler.
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
 
     previous = signal.getsignal(signal.SIGTERM)
     stopper = threading.Thread(target=stop_after_first_pass, daemon=True)
